@@ -1,0 +1,137 @@
+"""The engine contract: a batch of generation requests in, completions out.
+
+Every backend (embedded llama.cpp, OpenAI-compatible HTTP, in-process vLLM, the fake for tests)
+implements :class:`Engine`. Strategies talk only to this contract.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+from ponder.errors import InvalidInputError
+from ponder.usage import Usage
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate, and how.
+
+    Exactly one of ``messages`` (a chat, rendered with the model's chat template) and ``text``
+    (raw text to continue, no template) is given. With ``messages``, ``assistant_prefix`` is a
+    partial assistant answer that the completion continues (step-wise search uses this, so the
+    chat stays a chat). ``seed`` seeds sample ``i`` of the request through ``(seed, i)``.
+    """
+
+    messages: tuple[Message, ...] | None = None
+    text: str | None = None
+    assistant_prefix: str = ""
+    n: int = 1
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    logprobs: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.text is None):
+            raise InvalidInputError("a request needs exactly one of `messages` and `text`")
+        if self.text is not None and self.assistant_prefix:
+            raise InvalidInputError("`assistant_prefix` applies to chat requests only; append it to `text`")
+        if self.messages is not None and not self.messages:
+            raise InvalidInputError("`messages` is empty")
+        if self.n < 1:
+            raise InvalidInputError(f"n must be >= 1, got {self.n}")
+        if self.max_tokens < 1:
+            raise InvalidInputError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise InvalidInputError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
+        if any(not s for s in self.stop):
+            raise InvalidInputError("stop strings must not be empty")
+
+    @classmethod
+    def chat(cls, user: str, *, system: str | None = None, **options: object) -> "GenerationRequest":
+        """A request for one user message, optionally after a system message."""
+        messages = ((Message("system", system),) if system else ()) + (Message("user", user),)
+        return cls(messages=messages, **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """The log-probability of one generated token under the model (before temperature)."""
+
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated sample.
+
+    ``usage`` is this sample's share of the request's cost: its prompt tokens as requested, the
+    prompt tokens computed for it (a forked sample computes none), its completion tokens.
+    """
+
+    text: str
+    completion_tokens: int
+    finish_reason: FinishReason
+    usage: Usage
+    index: int = 0
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+    @property
+    def sum_logprob(self) -> float | None:
+        """Log-probability of the whole generated text, when logprobs were requested."""
+        return None if self.logprobs is None else sum(t.logprob for t in self.logprobs)
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What a backend can do; strategies adapt to it."""
+
+    fork: bool = False  # n samples share one computed prefix
+    prefix_cache: bool = False  # a prefix computed by an earlier call is reused
+    logprobs: bool = False
+    raw_continuation: bool = False  # continue a partial assistant answer / raw text
+    max_context: int = 0  # tokens per sequence; 0 when unknown
+    seeded: bool = False  # the same seed reproduces the same sample
+
+
+@dataclass
+class EngineInfo:
+    """A description of the engine for results and logs."""
+
+    name: str
+    model: str
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The async backend contract."""
+
+    capabilities: EngineCapabilities
+    info: EngineInfo
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """Serve a batch of requests; result ``i`` holds ``requests[i].n`` completions in order."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the backend's resources."""
+        ...

@@ -1,0 +1,54 @@
+"""Rendering chat messages into the model's prompt text with the GGUF file's chat template."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from jinja2 import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ponder.engines.base import Message
+from ponder.errors import InvalidModelError
+
+# Used when a GGUF file has no template (base models): plain turns a base model can follow.
+PLAIN_TEMPLATE = (
+    "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}Question: {{ m.content }}\n"
+    "{% else %}Answer: {{ m.content }}\n\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}Answer:{% endif %}"
+)
+
+
+def _raise(message: str) -> None:
+    raise TemplateError(message)
+
+
+class ChatTemplate:
+    """A compiled Jinja chat template, rendered in a sandbox."""
+
+    def __init__(self, source: str | None, *, bos_token: str = "", eos_token: str = "") -> None:
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        self.source = source or PLAIN_TEMPLATE
+        self.is_plain = source is None
+        try:
+            self._template = env.from_string(self.source)
+        except TemplateError as exc:
+            raise InvalidModelError(f"the model's chat template does not compile: {exc}") from exc
+        self._specials = {"bos_token": bos_token, "eos_token": eos_token}
+
+    def render(self, messages: Sequence[Message], *, assistant_prefix: str = "") -> str:
+        """The prompt text for a chat, opened for the assistant's reply, plus a partial reply."""
+        try:
+            text = self._template.render(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=True,
+                **self._specials,
+            )
+        except TemplateError as exc:
+            raise InvalidModelError(f"the model's chat template rejected the messages: {exc}") from exc
+        if self.is_plain and assistant_prefix:
+            text += " "
+        return text + assistant_prefix

@@ -1,0 +1,78 @@
+"""The state of one sample while it is generated: text, stop strings, token cap, logprobs."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ponder.engines.base import FinishReason, TokenLogprob
+from ponder.engines.llama.native import NativeModel, Sampler
+
+
+def token_logprob(logits: np.ndarray, token: int) -> float:
+    """log softmax(logits)[token], computed stably."""
+    peak = float(logits.max())
+    return float(logits[token]) - peak - float(np.log(np.exp(logits - peak).sum()))
+
+
+@dataclass
+class SampleState:
+    """One sample of one request, from its first sampled token to its finish."""
+
+    request: int
+    index: int
+    slot: int
+    pos: int  # position the next decoded token takes
+    max_new: int
+    stop: tuple[str, ...]
+    sampler: Sampler
+    want_logprobs: bool
+    prompt_computed: int = 0
+    text: str = ""
+    generated: int = 0
+    decoded: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    pending: int | None = None  # sampled token waiting to be decoded
+    finish: FinishReason | None = None
+
+    def __post_init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._longest_stop = max((len(s) for s in self.stop), default=0)
+
+    def accept(self, model: NativeModel, token: int, logits: np.ndarray | None) -> None:
+        """Take a sampled token: end on EOG, a stop string or the cap; else queue it for decode."""
+        self.generated += 1
+        self.pending = None
+        if model.is_eog(token):
+            self.finish = "stop"
+            return
+        piece = self._utf8.decode(model.piece(token))
+        if logits is not None:
+            self.logprobs.append(TokenLogprob(piece, token_logprob(logits, token)))
+        before = len(self.text)
+        self.text += piece
+        if self._longest_stop and self._cut_at_stop(before):
+            self.finish = "stop"
+        elif self.generated >= self.max_new:
+            self.finish = "length"
+        else:
+            self.pending = token
+
+    def _cut_at_stop(self, before: int) -> bool:
+        start = max(0, before - self._longest_stop + 1)
+        hits = [at for at in (self.text.find(s, start) for s in self.stop) if at >= 0]
+        if hits:
+            self.text = self.text[: min(hits)]
+        return bool(hits)
+
+    def mark_decoded(self) -> None:
+        """The pending token is now in the KV cache at ``pos``."""
+        assert self.pending is not None
+        self.decoded.append(self.pending)
+        self.pos += 1
+
+    def close(self) -> None:
+        """Free the sampler; an incomplete UTF-8 tail, if any, is dropped."""
+        self.sampler.close()

@@ -1,0 +1,41 @@
+"""Usage accounting: what a call, a strategy or a run cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Counts of work done; ``+`` adds two records field by field.
+
+    ``prompt_tokens`` counts prompt tokens as requested (n samples of a P-token prompt request
+    n * P); ``prompt_tokens_computed`` counts those the backend actually prefilled (the rest were
+    served from a cache or a forked prefix).
+    """
+
+    prompt_tokens: int = 0
+    prompt_tokens_computed: int = 0
+    completion_tokens: int = 0
+    engine_calls: int = 0
+    wall_seconds: float = 0.0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, float | int]:
+        data: dict[str, float | int] = asdict(self)
+        data["wall_seconds"] = round(self.wall_seconds, 4)
+        return data
+
+
+def total(usages: "list[Usage] | tuple[Usage, ...]") -> Usage:
+    """Sum a sequence of usage records."""
+    result = Usage()
+    for usage in usages:
+        result = result + usage
+    return result
