@@ -1,0 +1,20 @@
+"""ponder: better reasoning from language models by spending inference-time compute well.
+
+    >>> import ponder
+    >>> result = ponder.solve("What is 17 * 3?", strategy="self-consistency", budget=8)
+    >>> result.answer, result.votes, result.usage.completion_tokens
+"""
+
+from ponder.api import asolve, solve
+from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest, Message, create_engine
+from ponder.errors import PonderError
+from ponder.result import Candidate, SolveResult
+from ponder.settings import SolveSettings
+from ponder.usage import Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Candidate", "Completion", "Engine", "FakeEngine", "GenerationRequest", "Message", "PonderError",
+    "SolveResult", "SolveSettings", "Usage", "asolve", "create_engine", "solve", "__version__",
+]

@@ -1,0 +1,18 @@
+"""Engines: the backends that turn generation requests into tokens."""
+
+from ponder.engines.base import (
+    Completion,
+    Engine,
+    EngineCapabilities,
+    EngineInfo,
+    GenerationRequest,
+    Message,
+    TokenLogprob,
+)
+from ponder.engines.fake import FakeEngine
+from ponder.engines.registry import create_engine, engine_names
+
+__all__ = [
+    "Completion", "Engine", "EngineCapabilities", "EngineInfo", "FakeEngine", "GenerationRequest",
+    "Message", "TokenLogprob", "create_engine", "engine_names",
+]

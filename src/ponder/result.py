@@ -1,0 +1,53 @@
+"""What a solve returns: the answer, every candidate, the trace and the usage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ponder.engines.base import FinishReason
+from ponder.usage import Usage
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sampled solution and the final answer extracted from it (``None`` if it has none)."""
+
+    text: str
+    answer: str | None
+    finish_reason: FinishReason
+    completion_tokens: int
+    score: float | None = None
+
+
+@dataclass
+class SolveResult:
+    """The outcome of running a strategy on one question.
+
+    ``answer`` is ``None`` when no candidate stated an answer; it is never an error message.
+    ``votes`` maps each distinct answer to its (possibly weighted) support.
+    """
+
+    question: str
+    answer: str | None
+    strategy: str
+    candidates: list[Candidate]
+    votes: dict[str, float]
+    usage: Usage
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    engine: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the CLI's ``--json`` output)."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "strategy": self.strategy,
+            "params": self.params,
+            "votes": self.votes,
+            "candidates": [asdict(c) for c in self.candidates],
+            "usage": self.usage.to_dict(),
+            "trace": self.trace,
+            "engine": self.engine,
+        }
