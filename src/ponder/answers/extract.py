@@ -9,14 +9,16 @@ that equal values vote together (``12``, ``12.0``, ``$12``, ``1,200`` vs ``1200`
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Protocol
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+"
 _NUMBER_RE = re.compile(_NUMBER)
 _HASHES_RE = re.compile(r"####\s*([^\n]+)")
+# The value is captured in a lookahead so that a later statement on the same line still matches.
 _ANSWER_IS_RE = re.compile(
-    r"answer(?:\s+(?:to|for|of)\s+[^.:\n]{0,40}?)?\s*(?:is|:|=)\s*:?\s*([^\n]+)", re.IGNORECASE
+    r"answer(?:\s+(?:to|for|of)\s+[^.:\n]{0,40}?)?\s*(?:is|:|=)\s*:?\s*(?=([^\n]+))", re.IGNORECASE
 )
 
 
@@ -55,7 +57,7 @@ def _canonical_number(token: str) -> str | None:
         return str(value.numerator)
     if "/" in cleaned:
         return f"{value.numerator}/{value.denominator}"
-    return format(float(value), "g") if len(cleaned) < 16 else cleaned
+    return format(Decimal(cleaned).normalize(), "f")  # by value, not rounded to 6 digits
 
 
 def normalize_answer(answer: str) -> str:
@@ -100,8 +102,9 @@ def extract_answer(text: str) -> str | None:
     if hashes:
         return _leading_value(hashes[-1])
     stated = _ANSWER_IS_RE.findall(text)
-    if stated:
-        return _leading_value(stated[-1])
+    if stated:  # the last statement that gives a number, else the last statement
+        numeric = [s for s in stated if _NUMBER_RE.search(s)]
+        return _leading_value((numeric or stated)[-1])
     numbers = _NUMBER_RE.findall(text)
     return normalize_answer(numbers[-1]) if numbers else None
 

@@ -12,6 +12,7 @@ the prompt as computed once per request, as a forking engine would.
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 from ponder.engines.base import (
@@ -44,9 +45,9 @@ def _cut(text: str, request: GenerationRequest) -> tuple[str, int, FinishReason]
         at = text.find(stop)
         if at >= 0:
             text = text[:at]
-    words = text.split(" ")
-    if len(text.split()) > request.max_tokens:
-        text, finish = " ".join(words[: request.max_tokens]), "length"
+    words = list(re.finditer(r"\S+", text))
+    if len(words) > request.max_tokens:
+        text, finish = text[: words[request.max_tokens - 1].end()], "length"
     return text, len(text.split()), finish
 
 

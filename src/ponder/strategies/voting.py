@@ -9,7 +9,7 @@ def tally(answers: Sequence[str | None], weights: Sequence[float] | None = None)
     """Support per distinct answer, in order of first appearance; ``None`` answers do not vote."""
     weights = weights if weights is not None else [1.0] * len(answers)
     votes: dict[str, float] = {}
-    for answer, weight in zip(answers, weights):
+    for answer, weight in zip(answers, weights, strict=True):
         if answer is not None:
             votes[answer] = votes.get(answer, 0.0) + weight
     return votes

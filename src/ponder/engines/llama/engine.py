@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ponder.engines.base import Completion, EngineCapabilities, EngineInfo, GenerationRequest
 from ponder.engines.llama.generator import Generator
 from ponder.engines.llama.models import DEFAULT_MODEL, resolve_model
 from ponder.engines.llama.native import NativeContext, NativeModel, init_backend
 from ponder.errors import EngineError, InvalidInputError
+
+T = TypeVar("T")
 
 
 class LlamaEngine:
@@ -68,21 +70,31 @@ class LlamaEngine:
             details={"path": str(path), "n_ctx": context.n_ctx, "n_seq_max": n_seq_max, "n_threads": threads},
         )
 
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+    def _live_executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
             raise EngineError("the engine is closed")
+        return self._executor
+
+    def _submit(self, fn: Callable[..., T], *args: object) -> T:
+        return self._live_executor().submit(fn, *args).result()
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._generator.generate, list(requests))
+        return await loop.run_in_executor(self._live_executor(), self._generator.generate, list(requests))
 
     def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """The same as :meth:`generate`, for callers without an event loop."""
-        if self._executor is None:
-            raise EngineError("the engine is closed")
-        return self._executor.submit(self._generator.generate, list(requests)).result()
+        return self._submit(self._generator.generate, list(requests))
+
+    def reset_cache(self) -> None:
+        """Drop all cached prefixes. Results depend, in the last float bits, on the KV cache's
+        layout (the order in which attention sums cells), so the same calls after a reset
+        reproduce the same texts exactly."""
+        self._submit(self._generator.reset_cache)
 
     def count_tokens(self, request: GenerationRequest) -> int:
         """How many prompt tokens a request has after its chat template."""
-        return len(self._executor.submit(self._generator.prompt_tokens, request).result())  # type: ignore[union-attr]
+        return len(self._submit(self._generator.prompt_tokens, request))
 
     def close(self) -> None:
         if self._executor is None:

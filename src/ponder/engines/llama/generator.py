@@ -38,6 +38,12 @@ class Generator:
         )
         self.max_context = min(context.n_ctx, model.n_ctx_train or context.n_ctx)
 
+    def reset_cache(self) -> None:
+        """Forget every cached prefix (the next call computes its prompts in full)."""
+        self.context.clear()
+        for slot in self.slots.slots:
+            self.slots.touch(slot, [])
+
     # -- preparing requests ------------------------------------------------------------------
 
     def prompt_tokens(self, request: GenerationRequest) -> list[int]:

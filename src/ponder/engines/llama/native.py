@@ -142,6 +142,10 @@ class NativeContext:
         self.memory = lc.llama_get_memory(self.ptr)
         self._batch = lc.llama_batch_init(n_batch, 0, 1)
 
+    def clear(self) -> None:
+        """Empty the whole KV cache."""
+        lc.llama_memory_clear(self.memory, True)
+
     def clear_sequence(self, seq: int) -> None:
         lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
 

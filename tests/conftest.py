@@ -1,0 +1,24 @@
+"""Shared fixtures. Tests that load the real model share one engine per session and run serially."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def llama_engine() -> Iterator["object"]:
+    """The embedded default model, loaded once for all tests that need it."""
+    from ponder.engines.llama import LlamaEngine
+
+    engine = LlamaEngine(n_ctx=4096, n_seq_max=16)
+    yield engine
+    engine.close()
