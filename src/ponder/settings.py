@@ -6,10 +6,7 @@ from dataclasses import dataclass
 
 from ponder.errors import InvalidInputError
 
-DEFAULT_SYSTEM_PROMPT = (
-    "Solve the problem step by step. End your reply with a line of the form "
-    "'The answer is N', where N is the final answer."
-)
+DEFAULT_SYSTEM_PROMPT = "Solve the math word problem. Finish with 'The answer is' followed by the number."
 
 
 @dataclass(frozen=True)
