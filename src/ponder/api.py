@@ -1,60 +1,105 @@
-"""The library's front door: ``ponder.solve`` and ``ponder.asolve``."""
+"""The library's front door: ``ponder.solve`` / ``ponder.asolve``, and ``ponder.start`` to step a run."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
-from ponder.answers import AnswerExtractor, NumericExtractor
+from ponder.answers import AnswerTask, get_task
 from ponder.engines.base import Engine
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
 from ponder.errors import InvalidInputError
 from ponder.result import SolveResult
 from ponder.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
-from ponder.strategies import get_strategy
+from ponder.strategies import Algorithm, Budget, StepContext, StrategyRun, get_strategy
 
 
-async def asolve(
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs except engines, validated."""
+
+    question: str
+    algorithm: Algorithm[Any]
+    settings: SolveSettings
+    budget: Budget
+    task: AnswerTask
+
+    def start(self, engine: Engine, scorer_engine: Engine | None = None) -> StrategyRun:
+        ctx = StepContext(self.question, engine, self.settings, self.task, self.budget, scorer_engine=scorer_engine)
+        return StrategyRun(self.algorithm, ctx)
+
+
+def plan(
     question: str,
     *,
     strategy: str = "self-consistency",
+    options: Mapping[str, Any] | None = None,
     budget: int = 8,
-    engine: Engine | str | None = None,
-    model: str | None = None,
+    token_budget: int | None = None,
+    time_budget: float | None = None,
     temperature: float | None = None,
     top_p: float = 1.0,
     max_tokens: int = 512,
     seed: int = 0,
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-    extractor: AnswerExtractor | None = None,
-    engine_options: dict[str, Any] | None = None,
-) -> SolveResult:
-    """Answer ``question`` with ``strategy`` spending at most ``budget`` generations.
+    task: str | AnswerTask = "math",
+) -> RunPlan:
+    """Validate a run's arguments (a one-line :class:`~ponder.errors.PonderError` names any problem).
 
-    ``engine`` is an engine instance (reused, not closed: the fast way to solve many questions)
-    or an engine name (default: the embedded llama.cpp engine, created for this call and closed
-    after it, with ``model`` and ``engine_options``).
+    ``budget`` counts generations, ``token_budget`` completion tokens, ``time_budget`` seconds;
+    ``options`` are the strategy's own parameters (``ponder strategies`` lists them);
+    ``task`` picks answer extraction and equivalence (``math``, ``choice``, ``label``).
     """
     if not question or not question.strip():
         raise InvalidInputError("the question is empty")
     settings = SolveSettings(budget=budget, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                              seed=seed, system_prompt=system_prompt)
-    chosen = get_strategy(strategy)
-    owned = engine is None or isinstance(engine, str)
-    if owned:
-        options = dict(engine_options or {})
-        if model is not None:
-            options["model"] = model
-        backend = create_engine(engine or DEFAULT_ENGINE, **options)  # type: ignore[arg-type]
-    else:
-        if model is not None:
-            raise InvalidInputError("pass `model` when ponder creates the engine, not with an engine instance")
-        backend = engine  # type: ignore[assignment]
+    return RunPlan(
+        question=question,
+        algorithm=get_strategy(strategy, options),
+        settings=settings,
+        budget=Budget(generations=budget, tokens=token_budget, seconds=time_budget),
+        task=get_task(task) if isinstance(task, str) else task,
+    )
+
+
+def start(question: str, engine: Engine, *, scorer_engine: Engine | None = None, **run_options: Any) -> StrategyRun:
+    """A run to step (``await run.step()``), interrupt (``run.interrupt()``) or finish
+    (``await run.run()``); ``run.result()`` is the best answer so far at any moment.
+    Keyword arguments are those of :func:`plan`."""
+    return plan(question, **run_options).start(engine, scorer_engine)
+
+
+async def asolve(
+    question: str,
+    *,
+    engine: Engine | str | None = None,
+    model: str | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    scorer_engine: Engine | None = None,
+    **run_options: Any,
+) -> SolveResult:
+    """Answer ``question``; the keyword arguments of :func:`plan` choose strategy and budget.
+
+    ``engine`` is an engine instance (reused, not closed: the fast way to solve many questions)
+    or an engine name (default: the embedded llama.cpp engine, created for this call and closed
+    after it, with ``model`` and ``engine_options``). Judges use ``scorer_engine`` when given,
+    else the same engine.
+    """
+    checked = plan(question, **run_options)  # before any model is loaded
+    if not isinstance(engine, (str, type(None))):
+        if model is not None or engine_options:
+            raise InvalidInputError("`model` and `engine_options` apply when ponder creates the engine")
+        return await checked.start(engine, scorer_engine).run()
+    options = dict(engine_options or {})
+    if model is not None:
+        options["model"] = model
+    backend = create_engine(engine or DEFAULT_ENGINE, **options)
     try:
-        return await chosen.run(question, backend, settings, extractor or NumericExtractor())
+        return await checked.start(backend, scorer_engine).run()
     finally:
-        if owned:
-            await backend.aclose()
+        await backend.aclose()
 
 
 def solve(question: str, **options: Any) -> SolveResult:

@@ -17,7 +17,9 @@ class Candidate:
     answer: str | None
     finish_reason: FinishReason
     completion_tokens: int
+    index: int = 0
     score: float | None = None
+    mean_logprob: float | None = None
 
 
 @dataclass
@@ -25,7 +27,9 @@ class SolveResult:
     """The outcome of running a strategy on one question.
 
     ``answer`` is ``None`` when no candidate stated an answer; it is never an error message.
-    ``votes`` maps each distinct answer to its (possibly weighted) support.
+    ``votes`` maps each distinct answer to its (possibly weighted) support. ``stop_reason`` says
+    why the run stopped: ``done`` (the strategy finished, or used its generations), ``tokens`` or
+    ``seconds`` (that budget ran out first), or ``interrupted``.
     """
 
     question: str
@@ -37,6 +41,7 @@ class SolveResult:
     trace: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     engine: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str = "done"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the CLI's ``--json`` output)."""
@@ -48,6 +53,7 @@ class SolveResult:
             "votes": self.votes,
             "candidates": [asdict(c) for c in self.candidates],
             "usage": self.usage.to_dict(),
+            "stop_reason": self.stop_reason,
             "trace": self.trace,
             "engine": self.engine,
         }

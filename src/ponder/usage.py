@@ -11,13 +11,17 @@ class Usage:
 
     ``prompt_tokens`` counts prompt tokens as requested (n samples of a P-token prompt request
     n * P); ``prompt_tokens_computed`` counts those the backend actually prefilled (the rest were
-    served from a cache or a forked prefix).
+    served from a cache or a forked prefix). These and ``completion_tokens`` and
+    ``engine_calls`` (batches sent to the engine) are the generator's; what scorers spent is
+    counted apart in ``scorer_calls`` and ``scorer_tokens`` (prompt plus completion tokens).
     """
 
     prompt_tokens: int = 0
     prompt_tokens_computed: int = 0
     completion_tokens: int = 0
     engine_calls: int = 0
+    scorer_calls: int = 0
+    scorer_tokens: int = 0
     wall_seconds: float = 0.0
 
     def __add__(self, other: "Usage") -> "Usage":
@@ -25,7 +29,12 @@ class Usage:
 
     @property
     def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+        """Every token requested: the generator's prompts and completions and the scorers'."""
+        return self.prompt_tokens + self.completion_tokens + self.scorer_tokens
+
+    def as_scorer_usage(self) -> "Usage":
+        """This record (an engine's usage on a scorer's behalf) moved to the scorer fields."""
+        return Usage(scorer_calls=self.engine_calls, scorer_tokens=self.prompt_tokens + self.completion_tokens)
 
     def to_dict(self) -> dict[str, float | int]:
         data: dict[str, float | int] = asdict(self)

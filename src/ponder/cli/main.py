@@ -1,7 +1,8 @@
 """``ponder``: solve questions with inference-time strategies.
 
     ponder solve "QUESTION" [--strategy NAME] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
-                 [--temperature T] [--max-tokens N] [--seed S] [--json]
+                 [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
+    ponder strategies
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from ponder import __version__
 from ponder.api import solve as solve_question
 from ponder.cli.render import format_result
 from ponder.engines.registry import DEFAULT_ENGINE
-from ponder.errors import PonderError
+from ponder.errors import InvalidInputError, PonderError
 from ponder.strategies import available
+from ponder.strategies.params import describe
 
 
 def fail(message: str) -> None:
@@ -39,16 +41,22 @@ def cli() -> None:
 @click.option("--temperature", "-t", type=float, default=None, help="sampling temperature [default: the strategy's]")
 @click.option("--max-tokens", type=int, default=512, show_default=True, help="tokens per generation")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed; the same seed gives the same output")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
+@click.option("--task", default="math", show_default=True, help="answer format: math, choice, label")
+@click.option("--token-budget", type=int, default=None, help="stop after this many generated tokens")
+@click.option("--time-budget", type=float, default=None, help="stop after this many seconds, keeping the best answer")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def solve(
-    question: str, strategy: str, budget: int, engine: str, model: str | None,
-    temperature: float | None, max_tokens: int, seed: int, as_json: bool,
+    question: str, strategy: str, budget: int, engine: str, model: str | None, temperature: float | None,
+    max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
+    time_budget: float | None, as_json: bool,
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations."""
     try:
         result = solve_question(
-            question, strategy=strategy, budget=budget, engine=engine, model=model,
-            temperature=temperature, max_tokens=max_tokens, seed=seed,
+            question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine,
+            model=model, temperature=temperature, max_tokens=max_tokens, seed=seed, task=task,
+            token_budget=token_budget, time_budget=time_budget,
         )
     except PonderError as exc:
         fail(str(exc))
@@ -57,11 +65,24 @@ def solve(
     click.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else format_result(result))
 
 
+def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("batch=4", "threshold=0.9")`` -> a dict; the strategy validates names and values."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"option {pair!r} must look like KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
 @cli.command()
 def strategies() -> None:
-    """List the available strategies."""
+    """List the strategies with their parameters and defaults (set them with -o KEY=VALUE)."""
     for name, cls in sorted(available().items()):
-        click.echo(f"{name:20s} {getattr(cls, 'summary', '')}")
+        click.echo(f"{name}: {getattr(cls, 'summary', '')}")
+        for key, kind, default, help_text in describe(cls.Params):
+            click.echo(f"    {f'{key}={default}':<24} {kind:<28} {help_text}")
 
 
 if __name__ == "__main__":  # pragma: no cover

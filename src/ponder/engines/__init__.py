@@ -9,10 +9,10 @@ from ponder.engines.base import (
     Message,
     TokenLogprob,
 )
-from ponder.engines.fake import FakeEngine
+from ponder.engines.fake import FakeEngine, Scripted
 from ponder.engines.registry import create_engine, engine_names
 
 __all__ = [
     "Completion", "Engine", "EngineCapabilities", "EngineInfo", "FakeEngine", "GenerationRequest",
-    "Message", "TokenLogprob", "create_engine", "engine_names",
+    "Message", "Scripted", "TokenLogprob", "create_engine", "engine_names",
 ]

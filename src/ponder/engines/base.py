@@ -32,7 +32,10 @@ class GenerationRequest:
     Exactly one of ``messages`` (a chat, rendered with the model's chat template) and ``text``
     (raw text to continue, no template) is given. With ``messages``, ``assistant_prefix`` is a
     partial assistant answer that the completion continues (step-wise search uses this, so the
-    chat stays a chat). ``seed`` seeds sample ``i`` of the request through ``(seed, i)``.
+    chat stays a chat). Sample ``i`` of the request is seeded by ``(seed, first_index + i)``, so
+    samples drawn in several batches are the same samples as one batch would draw.
+    ``top_logprobs > 0`` also returns that many most likely alternatives for each token (and
+    implies ``logprobs``).
     """
 
     messages: tuple[Message, ...] | None = None
@@ -44,7 +47,9 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    first_index: int = 0
     logprobs: bool = False
+    top_logprobs: int = 0
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.text is None):
@@ -63,6 +68,14 @@ class GenerationRequest:
             raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
         if any(not s for s in self.stop):
             raise InvalidInputError("stop strings must not be empty")
+        if self.first_index < 0:
+            raise InvalidInputError(f"first_index must be >= 0, got {self.first_index}")
+        if not 0 <= self.top_logprobs <= 20:
+            raise InvalidInputError(f"top_logprobs must be in [0, 20], got {self.top_logprobs}")
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.logprobs or self.top_logprobs > 0
 
     @classmethod
     def chat(cls, user: str, *, system: str | None = None, **options: object) -> "GenerationRequest":
@@ -73,10 +86,12 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class TokenLogprob:
-    """The log-probability of one generated token under the model (before temperature)."""
+    """The log-probability of one generated token under the model (before temperature), and
+    the most likely alternatives at that position when ``top_logprobs`` was asked for."""
 
     token: str
     logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,16 @@ whitespace-separated word), reports usage like a real engine, and records every 
     engine = FakeEngine(["The answer is 4.", "The answer is 5."])
     engine = FakeEngine(lambda request, index: f"sample {index} of seed {request.seed}")
 
-A list is consumed in order and cycles when it runs out. ``fork=True`` makes the fake report
-the prompt as computed once per request, as a forking engine would.
+A list is consumed in order and cycles when it runs out; a callable gets the request and the
+sample's index within it (the sample's identity is ``request.first_index + index``). An item
+may be a :class:`Scripted` text that also fixes the logprobs a judge reads. ``fork=True`` makes
+the fake report the prompt as computed once per request, as a forking engine would.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ponder.engines.base import (
@@ -26,7 +29,19 @@ from ponder.engines.base import (
 from ponder.errors import InvalidInputError
 from ponder.usage import Usage
 
-Script = Sequence[str] | Callable[[GenerationRequest, int], str]
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """A scripted text with its per-token logprob and the first token's alternatives."""
+
+    text: str
+    logprob: float = -0.5
+    top: tuple[tuple[str, float], ...] = ()
+
+
+Item = str | Scripted
+Script = Sequence[Item] | Callable[[GenerationRequest, int], Item]
 
 
 def prompt_text(request: GenerationRequest) -> str:
@@ -67,12 +82,13 @@ class FakeEngine:
         )
         self.info = EngineInfo(name="fake", model="scripted")
 
-    def _next_text(self, request: GenerationRequest, index: int) -> str:
+    def _next_item(self, request: GenerationRequest, index: int) -> Scripted:
         if callable(self.script):
-            return self.script(request, index)
-        text = self.script[self._cursor % len(self.script)]
-        self._cursor += 1
-        return text
+            item = self.script(request, index)
+        else:
+            item = self.script[self._cursor % len(self.script)]
+            self._cursor += 1
+        return item if isinstance(item, Scripted) else Scripted(item)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         self.calls += 1
@@ -82,9 +98,13 @@ class FakeEngine:
             prompt_tokens = len(prompt_text(request).split())
             samples = []
             for index in range(request.n):
-                text, n_tokens, finish = _cut(self._next_text(request, index), request)
+                item = self._next_item(request, index)
+                text, n_tokens, finish = _cut(item.text, request)
                 computed = prompt_tokens if (index == 0 or not self.capabilities.fork) else 0
-                logprobs = tuple(TokenLogprob(w, -0.5) for w in text.split()) if request.logprobs else None
+                logprobs = None
+                if request.wants_logprobs:
+                    logprobs = tuple(TokenLogprob(w, item.logprob, item.top if i == 0 else ())
+                                     for i, w in enumerate(text.split()))
                 samples.append(Completion(
                     text=text, completion_tokens=n_tokens, finish_reason=finish, index=index,
                     usage=Usage(prompt_tokens=prompt_tokens, prompt_tokens_computed=computed,

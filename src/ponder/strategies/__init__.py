@@ -1,6 +1,10 @@
 """Inference-time strategies, found by name through :func:`get_strategy`."""
 
-from ponder.strategies.base import MeteredEngine, Strategy
-from ponder.strategies.registry import available, get_strategy
+from ponder.strategies.core import Algorithm, Budget, Decision, MeteredEngine, StepContext
+from ponder.strategies.registry import available, get_strategy, strategy_class
+from ponder.strategies.runner import StrategyRun
 
-__all__ = ["MeteredEngine", "Strategy", "available", "get_strategy"]
+__all__ = [
+    "Algorithm", "Budget", "Decision", "MeteredEngine", "StepContext", "StrategyRun", "available",
+    "get_strategy", "strategy_class",
+]

@@ -1,15 +1,12 @@
-"""Greedy decoding: one generation at temperature 0 (the baseline every strategy must beat)."""
+"""Greedy decoding: one generation at temperature 0, the baseline every strategy must beat."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from ponder.answers import AnswerExtractor
-from ponder.engines.base import Engine, GenerationRequest
-from ponder.result import SolveResult
-from ponder.settings import SolveSettings
-from ponder.strategies.base import MeteredEngine, engine_description, question_messages, to_candidates
-from ponder.strategies.voting import tally
+from ponder.strategies.core import Decision, StepContext
+from ponder.strategies.params import NoParams
+from ponder.strategies.sampling import Samples, vote
 
 
 class Greedy:
@@ -17,22 +14,21 @@ class Greedy:
 
     name: ClassVar[str] = "greedy"
     summary: ClassVar[str] = "one generation at temperature 0"
+    Params: ClassVar[type] = NoParams
 
-    async def run(
-        self, question: str, engine: Engine, settings: SolveSettings, extractor: AnswerExtractor
-    ) -> SolveResult:
-        meter = MeteredEngine(engine)
-        temperature = 0.0 if settings.temperature is None else settings.temperature
-        request = GenerationRequest(
-            messages=question_messages(question, settings), n=1, max_tokens=settings.max_tokens,
-            temperature=temperature, top_p=settings.top_p, seed=settings.seed,
-        )
-        [[completion]] = await meter.generate([request])
-        candidates = to_candidates([completion], extractor)
-        return SolveResult(
-            question=question, answer=candidates[0].answer, strategy=self.name, candidates=candidates,
-            votes=tally([candidates[0].answer]), usage=meter.final_usage(),
-            trace=[{"step": "generate", "n": 1, "temperature": temperature}],
-            params={"temperature": temperature, "max_tokens": settings.max_tokens, "seed": settings.seed},
-            engine=engine_description(engine),
-        )
+    def __init__(self, params: NoParams = NoParams()) -> None:
+        self.params = params
+
+    def init(self, ctx: StepContext) -> Samples:
+        return Samples()
+
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, dict[str, Any]]:
+        temperature = ctx.temperature(0.0)
+        candidates = await ctx.sample(1, first_index=0, temperature=temperature)
+        return Samples(tuple(candidates), finished=True), {"action": "generate", "n": 1, "temperature": temperature}
+
+    def done(self, state: Samples, ctx: StepContext) -> bool:
+        return state.finished
+
+    def decide(self, state: Samples, ctx: StepContext) -> Decision:
+        return vote(state.candidates, ctx.task)

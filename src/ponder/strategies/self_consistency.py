@@ -1,54 +1,58 @@
 """Self-consistency (Wang et al. 2023): sample N solutions, answer by majority vote.
 
-Algorithm: draw ``budget`` samples of one prompt at temperature T (default 0.8) in a single
-engine call (a forking engine computes the prompt once), extract and normalise each final
-answer, and return the answer with the most votes. Samples without an answer do not vote;
-ties go to the answer that appeared first (sample order is fixed by the seed, so this is
-deterministic).
+Algorithm: draw ``budget`` samples at temperature T (default 0.8) - in one engine call, so a
+forking engine computes the prompt once, or in steps of ``batch`` samples, so the run can be
+interrupted with a vote over what it has - extract each final answer, group equivalent answers
+(math-verify for math) and return the group with the most votes. Samples without an answer do
+not vote; ties go to the answer seen first (sample order is fixed by the seed).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from ponder.answers import AnswerExtractor
-from ponder.engines.base import Engine, GenerationRequest
-from ponder.result import SolveResult
-from ponder.settings import SolveSettings
-from ponder.strategies.base import MeteredEngine, engine_description, question_messages, to_candidates
-from ponder.strategies.voting import tally, winner
+from ponder.strategies.core import Decision, StepContext
+from ponder.strategies.params import check, param
+from ponder.strategies.sampling import Samples, vote
 
 DEFAULT_TEMPERATURE = 0.8
+
+
+@dataclass(frozen=True)
+class SelfConsistencyParams:
+    batch: int = param(0, "samples per step; 0 draws the whole budget in one step")
+
+    def __post_init__(self) -> None:
+        check(self.batch >= 0, f"batch must be >= 0, got {self.batch}")
 
 
 class SelfConsistency:
     """Majority vote over the extracted answers of ``budget`` samples."""
 
     name: ClassVar[str] = "self-consistency"
-    summary: ClassVar[str] = "N samples, majority vote over extracted answers"
+    summary: ClassVar[str] = "N samples, majority vote over equivalent answers"
+    Params: ClassVar[type] = SelfConsistencyParams
 
-    async def run(
-        self, question: str, engine: Engine, settings: SolveSettings, extractor: AnswerExtractor
-    ) -> SolveResult:
-        meter = MeteredEngine(engine)
-        temperature = DEFAULT_TEMPERATURE if settings.temperature is None else settings.temperature
-        request = GenerationRequest(
-            messages=question_messages(question, settings), n=settings.budget,
-            max_tokens=settings.max_tokens, temperature=temperature, top_p=settings.top_p, seed=settings.seed,
-        )
-        [completions] = await meter.generate([request])
-        candidates = to_candidates(completions, extractor)
-        votes = tally([c.answer for c in candidates])
-        answer = winner(votes)
-        return SolveResult(
-            question=question, answer=answer, strategy=self.name, candidates=candidates, votes=votes,
-            usage=meter.final_usage(),
-            trace=[
-                {"step": "sample", "n": settings.budget, "temperature": temperature},
-                {"step": "vote", "votes": votes, "answer": answer,
-                 "unanswered": sum(c.answer is None for c in candidates)},
-            ],
-            params={"budget": settings.budget, "temperature": temperature,
-                    "max_tokens": settings.max_tokens, "seed": settings.seed},
-            engine=engine_description(engine),
-        )
+    def __init__(self, params: SelfConsistencyParams = SelfConsistencyParams()) -> None:
+        self.params = params
+
+    def init(self, ctx: StepContext) -> Samples:
+        return Samples()
+
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, dict[str, Any]]:
+        left = ctx.remaining_generations()
+        n = min(self.params.batch, left) if self.params.batch else left
+        temperature = ctx.temperature(DEFAULT_TEMPERATURE)
+        new = await ctx.sample(n, first_index=len(state.candidates), temperature=temperature)
+        candidates = state.candidates + tuple(new)
+        decision = vote(candidates, ctx.task)
+        info = {"action": "sample", "n": n, "temperature": temperature, "votes": decision.votes,
+                "unanswered": sum(c.answer is None for c in candidates)}
+        return Samples(candidates), info
+
+    def done(self, state: Samples, ctx: StepContext) -> bool:
+        return len(state.candidates) >= ctx.budget.generations
+
+    def decide(self, state: Samples, ctx: StepContext) -> Decision:
+        return vote(state.candidates, ctx.task)

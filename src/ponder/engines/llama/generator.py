@@ -111,7 +111,7 @@ class Generator:
         self.slots.touch(base, prompt[:reuse])
         logits_index = self._prefill(base.seq, prompt, reuse, taken)
         self.slots.touch(base, prompt)
-        row = self.context.logits(logits_index).copy() if request.logprobs else None
+        row = self.context.logits(logits_index).copy() if request.wants_logprobs else None
         states = []
         for k in range(item.count):
             index = item.first + k
@@ -119,10 +119,11 @@ class Generator:
             taken.add(slot.seq)
             self.context.copy_prefix(base.seq, slot.seq, len(prompt))
             sampler = Sampler(temperature=request.temperature, top_p=request.top_p,
-                              seed=derive_seed(request.seed, index))
+                              seed=derive_seed(request.seed, request.first_index + index))
             state = SampleState(
                 request=item.request, index=index, slot=slot.seq, pos=len(prompt), max_new=max_new,
-                stop=request.stop, sampler=sampler, want_logprobs=request.logprobs,
+                stop=request.stop, sampler=sampler, want_logprobs=request.wants_logprobs,
+                top_logprobs=request.top_logprobs,
                 prompt_computed=len(prompt) - reuse if k == 0 else 0,
             )
             state.accept(self.model, sampler.sample(self.context, logits_index), row)

@@ -11,10 +11,23 @@ from ponder.engines.base import FinishReason, TokenLogprob
 from ponder.engines.llama.native import NativeModel, Sampler
 
 
-def token_logprob(logits: np.ndarray, token: int) -> float:
-    """log softmax(logits)[token], computed stably."""
+def log_normalizer(logits: np.ndarray) -> float:
+    """log sum exp(logits), computed stably."""
     peak = float(logits.max())
-    return float(logits[token]) - peak - float(np.log(np.exp(logits - peak).sum()))
+    return peak + float(np.log(np.exp(logits - peak).sum()))
+
+
+def token_logprob(model: NativeModel, logits: np.ndarray, token: int, piece: str, top: int) -> TokenLogprob:
+    """The chosen token's log-probability and the ``top`` most likely alternatives."""
+    norm = log_normalizer(logits)
+    alternatives: tuple[tuple[str, float], ...] = ()
+    if top:
+        best = np.argpartition(-logits, top)[:top]
+        best = best[np.argsort(-logits[best])]
+        alternatives = tuple(
+            (model.piece(int(t)).decode("utf-8", errors="replace"), float(logits[t]) - norm) for t in best
+        )
+    return TokenLogprob(piece, float(logits[token]) - norm, alternatives)
 
 
 @dataclass
@@ -29,6 +42,7 @@ class SampleState:
     stop: tuple[str, ...]
     sampler: Sampler
     want_logprobs: bool
+    top_logprobs: int = 0
     prompt_computed: int = 0
     text: str = ""
     generated: int = 0
@@ -50,7 +64,7 @@ class SampleState:
             return
         piece = self._utf8.decode(model.piece(token))
         if logits is not None:
-            self.logprobs.append(TokenLogprob(piece, token_logprob(logits, token)))
+            self.logprobs.append(token_logprob(model, logits, token, piece, self.top_logprobs))
         before = len(self.text)
         self.text += piece
         if self._longest_stop and self._cut_at_stop(before):

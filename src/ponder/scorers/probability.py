@@ -1,0 +1,26 @@
+"""Sequence probability as a score: exp(mean token log-probability) of each candidate."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Sequence
+
+from ponder.errors import InvalidInputError
+from ponder.result import Candidate
+from ponder.scorers.base import ScorerInfo
+
+
+class SequenceProbability:
+    """The model's own confidence in a sample (geometric mean of its token probabilities).
+
+    Free: it reads logprobs recorded while sampling, so strategies using it sample with logprobs.
+    """
+
+    name: ClassVar[str] = "probability"
+    info: ClassVar[ScorerInfo] = ScorerInfo(kind="orm", exact=False, cost="free (logprobs of the samples)")
+    needs_logprobs: ClassVar[bool] = True
+
+    async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+        if any(c.mean_logprob is None for c in candidates):
+            raise InvalidInputError("the probability scorer needs candidates sampled with logprobs")
+        return [math.exp(c.mean_logprob) for c in candidates]  # type: ignore[arg-type]

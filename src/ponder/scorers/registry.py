@@ -1,0 +1,26 @@
+"""Scorers by name, for strategy parameters such as ``-o scorer=self-eval``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ponder.engines.base import Engine
+from ponder.errors import InvalidInputError
+from ponder.scorers.base import Scorer
+from ponder.scorers.judge import RestartJudge, SelfEvalJudge
+from ponder.scorers.probability import SequenceProbability
+
+# Scorers that need only an engine (the exact checker needs a gold answer: see ExactChecker).
+SCORERS: dict[str, Callable[[Engine], Scorer]] = {
+    "self-eval": SelfEvalJudge,
+    "restart": RestartJudge,
+    "probability": lambda engine: SequenceProbability(),
+}
+
+
+def make_scorer(name: str, engine: Engine) -> Scorer:
+    """The scorer registered as ``name``, judging with ``engine`` where it needs a model."""
+    factory = SCORERS.get(name)
+    if factory is None:
+        raise InvalidInputError(f"unknown scorer {name!r}; available: {', '.join(sorted(SCORERS))}")
+    return factory(engine)

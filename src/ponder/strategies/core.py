@@ -1,0 +1,215 @@
+"""The strategy shape and what a step may use.
+
+A strategy (BlackJAX style) is a class with a frozen ``Params`` dataclass and four small pieces
+over an explicit state: ``init(ctx) -> state``; ``async step(state, ctx) -> (state, info)``, the
+only piece that calls engines or scorers; ``done(state, ctx)``; and ``decide(state, ctx)``, the
+best answer so far, callable after any step. :class:`~ponder.strategies.runner.StrategyRun`
+owns the loop and the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Generic, Protocol, Sequence, TypeVar
+
+from ponder.answers import AnswerTask
+from ponder.engines.base import Completion, Engine, GenerationRequest, Message
+from ponder.errors import InvalidInputError
+from ponder.result import Candidate
+from ponder.scorers import Scorer, make_scorer
+from ponder.seeding import derive_seed
+from ponder.settings import SolveSettings
+from ponder.usage import Usage, total
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits on a run: generations (samples started), completion tokens, wall seconds.
+
+    A step sizes its work by :meth:`StepContext.remaining_generations`, so generations are never
+    exceeded. The runner checks tokens between steps (they may overshoot by at most one step) and
+    cuts a step short when the seconds run out.
+    """
+
+    generations: int
+    tokens: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.generations < 1:
+            raise InvalidInputError(f"budget must be >= 1, got {self.generations}")
+        if self.tokens is not None and self.tokens < 1:
+            raise InvalidInputError(f"token budget must be >= 1, got {self.tokens}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise InvalidInputError(f"time budget must be > 0 seconds, got {self.seconds}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A strategy's answer at some point: the answer, the candidates (with scores) and the votes."""
+
+    answer: str | None
+    candidates: tuple[Candidate, ...]
+    votes: dict[str, float]
+
+
+class MeteredEngine:
+    """Wraps an engine and adds up what its calls cost (one engine call per batch)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.capabilities = engine.capabilities
+        self.info = engine.info
+        self.usage = Usage()
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        results = await self.engine.generate(requests)
+        self.usage = self.usage + total([c.usage for row in results for c in row]) + Usage(engine_calls=1)
+        return results
+
+    async def aclose(self) -> None:
+        return None  # the wrapped engine belongs to the caller
+
+
+def mean_logprob(completion: Completion) -> float | None:
+    if completion.logprobs is None:
+        return None
+    return completion.sum_logprob / len(completion.logprobs) if completion.logprobs else 0.0  # type: ignore[operator]
+
+
+class StepContext:
+    """What a step may use: the question, the metered engine, the task, scorers and the budget."""
+
+    def __init__(
+        self, question: str, engine: Engine, settings: SolveSettings, task: AnswerTask, budget: Budget,
+        scorer_engine: Engine | None = None,
+    ) -> None:
+        self.question = question
+        self.settings = settings
+        self.task = task
+        self.budget = budget
+        self.engine = MeteredEngine(engine)
+        self._scorer_engine = MeteredEngine(scorer_engine or engine)
+        self._scorers: dict[str, Scorer] = {}
+        self.generations = 0
+        self.started = time.perf_counter()
+
+    # -- accounting ----------------------------------------------------------------------
+
+    def usage(self) -> Usage:
+        spent = self.engine.usage + self._scorer_engine.usage.as_scorer_usage()
+        return spent + Usage(wall_seconds=time.perf_counter() - self.started)
+
+    def remaining_generations(self) -> int:
+        return max(self.budget.generations - self.generations, 0)
+
+    def seconds_left(self) -> float | None:
+        if self.budget.seconds is None:
+            return None
+        return self.budget.seconds - (time.perf_counter() - self.started)
+
+    def limit_reached(self) -> str | None:
+        """Which hard limit has run out (``tokens`` or ``seconds``), if any. Generations are not
+        here: a step asks for at most :meth:`remaining_generations`, and a strategy with none left
+        may still have work to do (scoring what it sampled), so its ``done`` decides."""
+        if self.budget.tokens is not None and self.engine.usage.completion_tokens >= self.budget.tokens:
+            return "tokens"
+        left = self.seconds_left()
+        if left is not None and left <= 0:
+            return "seconds"
+        return None
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def messages(self) -> tuple[Message, ...]:
+        system = (Message("system", self.settings.system_prompt),) if self.settings.system_prompt else ()
+        return system + (Message("user", self.question),)
+
+    def temperature(self, default: float) -> float:
+        return default if self.settings.temperature is None else self.settings.temperature
+
+    async def sample(
+        self, n: int, *, first_index: int, temperature: float, logprobs: bool = False,
+        max_tokens: int | None = None, assistant_prefix: str = "", seed: int | None = None,
+    ) -> list[Candidate]:
+        """Draw ``n`` new generations (counted against the budget) as candidates.
+
+        Sample ``i`` has identity ``first_index + i``, so batches drawn step by step are the
+        same samples one big batch would draw.
+        """
+        if not 0 < n <= self.remaining_generations():
+            raise InvalidInputError(f"asked for {n} generations with {self.remaining_generations()} left")
+        self.generations += n
+        request = GenerationRequest(
+            messages=self.messages(), assistant_prefix=assistant_prefix, n=n,
+            max_tokens=max_tokens or self.settings.max_tokens, temperature=temperature, top_p=self.settings.top_p,
+            seed=self.settings.seed if seed is None else seed, first_index=first_index, logprobs=logprobs,
+        )
+        [completions] = await self.engine.generate([request])
+        return [self.candidate(c, first_index + c.index) for c in completions]
+
+    async def extend(self, partials: Sequence[Candidate], *, max_tokens: int, temperature: float) -> list[Candidate]:
+        """Continue unfinished candidates (same generations: nothing is counted against the budget)."""
+        if not partials:
+            return []
+        requests = [
+            GenerationRequest(
+                messages=self.messages(), assistant_prefix=c.text, max_tokens=max_tokens, temperature=temperature,
+                top_p=self.settings.top_p, seed=derive_seed(self.settings.seed, c.index, 1),
+                logprobs=c.mean_logprob is not None,
+            )
+            for c in partials
+        ]
+        results = await self.engine.generate(requests)
+        return [self.candidate(row[0], c.index, before=c) for c, row in zip(partials, results, strict=True)]
+
+    def candidate(self, completion: Completion, index: int, before: Candidate | None = None) -> Candidate:
+        """A candidate from a completion (appended to ``before``, a partial it continued)."""
+        text = (before.text if before else "") + completion.text
+        tokens = completion.completion_tokens + (before.completion_tokens if before else 0)
+        logprob = mean_logprob(completion)
+        if before is not None and before.mean_logprob is not None and logprob is not None and tokens:
+            logprob = (before.mean_logprob * before.completion_tokens + logprob * completion.completion_tokens) / tokens
+        return Candidate(
+            text=text, answer=self.task.extract(text), finish_reason=completion.finish_reason,
+            completion_tokens=tokens, index=index, mean_logprob=logprob,
+        )
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def scorer(self, name: str) -> Scorer:
+        """The named scorer, judging through the scorer engine (usage counted as scorer usage)."""
+        if name not in self._scorers:
+            self._scorers[name] = make_scorer(name, self._scorer_engine)
+        return self._scorers[name]
+
+    async def score(self, name: str, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """Candidates with ``score`` set by the named scorer."""
+        scores = await self.scorer(name).score(self.question, candidates)
+        return [_with_score(c, s) for c, s in zip(candidates, scores, strict=True)]
+
+
+def _with_score(candidate: Candidate, score: float) -> Candidate:
+    return replace(candidate, score=score)
+
+
+class Algorithm(Protocol, Generic[S]):
+    """The shape every strategy has (see the module docstring)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type]
+    params: Any
+
+    def __init__(self, params: Any) -> None: ...
+
+    def init(self, ctx: StepContext) -> S: ...
+
+    async def step(self, state: S, ctx: StepContext) -> tuple[S, dict[str, Any]]: ...
+
+    def done(self, state: S, ctx: StepContext) -> bool: ...
+
+    def decide(self, state: S, ctx: StepContext) -> Decision: ...

@@ -1,0 +1,69 @@
+"""Strategy parameters: typed dataclasses, set from ``key=value`` strings and described for help."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal, Mapping
+
+from ponder.errors import InvalidInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """A strategy without parameters of its own."""
+
+
+def param(default: Any, help: str) -> Any:
+    """A dataclass field with a default and a help text for ``ponder strategies``."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _convert(name: str, kind: Any, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if raw not in choices:
+            raise InvalidInputError(f"option {name}={raw!r}: choose one of {', '.join(map(str, choices))}")
+        return raw
+    try:
+        if kind is bool:
+            if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"true", "1", "yes"}
+        if kind in (int, float):
+            return kind(raw)
+    except ValueError:
+        raise InvalidInputError(f"option {name}={raw!r}: expected {kind.__name__}") from None
+    return raw
+
+
+def build_params(cls: type, options: Mapping[str, Any] | None) -> Any:
+    """An instance of the params dataclass ``cls`` from user options (strings are converted)."""
+    options = dict(options or {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        valid = ", ".join(sorted(known)) or "none"
+        raise InvalidInputError(f"unknown option {unknown[0]!r} for this strategy; valid options: {valid}")
+    values = {name: _convert(name, hints[name], raw) for name, raw in options.items()}
+    return cls(**values)
+
+
+def describe(cls: type) -> list[tuple[str, str, Any, str]]:
+    """``(name, type, default, help)`` for each parameter."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        type_name = "|".join(map(str, typing.get_args(kind))) if typing.get_origin(kind) is Literal else kind.__name__
+        rows.append((f.name, type_name, f.default, f.metadata.get("help", "")))
+    return rows
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise :class:`InvalidInputError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise InvalidInputError(message)

@@ -1,0 +1,87 @@
+"""The generic loop: step a strategy until it is done, its budget runs out, or it is interrupted.
+
+    run = StrategyRun(SelfConsistency(params), ctx)
+    await run.step()          # one step at a time, or
+    result = await run.run()  # to the end
+    run.interrupt()           # from another task: the run stops and keeps its best answer
+    run.result()              # the best answer so far, at any moment
+
+A step cut short (interrupt or time budget) leaves the state as it was before that step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from ponder.result import SolveResult
+from ponder.strategies.core import Algorithm, StepContext
+
+
+class StrategyRun:
+    """One strategy on one question, with its state, trace and stop reason."""
+
+    def __init__(self, algorithm: Algorithm[Any], ctx: StepContext) -> None:
+        self.algorithm = algorithm
+        self.ctx = ctx
+        self.state = algorithm.init(ctx)
+        self.trace: list[dict[str, Any]] = []
+        self.stop_reason: str | None = None
+        self._interrupted = asyncio.Event()
+
+    def interrupt(self) -> None:
+        """Stop at once; the result keeps the best answer of the steps already finished."""
+        self._interrupted.set()
+
+    def _why_stop(self) -> str | None:
+        if self._interrupted.is_set():
+            return "interrupted"
+        if self.algorithm.done(self.state, self.ctx):
+            return "done"
+        return self.ctx.limit_reached()
+
+    async def step(self) -> bool:
+        """Run one step; False when the run has stopped (see :attr:`stop_reason`)."""
+        if self.stop_reason is None:
+            self.stop_reason = self._why_stop()
+        if self.stop_reason is not None:
+            return False
+        work = asyncio.ensure_future(self.algorithm.step(self.state, self.ctx))
+        interrupt = asyncio.ensure_future(self._interrupted.wait())
+        try:
+            finished, _ = await asyncio.wait({work, interrupt}, timeout=self.ctx.seconds_left(),
+                                             return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            interrupt.cancel()
+        if work not in finished:
+            work.cancel()
+            self.stop_reason = "interrupted" if self._interrupted.is_set() else "seconds"
+            return False
+        self.state, info = work.result()
+        self.trace.append({"step": len(self.trace) + 1, **info})
+        return True
+
+    async def run(self) -> SolveResult:
+        while await self.step():
+            pass
+        return self.result()
+
+    def result(self) -> SolveResult:
+        """The best answer so far, with candidates, votes, trace and usage."""
+        decision = self.algorithm.decide(self.state, self.ctx)
+        params = dataclasses.asdict(self.algorithm.params) if dataclasses.is_dataclass(self.algorithm.params) else {}
+        settings = self.ctx.settings
+        return SolveResult(
+            question=self.ctx.question,
+            answer=decision.answer,
+            strategy=self.algorithm.name,
+            candidates=list(decision.candidates),
+            votes=decision.votes,
+            usage=self.ctx.usage(),
+            trace=list(self.trace),
+            params={**params, "budget": self.ctx.budget.generations, "max_tokens": settings.max_tokens,
+                    "temperature": settings.temperature, "seed": settings.seed, "task": self.ctx.task.name},
+            engine={"name": self.ctx.engine.info.name, "model": self.ctx.engine.info.model},
+            stop_reason=self.stop_reason or "running",
+        )

@@ -1,0 +1,101 @@
+"""Sample-then-score strategies.
+
+- ``best-of-n`` (Bag of Tricks; search-and-learn): N samples, each scored by a scorer (an ORM,
+  a judge, a verifier); the answer of the top-scored sample wins.
+- ``weighted-best-of-n`` (search-and-learn): the same scores summed over samples with
+  equivalent answers; the answer with the largest total wins.
+- ``weighted-majority`` (Bag of Tricks): a majority vote in which each sample's vote is weighted
+  by its sequence probability (exp of mean token log-probability) or by a scorer.
+
+Each runs in two steps, sample then score, so an interrupted run still answers by majority.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ponder.scorers import SCORERS
+from ponder.strategies.core import Decision, StepContext
+from ponder.strategies.params import check, param
+from ponder.strategies.sampling import Samples, best_scored, vote
+
+DEFAULT_TEMPERATURE = 0.8
+
+
+def _check_scorer(name: str) -> None:
+    check(name in SCORERS, f"unknown scorer {name!r}; available: {', '.join(sorted(SCORERS))}")
+
+
+@dataclass(frozen=True)
+class ScorerParams:
+    scorer: str = param("self-eval", "scorer of each sample: " + ", ".join(sorted(SCORERS)))
+
+    def __post_init__(self) -> None:
+        _check_scorer(self.scorer)
+
+
+@dataclass(frozen=True)
+class WeightParams:
+    scorer: str = param("probability", "vote weight: sequence probability, or any scorer: " + ", ".join(sorted(SCORERS)))
+
+    def __post_init__(self) -> None:
+        _check_scorer(self.scorer)
+
+
+class _SampleThenScore(ABC):
+    """N samples in one step, one scoring step, then a decision from the scores."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type] = ScorerParams
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def init(self, ctx: StepContext) -> Samples:
+        return Samples()
+
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, dict[str, Any]]:
+        scorer = ctx.scorer(self.params.scorer)
+        if not state.candidates:
+            temperature = ctx.temperature(DEFAULT_TEMPERATURE)
+            n = ctx.remaining_generations()
+            candidates = await ctx.sample(n, first_index=0, temperature=temperature,
+                                          logprobs=getattr(scorer, "needs_logprobs", False))
+            return Samples(tuple(candidates)), {"action": "sample", "n": n, "temperature": temperature}
+        scored = await ctx.score(self.params.scorer, state.candidates)
+        info = {"action": "score", "scorer": self.params.scorer, "scores": [round(c.score, 4) for c in scored]}  # type: ignore[arg-type]
+        return Samples(tuple(scored), finished=True), info
+
+    def done(self, state: Samples, ctx: StepContext) -> bool:
+        return state.finished
+
+    @abstractmethod
+    def decide(self, state: Samples, ctx: StepContext) -> Decision:
+        """The answer from the (possibly not yet scored) samples."""
+
+
+class BestOfN(_SampleThenScore):
+    name: ClassVar[str] = "best-of-n"
+    summary: ClassVar[str] = "N samples, the top-scored one wins"
+
+    def decide(self, state: Samples, ctx: StepContext) -> Decision:
+        return best_scored(state.candidates, ctx.task)
+
+
+class WeightedBestOfN(_SampleThenScore):
+    name: ClassVar[str] = "weighted-best-of-n"
+    summary: ClassVar[str] = "N samples, scores summed over equivalent answers"
+
+    def decide(self, state: Samples, ctx: StepContext) -> Decision:
+        if not state.finished:
+            return vote(state.candidates, ctx.task)
+        return vote(state.candidates, ctx.task, [c.score or 0.0 for c in state.candidates])
+
+
+class WeightedMajority(WeightedBestOfN):
+    name: ClassVar[str] = "weighted-majority"
+    summary: ClassVar[str] = "majority vote weighted by sequence probability or a scorer"
+    Params: ClassVar[type] = WeightParams
