@@ -35,5 +35,17 @@ class BackendUnavailableError(EngineError):
     """The backend is missing (package not installed) or not reachable."""
 
 
+class EngineTimeoutError(EngineError):
+    """The backend did not answer in time (after any retries)."""
+
+
+class UpstreamError(EngineError):
+    """A model server answered with an error or with something that is not a valid response."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class UnknownNameError(PonderError, LookupError):
     """A strategy, engine or model name is not registered."""

@@ -29,7 +29,7 @@ class AnswerTask:
 
 
 _CHOICE_PATTERNS = [
-    re.compile(r"answer\s*(?:is|:)?\s*:?\s*\(?([A-J])\)?(?![A-Za-z])", re.IGNORECASE),
+    re.compile(r"(?i:answer)\s*(?:is|:)?\s*:?\s*\(?([A-J])\)?(?![A-Za-z])"),
     re.compile(r"\\boxed\{\(?([A-J])\)?\}"),
     re.compile(r"^\s*\(?([A-J])\)?[.):]?\s*$", re.MULTILINE),
     re.compile(r"\(([A-J])\)"),

@@ -14,7 +14,7 @@ from ponder.errors import InvalidInputError
 from ponder.usage import Usage
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "error"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ class Completion:
 
     ``usage`` is this sample's share of the request's cost: its prompt tokens as requested, the
     prompt tokens computed for it (a forked sample computes none), its completion tokens.
+    A sample that failed (a remote engine gave up on it while others succeeded) has
+    ``finish_reason="error"``, empty text and the reason in ``error``; it is never an answer.
     """
 
     text: str
@@ -108,6 +110,7 @@ class Completion:
     usage: Usage
     index: int = 0
     logprobs: tuple[TokenLogprob, ...] | None = None
+    error: str | None = None
 
     @property
     def sum_logprob(self) -> float | None:

@@ -50,6 +50,7 @@ class AdaptiveParams:
 @dataclass(frozen=True)
 class AdaptiveState(Samples):
     leader_probability: float = 0.0
+    drawn: int = 0  # generations drawn so far, pruned ones included: the next sample's identity
 
 
 class AdaptiveSelfConsistency:
@@ -68,14 +69,14 @@ class AdaptiveSelfConsistency:
     async def step(self, state: AdaptiveState, ctx: StepContext) -> tuple[AdaptiveState, dict[str, Any]]:
         n = min(self.params.batch, ctx.remaining_generations())
         temperature = ctx.temperature(DEFAULT_TEMPERATURE)
-        new, pruned = await self._draw(n, len(state.candidates), temperature, ctx)
+        new, pruned = await self._draw(n, state.drawn, temperature, ctx)
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
         probability = await self._leader_probability(candidates, decision, ctx)
         finished = len(candidates) >= self.params.min_samples and probability >= self.params.threshold
         info = {"action": "sample", "n": n, "kept": len(new), "pruned": pruned, "votes": decision.votes,
                 "leader_probability": round(probability, 4), "stop": finished}
-        return AdaptiveState(candidates, finished, probability), info
+        return AdaptiveState(candidates, finished, probability, state.drawn + n), info
 
     async def _draw(self, n: int, first: int, temperature: float, ctx: StepContext) -> tuple[list[Candidate], int]:
         if not self.params.prune_tokens or self.params.prune_tokens >= ctx.settings.max_tokens:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ponder.engines.base import Completion, GenerationRequest
-from ponder.engines.llama.chat import ChatTemplate
+from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.llama.native import BatchToken, KVFullError, NativeContext, NativeModel, Sampler
 from ponder.engines.llama.sequence import SampleState
 from ponder.engines.llama.slots import SlotTable, WaveItem, plan_waves

@@ -1,4 +1,4 @@
-"""Rendering chat messages into the model's prompt text with the GGUF file's chat template."""
+"""Rendering chat messages into prompt text with a model's (Jinja) chat template."""
 
 from __future__ import annotations
 
@@ -52,3 +52,24 @@ class ChatTemplate:
         if self.is_plain and assistant_prefix:
             text += " "
         return text + assistant_prefix
+
+
+def template_from_gguf(path: str) -> ChatTemplate:
+    """The chat template stored in a GGUF file's metadata (plain turns when it has none)."""
+    from gguf import GGUFReader  # read only the metadata; no weights are loaded
+
+    reader = GGUFReader(path)
+
+    def text(field_name: str) -> str | None:
+        field = reader.fields.get(field_name)
+        return bytes(field.parts[field.data[0]]).decode("utf-8") if field else None
+
+    def token(id_field: str) -> str:
+        field, tokens = reader.fields.get(id_field), reader.fields.get("tokenizer.ggml.tokens")
+        if field is None or tokens is None:
+            return ""
+        index = int(field.parts[field.data[0]][0])
+        return bytes(tokens.parts[tokens.data[index]]).decode("utf-8", errors="replace")
+
+    return ChatTemplate(text("tokenizer.chat_template"), bos_token=token("tokenizer.ggml.bos_token_id"),
+                        eos_token=token("tokenizer.ggml.eos_token_id"))
