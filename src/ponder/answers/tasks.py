@@ -30,6 +30,7 @@ class AnswerTask:
 
 _CHOICE_PATTERNS = [
     re.compile(r"(?i:answer)\s*(?:is|:)?\s*:?\s*\(?([A-J])\)?(?![A-Za-z])"),
+    re.compile(r"(?i:answer)\s*(?:is|:)?\s*:?\s*\(?([a-j])\)?\.?\s*$", re.MULTILINE),  # "answer: d", not "is a bit"
     re.compile(r"\\boxed\{\(?([A-J])\)?\}"),
     re.compile(r"^\s*\(?([A-J])\)?[.):]?\s*$", re.MULTILINE),
     re.compile(r"\(([A-J])\)"),
