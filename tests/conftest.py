@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def llama_engine() -> Iterator["object"]:
-    """The embedded default model, loaded once for all tests that need it."""
+    """The embedded default model, loaded once per test module and closed after it, so that it
+    is never loaded while another module's model server runs."""
     from ponder.engines.llama import LlamaEngine
 
     engine = LlamaEngine(n_ctx=4096, n_seq_max=16)

@@ -36,8 +36,12 @@ def cli() -> None:
 @click.argument("question")
 @click.option("--strategy", "-s", default="self-consistency", show_default=True, help="strategy name (see `ponder strategies`)")
 @click.option("--budget", "-n", type=int, default=8, show_default=True, help="generations the strategy may spend")
-@click.option("--engine", "-e", default=DEFAULT_ENGINE, show_default=True, help="backend: llama (embedded)")
-@click.option("--model", "-m", default=None, help="GGUF path, hf:OWNER/REPO/FILE.gguf or a built-in name [default: smollm2-135m]")
+@click.option("--engine", "-e", default=DEFAULT_ENGINE, show_default=True, help="backend: llama (embedded) or openai (any OpenAI-compatible server)")
+@click.option("--model", "-m", default=None, help="llama: GGUF path, hf:OWNER/REPO/FILE.gguf or a built-in name [default: smollm2-135m]; openai: the served model name")
+@click.option("--base-url", default=None, help="openai engine: the server, e.g. http://127.0.0.1:8000")
+@click.option("--api-key", default=None, help="openai engine: API key [default: $PONDER_API_KEY or $OPENAI_API_KEY]")
+@click.option("--profile", default=None, help="openai engine: vllm, sglang, llama.cpp, llama-cpp-python, ollama, openai, generic [default: detect]")
+@click.option("--chat-template", default=None, help="openai engine: Jinja template or .gguf path, to continue partial answers")
 @click.option("--temperature", "-t", type=float, default=None, help="sampling temperature [default: the strategy's]")
 @click.option("--max-tokens", type=int, default=512, show_default=True, help="tokens per generation")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed; the same seed gives the same output")
@@ -47,16 +51,23 @@ def cli() -> None:
 @click.option("--time-budget", type=float, default=None, help="stop after this many seconds, keeping the best answer")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def solve(
-    question: str, strategy: str, budget: int, engine: str, model: str | None, temperature: float | None,
+    question: str, strategy: str, budget: int, engine: str, model: str | None, base_url: str | None,
+    api_key: str | None, profile: str | None, chat_template: str | None, temperature: float | None,
     max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
     time_budget: float | None, as_json: bool,
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations."""
     try:
+        remote = {"base_url": base_url, "api_key": api_key, "profile": profile, "chat_template": chat_template}
+        given = {key: value for key, value in remote.items() if value is not None}
+        if given and engine != "openai":
+            raise InvalidInputError(f"--{next(iter(given)).replace('_', '-')} applies to --engine openai")
+        if engine == "openai" and base_url is None:
+            raise InvalidInputError("--engine openai needs --base-url (the server, e.g. http://127.0.0.1:8000)")
         result = solve_question(
             question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine,
-            model=model, temperature=temperature, max_tokens=max_tokens, seed=seed, task=task,
-            token_budget=token_budget, time_budget=time_budget,
+            model=model, engine_options=given, temperature=temperature, max_tokens=max_tokens, seed=seed,
+            task=task, token_budget=token_budget, time_budget=time_budget,
         )
     except PonderError as exc:
         fail(str(exc))

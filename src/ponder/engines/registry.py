@@ -15,7 +15,13 @@ def _llama(**options: Any) -> Engine:
     return LlamaEngine(**options)
 
 
-BUILTIN: dict[str, Callable[..., Engine]] = {"llama": _llama}
+def _openai(**options: Any) -> Engine:
+    from ponder.engines.http import OpenAIEngine
+
+    return OpenAIEngine(**options)
+
+
+BUILTIN: dict[str, Callable[..., Engine]] = {"llama": _llama, "openai": _openai}
 DEFAULT_ENGINE = "llama"
 
 

@@ -1,0 +1,135 @@
+"""OpenAI request bodies from generation requests, and completions from OpenAI responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ponder.engines.base import Completion, GenerationRequest, TokenLogprob
+from ponder.engines.chat_template import ChatTemplate
+from ponder.engines.http.profiles import EndpointProfile
+from ponder.errors import InvalidInputError, UpstreamError
+from ponder.usage import Usage
+
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+
+
+def build_body(
+    request: GenerationRequest, *, model: str, profile: EndpointProfile, n: int, seed: int,
+    template: ChatTemplate | None,
+) -> tuple[str, dict[str, Any]]:
+    """The endpoint path and JSON body for ``n`` samples of ``request``."""
+    body: dict[str, Any] = {
+        "model": model,
+        profile.max_tokens_field: request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+    }
+    if n > 1:
+        body["n"] = n
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if profile.supports_seed:
+        body["seed"] = seed
+    messages = [{"role": m.role, "content": m.content} for m in request.messages or ()]
+    if request.text is None and not request.assistant_prefix:
+        if request.wants_logprobs:
+            body["logprobs"] = True
+            if request.top_logprobs:
+                body["top_logprobs"] = request.top_logprobs
+        return CHAT, {**body, "messages": messages}
+    if request.text is None and profile.continuation == "continue_final_message":
+        if request.wants_logprobs:
+            body["logprobs"] = True
+            if request.top_logprobs:
+                body["top_logprobs"] = request.top_logprobs
+        messages.append({"role": "assistant", "content": request.assistant_prefix})
+        return CHAT, {**body, "messages": messages, "continue_final_message": True, "add_generation_prompt": False}
+    if not profile.completions_endpoint:
+        raise InvalidInputError(f"the {profile.name} profile cannot continue a partial answer (no text completions)")
+    if request.text is not None:
+        prompt = request.text
+    elif template is None:
+        raise InvalidInputError(
+            "continuing a partial answer on this server needs the model's chat template: "
+            "pass chat_template= (Jinja text or a .gguf path)"
+        )
+    else:
+        prompt = template.render(request.messages or (), assistant_prefix=request.assistant_prefix)
+    if request.wants_logprobs:
+        body["logprobs"] = max(request.top_logprobs, 1)
+    return COMPLETIONS, {**body, "prompt": prompt}
+
+
+def _chat_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
+    content = (choice.get("logprobs") or {}).get("content")
+    if content is None:
+        return None
+    return tuple(
+        TokenLogprob(item["token"], float(item["logprob"]),
+                     tuple((alt["token"], float(alt["logprob"])) for alt in item.get("top_logprobs") or ()))
+        for item in content
+    )
+
+
+def _text_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
+    data = choice.get("logprobs")
+    if not data or data.get("tokens") is None:
+        return None
+    tops = data.get("top_logprobs") or [None] * len(data["tokens"])
+    return tuple(
+        TokenLogprob(token, float(logprob if logprob is not None else 0.0),
+                     tuple(sorted(((t, float(v)) for t, v in (top or {}).items()), key=lambda kv: -kv[1])))
+        for token, logprob, top in zip(data["tokens"], data["token_logprobs"], tops)
+    )
+
+
+def _split(total: int, weights: list[int]) -> list[int]:
+    """Share ``total`` in proportion to ``weights`` (integers that add up to ``total``)."""
+    mass = sum(weights)
+    if not weights:
+        return []
+    if mass == 0:
+        shares = [total // len(weights)] * len(weights)
+    else:
+        shares = [total * w // mass for w in weights]
+    shares[-1] += total - sum(shares)
+    return shares
+
+
+def parse_response(data: Any, *, path: str, request: GenerationRequest, first_index: int) -> list[Completion]:
+    """Completions from a chat or text completion response (its usage shared fairly among choices).
+
+    Every choice requested the whole prompt; the server computed it once, minus what it reports
+    as cached. Completion tokens per choice are exact when logprobs came back, else the reported
+    total shared in proportion to text length.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+        raise UpstreamError(f"the server's reply has no choices: {str(data)[:160]!r}")
+    choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+    try:
+        if path == CHAT:
+            texts = [c["message"].get("content") or "" for c in choices]
+            logprobs = [_chat_logprobs(c) for c in choices]
+        else:
+            texts = [c["text"] for c in choices]
+            logprobs = [_text_logprobs(c) for c in choices]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UpstreamError(f"the server's reply is not an OpenAI completion: missing {exc}") from None
+    usage = data.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    if logprobs and all(lp is not None for lp in logprobs):
+        counts = [len(lp) for lp in logprobs]  # type: ignore[arg-type]
+    else:
+        counts = _split(int(usage.get("completion_tokens") or 0), [len(t) for t in texts])
+    completions = []
+    for i, (choice, text, lp, count) in enumerate(zip(choices, texts, logprobs, counts)):
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        completions.append(Completion(
+            text=text, completion_tokens=count, finish_reason=finish, index=first_index + i,
+            usage=Usage(prompt_tokens=prompt, prompt_tokens_computed=(prompt - cached) if i == 0 else 0,
+                        completion_tokens=count),
+            logprobs=lp if request.wants_logprobs else None,
+        ))
+    return completions
