@@ -32,19 +32,17 @@ def build_body(
     if profile.supports_seed:
         body["seed"] = seed
     messages = [{"role": m.role, "content": m.content} for m in request.messages or ()]
+    chat_logprobs: dict[str, Any] = {}
+    if request.wants_logprobs:
+        chat_logprobs["logprobs"] = True
+        if request.top_logprobs:
+            chat_logprobs["top_logprobs"] = request.top_logprobs
     if request.text is None and not request.assistant_prefix:
-        if request.wants_logprobs:
-            body["logprobs"] = True
-            if request.top_logprobs:
-                body["top_logprobs"] = request.top_logprobs
-        return CHAT, {**body, "messages": messages}
+        return CHAT, {**body, **chat_logprobs, "messages": messages}
     if request.text is None and profile.continuation == "continue_final_message":
-        if request.wants_logprobs:
-            body["logprobs"] = True
-            if request.top_logprobs:
-                body["top_logprobs"] = request.top_logprobs
         messages.append({"role": "assistant", "content": request.assistant_prefix})
-        return CHAT, {**body, "messages": messages, "continue_final_message": True, "add_generation_prompt": False}
+        return CHAT, {**body, **chat_logprobs, "messages": messages, "continue_final_message": True,
+                      "add_generation_prompt": False}
     if not profile.completions_endpoint:
         raise InvalidInputError(f"the {profile.name} profile cannot continue a partial answer (no text completions)")
     if request.text is not None:
