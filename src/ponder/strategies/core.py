@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Generic, Protocol, Sequence, TypeVar
 
 from ponder.answers import AnswerTask
-from ponder.engines.base import Completion, Engine, GenerationRequest, Message
+from ponder.engines.base import Completion, Engine, EngineCapabilities, EngineInfo, GenerationRequest, Message
 from ponder.errors import InvalidInputError
 from ponder.result import Candidate
 from ponder.scorers import Scorer, make_scorer
@@ -61,9 +61,15 @@ class MeteredEngine:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.capabilities = engine.capabilities
-        self.info = engine.info
         self.usage = Usage()
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return self.engine.capabilities
+
+    @property
+    def info(self) -> EngineInfo:  # a remote engine learns its model name on first contact
+        return self.engine.info
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         results = await self.engine.generate(requests)
@@ -75,6 +81,7 @@ class MeteredEngine:
 
 
 def mean_logprob(completion: Completion) -> float | None:
+    """The mean token log-probability of a sample (None without logprobs)."""
     if completion.logprobs is None:
         return None
     return completion.sum_logprob / len(completion.logprobs) if completion.logprobs else 0.0  # type: ignore[operator]
