@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ponder.answers import AnswerTask, get_task
-from ponder.engines.base import Engine
+from ponder.engines.base import Engine, Message
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
 from ponder.errors import InvalidInputError
 from ponder.result import SolveResult
@@ -24,9 +24,11 @@ class RunPlan:
     settings: SolveSettings
     budget: Budget
     task: AnswerTask
+    history: tuple[Message, ...] = ()
 
     def start(self, engine: Engine, scorer_engine: Engine | None = None) -> StrategyRun:
-        ctx = StepContext(self.question, engine, self.settings, self.task, self.budget, scorer_engine=scorer_engine)
+        ctx = StepContext(self.question, engine, self.settings, self.task, self.budget,
+                          scorer_engine=scorer_engine, history=self.history)
         return StrategyRun(self.algorithm, ctx)
 
 
@@ -44,12 +46,14 @@ def plan(
     seed: int = 0,
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
     task: str | AnswerTask = "math",
+    history: Sequence[Message] = (),
 ) -> RunPlan:
     """Validate a run's arguments (a one-line :class:`~ponder.errors.PonderError` names any problem).
 
     ``budget`` counts generations, ``token_budget`` completion tokens, ``time_budget`` seconds;
     ``options`` are the strategy's own parameters (``ponder strategies`` lists them);
-    ``task`` picks answer extraction and equivalence (``math``, ``choice``, ``label``).
+    ``task`` picks answer extraction and equivalence (``math``, ``choice``, ``label``);
+    ``history`` holds earlier chat turns (user and assistant) asked before the question.
     """
     if not question or not question.strip():
         raise InvalidInputError("the question is empty")
@@ -61,6 +65,7 @@ def plan(
         settings=settings,
         budget=Budget(generations=budget, tokens=token_budget, seconds=time_budget),
         task=get_task(task) if isinstance(task, str) else task,
+        history=tuple(history),
     )
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import NoReturn
 
 import click
 
 from ponder import __version__
 from ponder.api import solve as solve_question
 from ponder.cli.render import format_result
-from ponder.engines.registry import DEFAULT_ENGINE
+from ponder.cli.engine_options import engine_options, remote_options
+from ponder.cli.serve import serve
 from ponder.errors import InvalidInputError, PonderError
 from ponder.strategies import available
 from ponder.strategies.params import describe
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -36,12 +38,7 @@ def cli() -> None:
 @click.argument("question")
 @click.option("--strategy", "-s", default="self-consistency", show_default=True, help="strategy name (see `ponder strategies`)")
 @click.option("--budget", "-n", type=int, default=8, show_default=True, help="generations the strategy may spend")
-@click.option("--engine", "-e", default=DEFAULT_ENGINE, show_default=True, help="backend: llama (embedded) or openai (any OpenAI-compatible server)")
-@click.option("--model", "-m", default=None, help="llama: GGUF path, hf:OWNER/REPO/FILE.gguf or a built-in name [default: smollm2-135m]; openai: the served model name")
-@click.option("--base-url", default=None, help="openai engine: the server, e.g. http://127.0.0.1:8000")
-@click.option("--api-key", default=None, help="openai engine: API key [default: $PONDER_API_KEY or $OPENAI_API_KEY]")
-@click.option("--profile", default=None, help="openai engine: vllm, sglang, llama.cpp, llama-cpp-python, ollama, openai, generic [default: detect]")
-@click.option("--chat-template", default=None, help="openai engine: Jinja template or .gguf path, to continue partial answers")
+@engine_options
 @click.option("--temperature", "-t", type=float, default=None, help="sampling temperature [default: the strategy's]")
 @click.option("--max-tokens", type=int, default=512, show_default=True, help="tokens per generation")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed; the same seed gives the same output")
@@ -58,12 +55,8 @@ def solve(
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations."""
     try:
-        remote = {"base_url": base_url, "api_key": api_key, "profile": profile, "chat_template": chat_template}
-        given = {key: value for key, value in remote.items() if value is not None}
-        if given and engine != "openai":
-            raise InvalidInputError(f"--{next(iter(given)).replace('_', '-')} applies to --engine openai")
-        if engine == "openai" and base_url is None:
-            raise InvalidInputError("--engine openai needs --base-url (the server, e.g. http://127.0.0.1:8000)")
+        given = remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
+                                         "chat_template": chat_template})
         result = solve_question(
             question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine,
             model=model, engine_options=given, temperature=temperature, max_tokens=max_tokens, seed=seed,
@@ -94,6 +87,9 @@ def strategies() -> None:
         click.echo(f"{name}: {getattr(cls, 'summary', '')}")
         for key, kind, default, help_text in describe(cls.Params):
             click.echo(f"    {f'{key}={default}':<24} {kind:<28} {help_text}")
+
+
+cli.add_command(serve)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,13 +88,15 @@ def mean_logprob(completion: Completion) -> float | None:
 
 
 class StepContext:
-    """What a step may use: the question, the metered engine, the task, scorers and the budget."""
+    """What a step may use: the question (after any earlier ``history`` turns), the metered
+    engine, the task, scorers and the budget."""
 
     def __init__(
         self, question: str, engine: Engine, settings: SolveSettings, task: AnswerTask, budget: Budget,
-        scorer_engine: Engine | None = None,
+        scorer_engine: Engine | None = None, history: Sequence[Message] = (),
     ) -> None:
         self.question = question
+        self.history = tuple(history)
         self.settings = settings
         self.task = task
         self.budget = budget
@@ -132,8 +134,9 @@ class StepContext:
     # -- sampling ------------------------------------------------------------------------
 
     def messages(self) -> tuple[Message, ...]:
+        """The chat that poses the question: system prompt, earlier turns, the question."""
         system = (Message("system", self.settings.system_prompt),) if self.settings.system_prompt else ()
-        return system + (Message("user", self.question),)
+        return system + self.history + (Message("user", self.question),)
 
     def temperature(self, default: float) -> float:
         return default if self.settings.temperature is None else self.settings.temperature

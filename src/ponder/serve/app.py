@@ -1,0 +1,133 @@
+"""The OpenAI-compatible HTTP server: ``GET /v1/models``, ``POST /v1/chat/completions``, ``GET /health``.
+
+Security model: with an API key set, every endpoint but ``/health`` needs
+``Authorization: Bearer KEY`` (compared in constant time) and answers 401 without it. Bodies
+over ``max_body_bytes`` get 413; requests over the budget, ``n`` or token limits get 400;
+more than ``max_concurrent`` runs at once get 429 with ``Retry-After``. Requests share the engine
+but nothing else: each has its own plan, run and seeds, and no request changes the server's
+settings. Logs are JSON lines without prompts, answers or keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from typing import Any, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ponder.engines.base import Engine
+from ponder.errors import PonderError
+from ponder.serve.aliases import listed_models
+from ponder.serve.completion import build_job, response_body
+from ponder.serve.config import ServeConfig
+from ponder.serve.errors import HTTPProblem, from_ponder_error
+from ponder.serve.logs import log_event
+from ponder.serve.schemas import ChatRequest
+from ponder.serve.streaming import stream_job
+
+OPEN_PATHS = {"/health"}
+
+
+class RunSlots:
+    """At most ``limit`` runs at once; a request that finds none free is refused, not queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def take(self) -> None:
+        if self.active >= self.limit:
+            raise HTTPProblem(429, f"the server is running {self.limit} requests; retry shortly",
+                              "rate_limit_error", "too_many_requests", headers={"Retry-After": "1"})
+        self.active += 1
+
+    def give(self) -> None:
+        self.active -= 1
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+    return f"{where}: {first.get('msg', 'invalid value')}"
+
+
+def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
+    """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``)."""
+    app = FastAPI(title="ponder", description="Inference-time scaling behind the OpenAI API.", version="0.1.0")
+    slots = RunSlots(config.max_concurrent)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        try:
+            if config.api_key and request.url.path not in OPEN_PATHS:
+                given = request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {config.api_key}".encode()):
+                    raise HTTPProblem(401, "missing or wrong API key (Authorization: Bearer KEY)",
+                                      "authentication_error", "invalid_api_key")
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+                raise HTTPProblem(413, f"request body over {config.max_body_bytes} bytes", "invalid_request_error")
+            response = await call_next(request)
+        except HTTPProblem as problem:
+            response = problem.response()
+        log_event("http", method=request.method, path=request.url.path, status=response.status_code,
+                  seconds=round(time.perf_counter() - started, 4))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return HTTPProblem(400, _validation_message(exc), "invalid_request_error").response()
+
+    @app.exception_handler(HTTPProblem)
+    async def problem(request: Request, exc: HTTPProblem) -> JSONResponse:
+        return exc.response()
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "engine": engine.info.name, "model": engine.info.model}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        created = int(time.time())
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": created, "owned_by": "ponder"}
+                                           for name in listed_models(config.model_name)]}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(body: ChatRequest) -> JSONResponse | StreamingResponse:
+        try:
+            job = build_job(body, config)
+        except PonderError as exc:
+            raise from_ponder_error(exc) from None
+        slots.take()
+        log_event("run", id=job.id, model=job.model, strategy=job.plans[0].algorithm.name,
+                  budget=job.plans[0].budget.generations, n=len(job.plans), stream=body.stream)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(_released(stream_job(job, engine, include_usage), slots),
+                                     media_type="text/event-stream")
+        try:
+            results = await asyncio.gather(*(p.start(engine).run() for p in job.plans))
+        except PonderError as exc:
+            raise from_ponder_error(exc) from None
+        finally:
+            slots.give()
+        payload = response_body(job, list(results))
+        log_event("done", id=job.id, tokens=payload["usage"]["total_tokens"],
+                  stop=[r.stop_reason for r in results])
+        return JSONResponse(payload)
+
+    return app
+
+
+async def _released(chunks: Any, slots: RunSlots) -> Any:
+    """Stream ``chunks`` and free the run slot when the stream ends, however it ends."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        slots.give()

@@ -1,0 +1,120 @@
+"""Turning a chat request into strategy runs, and their results into OpenAI responses.
+
+``n`` answers are ``n`` independent runs seeded ``seed, seed+1, ...``. Each choice's message is
+the full text of a sample whose answer won (the first such sample). Usage counts everything the
+runs spent: generator prompts and completions, and the judges' tokens (counted as prompt
+tokens; a judge generates one token per call), with a breakdown under ``usage.ponder``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ponder.api import RunPlan, plan
+from ponder.engines.base import Message
+from ponder.errors import InvalidInputError
+from ponder.result import Candidate, SolveResult
+from ponder.serve.aliases import parse_model
+from ponder.serve.config import ServeConfig
+from ponder.serve.schemas import ChatRequest
+from ponder.usage import Usage, total
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated request: one plan per answer asked for."""
+
+    id: str
+    model: str
+    created: int
+    plans: tuple[RunPlan, ...]
+    summary: bool
+
+
+def split_messages(request: ChatRequest) -> tuple[str | None, tuple[Message, ...], str]:
+    """(system prompt, earlier turns, question): the last message must be the user's question."""
+    system = "\n\n".join(m.text() for m in request.messages if m.role in ("system", "developer")) or None
+    turns = [m for m in request.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise InvalidInputError("messages: the last non-system message must be from the user")
+    history = tuple(Message(m.role, m.text()) for m in turns[:-1])  # type: ignore[arg-type]
+    return system, history, turns[-1].text()
+
+
+def build_job(request: ChatRequest, config: ServeConfig) -> Job:
+    """Validate a request against the server's limits; every problem is a 400/404 naming it."""
+    choice = parse_model(request.model, config.model_name)
+    options = request.ponder
+    if request.n > config.max_n:
+        raise InvalidInputError(f"n={request.n} exceeds this server's limit of {config.max_n}")
+    budget = (options.budget if options and options.budget else None) or choice.budget or config.default_budget
+    if budget * request.n > config.max_budget:
+        raise InvalidInputError(
+            f"budget {budget} x n {request.n} exceeds this server's limit of {config.max_budget} generations per request")
+    max_tokens = request.max_completion_tokens or request.max_tokens or config.default_max_tokens
+    if max_tokens > config.max_tokens_cap:
+        raise InvalidInputError(f"max_tokens={max_tokens} exceeds this server's limit of {config.max_tokens_cap}")
+    if request.stop:
+        raise InvalidInputError("stop: stop strings are not supported by ponder's strategies; leave it unset")
+    system, history, question = split_messages(request)
+    time_budget = min(options.time_budget or config.request_timeout, config.request_timeout) if options else config.request_timeout
+    seed = request.seed or 0
+    plans = tuple(
+        plan(
+            question, history=history, system_prompt=system,
+            strategy=(options.strategy if options and options.strategy else None) or choice.strategy or config.default_strategy,
+            options=options.strategy_options() if options else None, budget=budget,
+            token_budget=options.token_budget if options else None, time_budget=time_budget,
+            temperature=request.temperature, top_p=request.top_p or 1.0, max_tokens=max_tokens,
+            seed=seed + i, task=(options.task if options and options.task else "math"),
+        )
+        for i in range(request.n)
+    )
+    return Job(id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=request.model, created=int(time.time()), plans=plans,
+               summary=bool(options and options.summary))
+
+
+def chosen(result: SolveResult) -> Candidate | None:
+    """The sample whose text answers: the first whose answer won, else the first that did not fail."""
+    usable = [c for c in result.candidates if c.finish_reason != "error"]
+    return next((c for c in usable if c.answer == result.answer), usable[0] if usable else None)
+
+
+def usage_body(results: list[SolveResult]) -> dict[str, Any]:
+    spent: Usage = total([r.usage for r in results])
+    prompt = spent.prompt_tokens + spent.scorer_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": spent.completion_tokens,
+        "total_tokens": prompt + spent.completion_tokens,
+        "ponder": {**spent.to_dict(), "generations": sum(len(r.candidates) for r in results)},
+    }
+
+
+def summary_body(result: SolveResult) -> dict[str, Any]:
+    return {
+        "strategy": result.strategy, "answer": result.answer, "votes": result.votes, "stop_reason": result.stop_reason,
+        "candidates": [{"answer": c.answer, "score": c.score, "finish_reason": c.finish_reason,
+                        "completion_tokens": c.completion_tokens} for c in result.candidates],
+        "trace": result.trace,
+    }
+
+
+def response_body(job: Job, results: list[SolveResult]) -> dict[str, Any]:
+    choices = []
+    for index, result in enumerate(results):
+        pick = chosen(result)
+        choices.append({
+            "index": index,
+            "message": {"role": "assistant", "content": pick.text if pick else ""},
+            "finish_reason": pick.finish_reason if pick else "stop",
+            "logprobs": None,
+        })
+    body: dict[str, Any] = {"id": job.id, "object": "chat.completion", "created": job.created, "model": job.model,
+                            "choices": choices, "usage": usage_body(results)}
+    if job.summary:
+        body["ponder"] = [summary_body(r) for r in results]
+    return body
