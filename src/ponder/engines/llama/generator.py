@@ -94,6 +94,11 @@ class Generator:
                 states += self._start_request(item, requests[item.request], prompts[item.request],
                                               limits[item.request], base, shared, taken)
             self._decode_all(states, taken)
+        except BaseException:
+            for seq in taken:  # what these sequences hold is unknown now: forget it
+                self.context.clear_sequence(seq)
+                self.slots.touch(self.slots.slots[seq], [])
+            raise
         finally:
             for state in states:
                 state.close()
