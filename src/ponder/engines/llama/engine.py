@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
@@ -79,8 +80,16 @@ class LlamaEngine:
         return self._live_executor().submit(fn, *args).result()
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._live_executor(), self._generator.generate, list(requests))
+        """Generate on the worker thread; if the awaiting task is cancelled (a time budget ran
+        out, a client went away), the generation stops at its next decode step."""
+        cancel = threading.Event()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._live_executor(), self._generator.generate, list(requests), cancel)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
 
     def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """The same as :meth:`generate`, for callers without an event loop."""

@@ -14,6 +14,7 @@ recently used first.
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 from ponder.engines.base import Completion, GenerationRequest
@@ -21,9 +22,13 @@ from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.llama.native import BatchToken, KVFullError, NativeContext, NativeModel, Sampler
 from ponder.engines.llama.sequence import SampleState
 from ponder.engines.llama.slots import SlotTable, WaveItem, plan_waves
-from ponder.errors import ContextOverflowError
+from ponder.errors import ContextOverflowError, EngineError
 from ponder.seeding import derive_seed
 from ponder.usage import Usage
+
+
+class CancelledGeneration(EngineError):
+    """The caller gave up on a generation (its task was cancelled); its work stopped."""
 
 
 class Generator:
@@ -37,6 +42,7 @@ class Generator:
             model.chat_template(), bos_token=model.special_text(model.bos), eos_token=model.special_text(model.eos)
         )
         self.max_context = min(context.n_ctx, model.n_ctx_train or context.n_ctx)
+        self._cancel = threading.Event()
 
     def reset_cache(self) -> None:
         """Forget every cached prefix (the next call computes its prompts in full)."""
@@ -68,7 +74,9 @@ class Generator:
 
     # -- generation --------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+    def generate(self, requests: Sequence[GenerationRequest], cancel: threading.Event | None = None) -> list[list[Completion]]:
+        """Serve a batch; setting ``cancel`` (from another thread) stops it between decode steps."""
+        self._cancel = cancel or threading.Event()
         prompts = [self.prompt_tokens(r) for r in requests]
         limits = [self._max_new(p, r) for p, r in zip(prompts, requests)]
         sizes = [(len(p), r.n, m) for p, r, m in zip(prompts, requests, limits)]
@@ -149,6 +157,8 @@ class Generator:
     def _decode_all(self, states: list[SampleState], taken: set[int]) -> None:
         active = [s for s in states if s.pending is not None]
         while active:
+            if self._cancel.is_set():
+                raise CancelledGeneration("generation cancelled by the caller")
             batch = [BatchToken(s.pending, s.pos, s.slot, True) for s in active]  # type: ignore[arg-type]
             self._decode(batch, taken)
             for i, state in enumerate(active):
