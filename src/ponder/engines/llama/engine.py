@@ -89,6 +89,7 @@ class LlamaEngine:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             cancel.set()
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it now
             raise
 
     def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
