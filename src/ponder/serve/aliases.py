@@ -40,6 +40,6 @@ def parse_model(name: str, base: str) -> ModelChoice:
     strategy_class(strategy)  # an unknown strategy is named in the error
     if not budget:
         return ModelChoice(strategy=strategy)
-    if not budget.isdigit() or int(budget) < 1:
+    if not (budget.isascii() and budget.isdigit()) or int(budget) < 1:  # "²".isdigit(), but int("²") fails
         raise InvalidInputError(f"model alias {name!r}: the budget after ':' must be a positive integer")
     return ModelChoice(strategy=strategy, budget=int(budget))

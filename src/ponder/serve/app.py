@@ -18,6 +18,8 @@ from typing import Any, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.engines.base import Engine
 from ponder.errors import PonderError
@@ -49,6 +51,34 @@ class RunSlots:
         self.active -= 1
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the body is read (FastAPI re-raises HTTP exceptions met reading a body)."""
+
+
+class BodyLimit:
+    """Counts body bytes as they arrive: a chunked body has no Content-Length to check up front."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(413, f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
@@ -78,6 +108,12 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
         log_event("http", method=request.method, path=request.url.path, status=response.status_code,
                   seconds=round(time.perf_counter() - started, 4))
         return response
+
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # outside `guard`, which checks Content-Length
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return HTTPProblem(413, str(exc.detail), "invalid_request_error").response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:

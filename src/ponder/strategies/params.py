@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import typing
 from typing import Any, Literal, Mapping
 
@@ -19,9 +20,37 @@ def param(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+def _check_type(name: str, kind: Any, raw: Any) -> Any:
+    """A non-string value (from Python or JSON) of the field's type; anything else is refused,
+    so that ``{"batch": 1.5}`` or ``{"batch": [1]}`` is a clear error, not a crash later."""
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if raw not in choices:
+            raise InvalidInputError(f"option {name}={raw!r}: choose one of {', '.join(map(str, choices))}")
+        return raw
+    if kind is bool:
+        ok = isinstance(raw, bool)
+    elif kind is int:
+        ok = isinstance(raw, numbers.Integral) and not isinstance(raw, bool)
+        raw = int(raw) if ok else raw
+    elif kind is float:
+        ok = isinstance(raw, numbers.Real) and not isinstance(raw, bool)
+        try:
+            raw = float(raw) if ok else raw
+        except OverflowError:  # an int too large for a float
+            ok = False
+    elif kind is str:
+        ok = False  # strings were handled by the caller
+    else:
+        ok = True
+    if not ok:
+        raise InvalidInputError(f"option {name}={raw!r}: expected {kind.__name__}")
+    return raw
+
+
 def _convert(name: str, kind: Any, raw: Any) -> Any:
     if not isinstance(raw, str):
-        return raw
+        return _check_type(name, kind, raw)
     if typing.get_origin(kind) is Literal:
         choices = typing.get_args(kind)
         if raw not in choices:
