@@ -5,7 +5,7 @@
     >>> result.answer, result.votes, result.usage.completion_tokens
 """
 
-from ponder.api import asolve, plan, solve, start
+from ponder.api import alinc, asolve, linc, plan, solve, start
 from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest, Message, create_engine
 from ponder.errors import PonderError
 from ponder.result import Candidate, SolveResult
@@ -16,5 +16,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Candidate", "Completion", "Engine", "FakeEngine", "GenerationRequest", "Message", "PonderError",
-    "SolveResult", "SolveSettings", "Usage", "asolve", "create_engine", "plan", "solve", "start", "__version__",
+    "SolveResult", "SolveSettings", "Usage", "alinc", "asolve", "linc", "create_engine", "plan", "solve", "start", "__version__",
 ]

@@ -110,3 +110,16 @@ async def asolve(
 def solve(question: str, **options: Any) -> SolveResult:
     """Synchronous :func:`asolve` (same arguments); for use outside an event loop."""
     return asyncio.run(asolve(question, **options))
+
+
+async def alinc(premises: Sequence[str], conclusion: str, **options: Any) -> SolveResult:
+    """LINC on premises and a conclusion: True, False or Uncertain by majority over proved
+    translations (``budget`` of them); the other keyword arguments are :func:`asolve`'s."""
+    from ponder.strategies.linc import format_problem
+
+    return await asolve(format_problem(list(premises), conclusion), strategy="linc", task="label", **options)
+
+
+def linc(premises: Sequence[str], conclusion: str, **options: Any) -> SolveResult:
+    """Synchronous :func:`alinc`."""
+    return asyncio.run(alinc(premises, conclusion, **options))

@@ -11,7 +11,11 @@ from ponder.usage import Usage
 
 @dataclass(frozen=True)
 class Candidate:
-    """One sampled solution and the final answer extracted from it (``None`` if it has none)."""
+    """One sampled solution and the final answer read from it (``None`` if it has none).
+
+    ``evidence`` says how a verifier, a program run or a prover reached (or failed to reach) the
+    answer, or why the sample failed.
+    """
 
     text: str
     answer: str | None
@@ -20,6 +24,7 @@ class Candidate:
     index: int = 0
     score: float | None = None
     mean_logprob: float | None = None
+    evidence: str | None = None
 
 
 @dataclass

@@ -144,19 +144,21 @@ class StepContext:
     async def sample(
         self, n: int, *, first_index: int, temperature: float, logprobs: bool = False,
         max_tokens: int | None = None, assistant_prefix: str = "", seed: int | None = None,
+        messages: tuple[Message, ...] | None = None, stop: tuple[str, ...] = (),
     ) -> list[Candidate]:
         """Draw ``n`` new generations (counted against the budget) as candidates.
 
         Sample ``i`` has identity ``first_index + i``, so batches drawn step by step are the
-        same samples one big batch would draw.
+        same samples one big batch would draw. ``messages`` replaces the question's chat (a
+        strategy with a prompt of its own).
         """
         if not 0 < n <= self.remaining_generations():
             raise InvalidInputError(f"asked for {n} generations with {self.remaining_generations()} left")
         self.generations += n
         request = GenerationRequest(
-            messages=self.messages(), assistant_prefix=assistant_prefix, n=n,
+            messages=messages or self.messages(), assistant_prefix=assistant_prefix, n=n,
             max_tokens=max_tokens or self.settings.max_tokens, temperature=temperature, top_p=self.settings.top_p,
-            seed=self.settings.seed if seed is None else seed, first_index=first_index, logprobs=logprobs,
+            seed=self.settings.seed if seed is None else seed, first_index=first_index, logprobs=logprobs, stop=stop,
         )
         [completions] = await self.engine.generate([request])
         return [self.candidate(c, first_index + c.index) for c in completions]
@@ -184,8 +186,9 @@ class StepContext:
         if before is not None and before.mean_logprob is not None and logprob is not None and tokens:
             logprob = (before.mean_logprob * before.completion_tokens + logprob * completion.completion_tokens) / tokens
         return Candidate(
-            text=text, answer=self.task.extract(text), finish_reason=completion.finish_reason,
-            completion_tokens=tokens, index=index, mean_logprob=logprob,
+            text=text, answer=self.task.extract(text) if completion.finish_reason != "error" else None,
+            finish_reason=completion.finish_reason, completion_tokens=tokens, index=index, mean_logprob=logprob,
+            evidence=completion.error,
         )
 
     # -- scoring -------------------------------------------------------------------------

@@ -9,13 +9,14 @@ from ponder.errors import UnknownNameError
 from ponder.strategies.adaptive import AdaptiveSelfConsistency
 from ponder.strategies.core import Algorithm
 from ponder.strategies.greedy import Greedy
+from ponder.strategies.linc import Linc
 from ponder.strategies.params import build_params
 from ponder.strategies.scored import BestOfN, WeightedBestOfN, WeightedMajority
 from ponder.strategies.self_consistency import SelfConsistency
 
 BUILTIN: dict[str, type] = {
     cls.name: cls
-    for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority)
+    for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc)
 }
 
 

@@ -52,6 +52,9 @@ class StrategyRun:
         try:
             finished, _ = await asyncio.wait({work, interrupt}, timeout=self.ctx.seconds_left(),
                                              return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the caller cancelled the run: the step must not go on alone
+            work.cancel()
+            raise
         finally:
             interrupt.cancel()
         if work not in finished:

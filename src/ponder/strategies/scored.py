@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from ponder.scorers import SCORERS
 from ponder.strategies.core import Decision, StepContext
 from ponder.strategies.params import check, param
+from ponder.strategies.programs import sample_programs
 from ponder.strategies.sampling import Samples, best_scored, vote
 
 DEFAULT_TEMPERATURE = 0.8
@@ -31,6 +32,7 @@ def _check_scorer(name: str) -> None:
 @dataclass(frozen=True)
 class ScorerParams:
     scorer: str = param("self-eval", "scorer of each sample: " + ", ".join(sorted(SCORERS)))
+    program: bool = param(False, "program of thought: samples are Python programs; their printout is the answer")
 
     def __post_init__(self) -> None:
         _check_scorer(self.scorer)
@@ -39,6 +41,7 @@ class ScorerParams:
 @dataclass(frozen=True)
 class WeightParams:
     scorer: str = param("probability", "vote weight: sequence probability, or any scorer: " + ", ".join(sorted(SCORERS)))
+    program: bool = param(False, "program of thought: samples are Python programs; their printout is the answer")
 
     def __post_init__(self) -> None:
         _check_scorer(self.scorer)
@@ -62,8 +65,11 @@ class _SampleThenScore(ABC):
         if not state.candidates:
             temperature = ctx.temperature(DEFAULT_TEMPERATURE)
             n = ctx.remaining_generations()
-            candidates = await ctx.sample(n, first_index=0, temperature=temperature,
-                                          logprobs=getattr(scorer, "needs_logprobs", False))
+            logprobs = getattr(scorer, "needs_logprobs", False)
+            if self.params.program:
+                candidates = await sample_programs(ctx, n, first_index=0, temperature=temperature, logprobs=logprobs)
+            else:
+                candidates = await ctx.sample(n, first_index=0, temperature=temperature, logprobs=logprobs)
             return Samples(tuple(candidates)), {"action": "sample", "n": n, "temperature": temperature}
         scored = await ctx.score(self.params.scorer, state.candidates)
         info = {"action": "score", "scorer": self.params.scorer, "scores": [round(c.score, 4) for c in scored]}  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ponder.strategies.core import Decision, StepContext
 from ponder.strategies.params import check, param
+from ponder.strategies.programs import sample_programs
 from ponder.strategies.sampling import Samples, vote
 
 DEFAULT_TEMPERATURE = 0.8
@@ -22,6 +23,7 @@ DEFAULT_TEMPERATURE = 0.8
 @dataclass(frozen=True)
 class SelfConsistencyParams:
     batch: int = param(0, "samples per step; 0 draws the whole budget in one step")
+    program: bool = param(False, "program of thought: samples are Python programs; their printout is the answer")
 
     def __post_init__(self) -> None:
         check(self.batch >= 0, f"batch must be >= 0, got {self.batch}")
@@ -34,8 +36,8 @@ class SelfConsistency:
     summary: ClassVar[str] = "N samples, majority vote over equivalent answers"
     Params: ClassVar[type] = SelfConsistencyParams
 
-    def __init__(self, params: SelfConsistencyParams = SelfConsistencyParams()) -> None:
-        self.params = params
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
 
     def init(self, ctx: StepContext) -> Samples:
         return Samples()
@@ -44,7 +46,10 @@ class SelfConsistency:
         left = ctx.remaining_generations()
         n = min(self.params.batch, left) if self.params.batch else left
         temperature = ctx.temperature(DEFAULT_TEMPERATURE)
-        new = await ctx.sample(n, first_index=len(state.candidates), temperature=temperature)
+        if self.params.program:
+            new = await sample_programs(ctx, n, first_index=len(state.candidates), temperature=temperature)
+        else:
+            new = await ctx.sample(n, first_index=len(state.candidates), temperature=temperature)
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
         info = {"action": "sample", "n": n, "temperature": temperature, "votes": decision.votes,
@@ -56,3 +61,18 @@ class SelfConsistency:
 
     def decide(self, state: Samples, ctx: StepContext) -> Decision:
         return vote(state.candidates, ctx.task)
+
+
+@dataclass(frozen=True)
+class ProgramOfThoughtParams(SelfConsistencyParams):
+    program: bool = param(True, "samples are Python programs run in the sandbox (this strategy's point)")
+
+
+class ProgramOfThought(SelfConsistency):
+    """Program of thought (Chen et al. 2023; the DOTS action set): the model writes a Python
+    program, the sandbox runs it, the printed value is the answer; with a budget above one, a
+    majority vote over the programs' answers (failed programs do not vote)."""
+
+    name: ClassVar[str] = "program-of-thought"
+    summary: ClassVar[str] = "the model writes a program; the sandbox runs it; its printout answers"
+    Params: ClassVar[type] = ProgramOfThoughtParams

@@ -1,0 +1,38 @@
+"""Sampling programs instead of prose: the program-of-thought mode of the sampling strategies."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from ponder.answers.program import PROGRAM_SYSTEM_PROMPT, run_program
+from ponder.engines.base import Message
+from ponder.result import Candidate
+from ponder.strategies.core import StepContext
+
+
+def program_messages(ctx: StepContext) -> tuple[Message, ...]:
+    """The question's chat with the program-writing instruction as its system prompt."""
+    return (Message("system", PROGRAM_SYSTEM_PROMPT),) + ctx.history + (Message("user", ctx.question),)
+
+
+async def execute(candidates: list[Candidate]) -> list[Candidate]:
+    """Run each candidate's program in the sandbox (two at a time); its printout is its answer."""
+    limit = asyncio.Semaphore(2)
+
+    async def one(candidate: Candidate) -> Candidate:
+        if candidate.finish_reason == "error":
+            return candidate
+        async with limit:
+            outcome = await asyncio.to_thread(run_program, candidate.text)
+        return replace(candidate, answer=outcome.answer, evidence=f"{outcome.status}: {outcome.detail}")
+
+    return list(await asyncio.gather(*(one(c) for c in candidates)))
+
+
+async def sample_programs(ctx: StepContext, n: int, *, first_index: int, temperature: float,
+                          logprobs: bool = False) -> list[Candidate]:
+    """``n`` program-of-thought samples, run, with their printed answers."""
+    drafts = await ctx.sample(n, first_index=first_index, temperature=temperature, logprobs=logprobs,
+                              messages=program_messages(ctx))
+    return await execute(drafts)
