@@ -1,0 +1,17 @@
+"""First-order logic for LINC: parse formulas in FOLIO notation and decide entailment with z3.
+
+    >>> from ponder.logic import decide
+    >>> decide(["∀x (Dog(x) → Mammal(x))", "Dog(rex)"], "Mammal(rex)").label
+    'True'
+"""
+
+from ponder.logic.fol import (
+    And, Const, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, LogicError, Not, Or, Pred, Term, Var, Xor,
+    format_formula, parse,
+)
+from ponder.logic.prover import Label, Verdict, decide, decide_formulas
+
+__all__ = [
+    "And", "Const", "Eq", "Exists", "FOLParseError", "Forall", "Formula", "Iff", "Implies", "Label", "LogicError",
+    "Not", "Or", "Pred", "Term", "Var", "Verdict", "Xor", "decide", "decide_formulas", "format_formula", "parse",
+]
