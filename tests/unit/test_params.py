@@ -167,9 +167,11 @@ def test_describe_other_params() -> None:
     assert describe(NoParams) == []
     assert describe(SelfConsistencyParams) == [
         ("batch", "int", 0, "samples per step; 0 draws the whole budget in one step"),
+        ("program", "bool", False, "program of thought: samples are Python programs; their printout is the answer"),
     ]
-    [(name, kind, default, text)] = describe(ScorerParams)
+    [(name, kind, default, text), program] = describe(ScorerParams)
     assert (name, kind, default) == ("scorer", "str", "self-eval")
+    assert program[:3] == ("program", "bool", False)
     assert "restart" in text
     assert describe(Sample)[3][:3] == ("mode", "fast|slow", "fast")
     assert describe(Sample)[2][:3] == ("flag", "bool", False)

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.engines.base import Engine
@@ -89,6 +90,9 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``)."""
     app = FastAPI(title="ponder", description="Inference-time scaling behind the OpenAI API.", version="0.1.0")
     slots = RunSlots(config.max_concurrent)
+    # Inside `guard` (added later, so it wraps this): FastAPI must see BodyTooLarge itself, not
+    # wrapped in the exception group of `guard`'s receive.
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -109,8 +113,6 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
                   seconds=round(time.perf_counter() - started, 4))
         return response
 
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # outside `guard`, which checks Content-Length
-
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return HTTPProblem(413, str(exc.detail), "invalid_request_error").response()
@@ -118,6 +120,11 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         return HTTPProblem(400, _validation_message(exc), "invalid_request_error").response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return HTTPProblem(exc.status_code, str(exc.detail), kind, headers=dict(exc.headers or {})).response()
 
     @app.exception_handler(HTTPProblem)
     async def problem(request: Request, exc: HTTPProblem) -> JSONResponse:

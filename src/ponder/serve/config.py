@@ -37,6 +37,11 @@ class ServeConfig:
                      "max_concurrent", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1")
+        if self.default_budget > self.max_budget:  # else every request without a budget is refused
+            raise InvalidInputError(f"default_budget {self.default_budget} exceeds max_budget {self.max_budget}")
+        if self.default_max_tokens > self.max_tokens_cap:
+            raise InvalidInputError(
+                f"default_max_tokens {self.default_max_tokens} exceeds max_tokens_cap {self.max_tokens_cap}")
         if self.request_timeout <= 0:
             raise InvalidInputError("request_timeout must be > 0")
         if "::" in self.model_name:

@@ -42,13 +42,21 @@ async def stream_job(job: Job, engine: Engine, include_usage: bool) -> AsyncIter
                        for i in range(len(job.plans))])
     progress: asyncio.Queue[str] = asyncio.Queue()
     runs = asyncio.gather(*(_drive(i, p.start(engine), progress) for i, p in enumerate(job.plans)))
-    while not runs.done():
-        getter = asyncio.ensure_future(progress.get())
-        await asyncio.wait({getter, runs}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            yield getter.result()
-        else:
-            getter.cancel()
+    getter: asyncio.Future[str] | None = None
+    try:
+        while not runs.done():
+            getter = asyncio.ensure_future(progress.get())
+            await asyncio.wait({getter, runs}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+    finally:
+        if not runs.done():  # the client left (the stream was closed or cancelled): stop the runs
+            runs.cancel()
+            runs.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it now
+            if getter is not None:
+                getter.cancel()
     while not progress.empty():
         yield progress.get_nowait()
     try:
