@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ponder.verifiers.sandbox import SandboxLimits
 
 from ponder.answers.extract import extract_answer, normalize_answer
+from ponder.verifiers.sandbox import SandboxLimits, run_python
 
 PROGRAM_SYSTEM_PROMPT = (
     "Solve the problem by writing a short Python program that computes the answer and prints only "
     "the final answer. Reply with the program in one ```python code block."
 )
+# Arithmetic programs finish in milliseconds; a runaway one should not hold a vote up for long.
+PROGRAM_LIMITS = SandboxLimits(wall_seconds=5.0, cpu_seconds=5)
 _FENCE_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 
 
@@ -39,14 +38,12 @@ def extract_program(text: str) -> str:
     return (blocks[-1] if blocks else text).strip()
 
 
-def run_program(text: str, limits: "SandboxLimits | None" = None) -> ProgramAnswer:
+def run_program(text: str, limits: SandboxLimits | None = None) -> ProgramAnswer:
     """Run the reply's program in the sandbox and read its answer from what it printed."""
-    from ponder.verifiers.sandbox import SandboxLimits, run_python
-
     code = extract_program(text)
     if not code:
         return ProgramAnswer(None, "error", "the reply holds no program")
-    result = run_python(code, limits=limits or SandboxLimits())
+    result = run_python(code, limits=limits or PROGRAM_LIMITS)
     if result.status != "ok":
         return ProgramAnswer(None, result.status, result.reason or result.stderr[-200:])
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]

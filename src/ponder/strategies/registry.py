@@ -12,11 +12,12 @@ from ponder.strategies.greedy import Greedy
 from ponder.strategies.linc import Linc
 from ponder.strategies.params import build_params
 from ponder.strategies.scored import BestOfN, WeightedBestOfN, WeightedMajority
-from ponder.strategies.self_consistency import SelfConsistency
+from ponder.strategies.self_consistency import ProgramOfThought, SelfConsistency
 
 BUILTIN: dict[str, type] = {
     cls.name: cls
-    for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc)
+    for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc,
+                ProgramOfThought)
 }
 
 

@@ -1,0 +1,354 @@
+"""Running untrusted Python (a model's program, a candidate and its unit tests) in a confined process.
+
+``run_python(code, stdin=..., limits=...)`` writes the code to a fresh temporary directory,
+starts ``python -I -S -B -X utf8`` on :mod:`ponder.verifiers._sandbox_child` there (isolated
+mode: no environment variables, no site-packages, no user site, no script directory on the
+path; no bytecode files; UTF-8 I/O) in a new session with a minimal environment (``PATH``,
+``HOME`` and ``TMPDIR`` = the working directory, a UTF-8 locale; no proxies, no credentials),
+feeds it ``stdin``, reads stdout and stderr as they come, and ends with a :class:`SandboxResult`:
+
+- ``ok``: exit status 0;
+- ``error``: the program failed (uncaught exception, nonzero exit, killed by a signal); ``reason``
+  is the last line of its traceback (e.g. ``AssertionError``, ``SyntaxError: invalid syntax``,
+  ``PermissionError: sandbox: os.fork is not allowed``);
+- ``timeout``: the wall-clock limit passed (the whole process group is killed with SIGKILL) or
+  the CPU limit did (the kernel kills it);
+- ``limit``: stdout + stderr passed the output cap (the group is killed at once), the address
+  space limit ended in ``MemoryError``, or a file passed the file-size limit.
+
+A program's failure is a result, never an exception; :class:`SandboxError` means the sandbox
+itself could not run (no interpreter, or ``isolation="namespaces"`` on a machine that cannot
+provide them).
+
+What is protected, and by what (``SandboxResult.isolation`` names the layers a run actually got;
+on this project's Linux machines, running as root, all of them):
+
+- **Runaway time and memory**: RLIMIT_CPU (kernel SIGKILL), wall-clock timeout (SIGKILL to the
+  process group), RLIMIT_AS (allocation fails with MemoryError), RLIMIT_FSIZE, RLIMIT_NOFILE, no
+  core dumps, and an output cap enforced while reading. Always.
+- **Child processes** (fork, subprocess, os.system, exec, multiprocessing, fork bombs): refused
+  by a seccomp filter in the kernel (``fork``/``vfork``/``clone`` of a process/``execve`` fail with
+  EPERM; threads still work) and by the in-process guard (PermissionError). With ``namespaces``
+  the program is PID 1 of its own PID namespace, so anything it might still start dies with it.
+  RLIMIT_NPROC is not used: the kernel does not apply it to root, and for other users it counts
+  all their processes, so it cannot mean "no children" here.
+- **Network**: ``socket``/``socketpair`` fail in the seccomp filter and the guard; with
+  ``namespaces`` the process also lives in an empty network namespace (loopback down), so not
+  even a socket inherited or created another way reaches anything, 127.0.0.1 included.
+- **Writes outside the working directory**: with ``namespaces`` every mount is read-only in the
+  program's private mount namespace and the working directory is a fresh tmpfs capped at
+  ``disk_bytes`` (nothing the program writes reaches the host's disk), ``/dev`` holds only
+  null/zero/full/random/urandom, ``/proc`` shows only the program's namespace, and root has no
+  capabilities left (it cannot remount, write through read-only mounts, load modules, ...).
+  Without namespaces the guard refuses writes, creations, deletions, renames and permission
+  changes outside the working directory, and seccomp refuses hard/symbolic links and
+  ``mknod``; this holds against ordinary code but a determined program inside the interpreter
+  can get past an in-process guard.
+- **Other processes**: ``kill`` of anything but itself and ``ptrace`` are refused (seccomp, guard);
+  with namespaces nothing else is even visible.
+
+What is not protected:
+
+- **Reading**: the program can read any file its user can read (the standard library must be
+  readable). As root without capabilities it can still read files owned by root. With
+  namespaces nothing can leave except through its capped stdout/stderr.
+- **The same user**: the program runs as the calling user (root here, without capabilities).
+  Without namespaces (not root, or a container that forbids ``unshare``) the only filesystem
+  and process protection beyond seccomp is the in-process guard.
+- **CPU and memory of the machine**: limits are per process (one process, since it cannot fork;
+  its threads share the limits); concurrency is the caller's to bound.
+- **Architectures**: the seccomp filter is built for x86-64 and aarch64 only.
+
+The brief suggested ``preexec_fn`` for the limits; the confinement happens instead at the start
+of the child script, before any untrusted code, because ``preexec_fn`` is unsafe in a process
+with threads (the verifiers run sandboxes from a thread pool).
+
+No module-level state: every call makes its own directory, pipes and process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+from ponder.errors import InvalidInputError, PonderError
+
+Status = Literal["ok", "error", "timeout", "limit"]
+Isolation = Literal["auto", "namespaces", "process"]
+"""``auto``: every layer this machine allows; ``namespaces``: fail (SandboxError) unless the
+namespace layers work; ``process``: no namespaces (rlimits, seccomp, guard only)."""
+
+CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
+_READ_CHUNK = 65536
+_POLL_SECONDS = 0.002
+
+
+class SandboxError(PonderError):
+    """The sandbox could not run a program at all (as opposed to the program failing)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """How much one sandboxed run may use.
+
+    ``wall_seconds``: real time before the process group is killed; ``cpu_seconds``: CPU time
+    before the kernel kills it; ``memory_bytes``: address space (allocations past it raise
+    MemoryError); ``output_bytes``: stdout + stderr together; ``file_bytes``: the largest file
+    it may write; ``disk_bytes``: the size of its private working tmpfs (namespaces only);
+    ``open_files``: file descriptors.
+    """
+
+    wall_seconds: float = 10.0
+    cpu_seconds: int = 10
+    memory_bytes: int = 512 * 2**20
+    output_bytes: int = 64 * 2**10
+    file_bytes: int = 8 * 2**20
+    disk_bytes: int = 32 * 2**20
+    open_files: int = 64
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            if not getattr(self, field.name) > 0:
+                raise InvalidInputError(f"sandbox limit {field.name} must be positive")
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """How a sandboxed run ended, what it printed, and which isolation layers it had.
+
+    ``returncode`` is the exit status, negative for a signal (-9 after any kill for a limit);
+    ``cpu_seconds`` the CPU time the program used.
+    """
+
+    status: Status
+    stdout: str
+    stderr: str
+    returncode: int
+    seconds: float
+    reason: str | None = None
+    isolation: tuple[str, ...] = ()
+    cpu_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the program exited with status 0 within every limit."""
+        return self.status == "ok"
+
+
+@dataclass
+class _Collected:
+    """Bytes read from the child, and why reading stopped early (``None``: all streams ended)."""
+
+    stdout: bytearray
+    stderr: bytearray
+    report: bytearray
+    stopped: Literal["timeout", "output"] | None = None
+
+
+def run_python(code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits(),
+               isolation: Isolation = "auto") -> SandboxResult:
+    """Run ``code`` as a Python program in the sandbox; never raises for the program's faults."""
+    if isolation not in ("auto", "namespaces", "process"):
+        raise InvalidInputError(f"unknown sandbox isolation {isolation!r}: auto, namespaces or process")
+    with tempfile.TemporaryDirectory(prefix="ponder-sandbox-", ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        workdir = root / "work"
+        workdir.mkdir()
+        program = root / "program.py"
+        program.write_text(code, encoding="utf-8", errors="replace")
+        report_read, report_write = os.pipe()
+        config = {"workdir": str(workdir), "program": str(program), "report_fd": report_write,
+                  "isolation": isolation, "cpu_seconds": math.ceil(limits.cpu_seconds),
+                  "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes,
+                  "disk_bytes": limits.disk_bytes, "open_files": limits.open_files}
+        started = time.monotonic()
+        try:
+            proc = _spawn(config, workdir, report_write)
+        except BaseException:
+            os.close(report_read)
+            raise
+        finally:
+            os.close(report_write)
+        try:
+            collected = _pump(proc, stdin.encode("utf-8", "replace"), report_read,
+                              started + limits.wall_seconds, limits.output_bytes)
+            if collected.stopped is not None:
+                _kill_group(proc.pid)
+            returncode, cpu, expired = _reap(proc, started + limits.wall_seconds)
+            _drain(report_read, collected.report)
+        finally:
+            if proc.returncode is None:  # interrupted: leave nothing running
+                _kill_group(proc.pid)
+                proc.wait()
+            os.close(report_read)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        seconds = time.monotonic() - started
+    if expired:
+        collected.stopped = collected.stopped or "timeout"
+    layers = _read_report(collected, limits)
+    stdout = collected.stdout.decode("utf-8", "replace")
+    stderr = collected.stderr.decode("utf-8", "replace")
+    status, reason = _classify(collected.stopped, returncode, cpu, stderr, limits)
+    return SandboxResult(status, stdout, stderr, returncode, seconds, reason, layers, cpu)
+
+
+def isolation_layers(isolation: Isolation = "auto") -> tuple[str, ...]:
+    """The layers a sandboxed run gets on this machine (runs an empty program to find out)."""
+    return run_python("", isolation=isolation).isolation
+
+
+def _spawn(config: dict[str, object], workdir: Path, report_write: int) -> subprocess.Popen[bytes]:
+    """Start the child script in its own session with a minimal environment."""
+    if not sys.executable:
+        raise SandboxError("no Python interpreter to run the sandbox with")
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir),
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    argv = [sys.executable, "-I", "-S", "-B", "-X", "utf8", str(CHILD_SCRIPT), json.dumps(config)]
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=workdir, env=env,
+                                start_new_session=True, pass_fds=(report_write,))
+    except OSError as exc:
+        raise SandboxError(f"cannot start the sandbox interpreter: {exc}") from exc
+
+
+def _pump(proc: subprocess.Popen[bytes], data: bytes, report_fd: int, deadline: float,
+          cap: int) -> _Collected:
+    """Feed stdin and read stdout, stderr and the report until they end, the deadline, or the cap."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    collected = _Collected(bytearray(), bytearray(), bytearray())
+    buffers = {proc.stdout.fileno(): collected.stdout, proc.stderr.fileno(): collected.stderr,
+               report_fd: collected.report}
+    stdin_fd, offset = proc.stdin.fileno(), 0
+    with selectors.DefaultSelector() as selector:
+        for fd in buffers:
+            selector.register(fd, selectors.EVENT_READ)
+        if data:
+            os.set_blocking(stdin_fd, False)
+            selector.register(stdin_fd, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                collected.stopped = "timeout"
+                break
+            for key, _ in selector.select(remaining):
+                if key.fd == stdin_fd:
+                    try:
+                        offset += os.write(stdin_fd, data[offset:offset + _READ_CHUNK])
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the program closed its stdin: the rest is not wanted
+                        offset = len(data)
+                    if offset >= len(data):
+                        selector.unregister(stdin_fd)
+                        proc.stdin.close()
+                    continue
+                chunk = os.read(key.fd, _READ_CHUNK)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                buffers[key.fd] += chunk
+                if len(collected.stdout) + len(collected.stderr) > cap:
+                    collected.stopped = "output"
+                    return collected
+    return collected
+
+
+def _reap(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float, bool]:
+    """Wait for the child until the deadline, killing it then: exit code, CPU seconds, expired."""
+    expired = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() >= deadline:
+            _kill_group(proc.pid)
+            expired = True
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(_POLL_SECONDS)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime, expired
+
+
+def _drain(fd: int, buffer: bytearray, timeout: float = 1.0) -> None:
+    """Read what is left in a pipe whose writers have exited (the report, after an early stop)."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while selector.select(timeout):
+            chunk = os.read(fd, _READ_CHUNK)
+            if not chunk:
+                return
+            buffer += chunk
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL the child's process group (its session leader's pid is the group id); only
+    before the child is reaped, while its pid cannot belong to another process."""
+    for kill, target in ((os.killpg, pgid), (os.kill, pgid)):
+        try:
+            kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _read_report(collected: _Collected, limits: SandboxLimits) -> tuple[str, ...]:
+    """The isolation layers the child reported; SandboxError if it never got ready."""
+    for line in collected.report.decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if "ready" in record:
+            return tuple(record["ready"])
+        if "error" in record:
+            raise SandboxError(f"the sandbox could not be set up: {record['error']}")
+    tail = collected.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+    raise SandboxError("the sandbox did not start" + (f": {tail[0]}" if tail else ""))
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _classify(stopped: str | None, returncode: int, cpu: float, stderr: str,
+              limits: SandboxLimits) -> tuple[Status, str | None]:
+    """Status and reason from how reading stopped, the exit code, CPU used and the traceback."""
+    if stopped == "output":
+        return "limit", f"output passed the {limits.output_bytes}-byte limit"
+    if stopped == "timeout":
+        return "timeout", f"wall-clock limit of {limits.wall_seconds:g} s"
+    if returncode == 0:
+        return "ok", None
+    if returncode < 0:
+        number = -returncode
+        if number in (signal.SIGKILL, signal.SIGXCPU) and cpu >= limits.cpu_seconds - 0.05:
+            return "timeout", f"CPU time limit of {limits.cpu_seconds} s"
+        if number == signal.SIGXFSZ:
+            return "limit", f"file size limit of {limits.file_bytes} bytes"
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return "error", f"killed by {name}"
+    last = _last_line(stderr)
+    if last.startswith("MemoryError"):
+        return "limit", f"memory limit of {limits.memory_bytes // 2**20} MiB (MemoryError)"
+    if "[Errno 27]" in last:  # EFBIG: a file passed RLIMIT_FSIZE
+        return "limit", f"file size limit of {limits.file_bytes} bytes ({last})"
+    return "error", last or f"exit status {returncode}"
