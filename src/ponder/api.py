@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ponder.answers import AnswerTask, get_task
@@ -11,6 +11,7 @@ from ponder.engines.base import Engine, Message
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
 from ponder.errors import InvalidInputError
 from ponder.result import SolveResult
+from ponder.scorers import SCORERS, Scorer
 from ponder.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
 from ponder.strategies import Algorithm, Budget, StepContext, StrategyRun, get_strategy
 
@@ -25,10 +26,11 @@ class RunPlan:
     budget: Budget
     task: AnswerTask
     history: tuple[Message, ...] = ()
+    scorers: Mapping[str, Scorer] = field(default_factory=dict)
 
     def start(self, engine: Engine, scorer_engine: Engine | None = None) -> StrategyRun:
         ctx = StepContext(self.question, engine, self.settings, self.task, self.budget,
-                          scorer_engine=scorer_engine, history=self.history)
+                          scorer_engine=scorer_engine, history=self.history, scorers=self.scorers)
         return StrategyRun(self.algorithm, ctx)
 
 
@@ -47,25 +49,34 @@ def plan(
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
     task: str | AnswerTask = "math",
     history: Sequence[Message] = (),
+    scorers: Mapping[str, Scorer] | None = None,
 ) -> RunPlan:
     """Validate a run's arguments (a one-line :class:`~ponder.errors.PonderError` names any problem).
 
     ``budget`` counts generations, ``token_budget`` completion tokens, ``time_budget`` seconds;
     ``options`` are the strategy's own parameters (``ponder strategies`` lists them);
     ``task`` picks answer extraction and equivalence (``math``, ``choice``, ``label``);
-    ``history`` holds earlier chat turns (user and assistant) asked before the question.
+    ``history`` holds earlier chat turns (user and assistant) asked before the question;
+    ``scorers`` adds scorers by name for strategies with a ``scorer`` option (a
+    ``UnitTestVerifier`` for a coding problem, an ``ExactChecker`` with a gold answer).
     """
     if not question or not question.strip():
         raise InvalidInputError("the question is empty")
     settings = SolveSettings(budget=budget, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                              seed=seed, system_prompt=system_prompt)
+    algorithm = get_strategy(strategy, options)
+    extra = dict(scorers or {})
+    wanted = getattr(algorithm.params, "scorer", None)
+    if wanted is not None and wanted not in SCORERS and wanted not in extra:
+        raise InvalidInputError(f"unknown scorer {wanted!r}; available: {', '.join(sorted({*SCORERS, *extra}))}")
     return RunPlan(
         question=question,
-        algorithm=get_strategy(strategy, options),
+        algorithm=algorithm,
         settings=settings,
         budget=Budget(generations=budget, tokens=token_budget, seconds=time_budget),
         task=get_task(task) if isinstance(task, str) else task,
         history=tuple(history),
+        scorers=extra,
     )
 
 

@@ -8,6 +8,9 @@ from typing import Literal
 import pytest
 
 import ponder
+from ponder.scorers import ExactChecker
+
+import ponder
 from ponder.errors import InvalidInputError, UnknownNameError
 from ponder.strategies import get_strategy
 from ponder.strategies.adaptive import AdaptiveParams, AdaptiveSelfConsistency
@@ -139,11 +142,14 @@ def test_self_consistency_params_range_check() -> None:
     assert SelfConsistencyParams(batch=0).batch == 0
 
 
-def test_scorer_params_reject_unknown_scorers() -> None:
+def test_plans_reject_unknown_scorers_and_accept_given_ones() -> None:
     with pytest.raises(InvalidInputError, match="unknown scorer 'nope'.*probability.*restart.*self-eval"):
-        ScorerParams(scorer="nope")
+        ponder.plan("q", strategy="best-of-n", options={"scorer": "nope"})
     with pytest.raises(InvalidInputError, match="nope"):
-        WeightParams(scorer="nope")
+        ponder.plan("q", strategy="weighted-majority", options={"scorer": "nope"})
+    given = ponder.plan("q", strategy="best-of-n", options={"scorer": "gold"},
+                        scorers={"gold": ExactChecker("4")})
+    assert given.algorithm.params.scorer == "gold"
     assert ScorerParams().scorer == "self-eval"
     assert WeightParams().scorer == "probability"
     assert ScorerParams(scorer="restart").scorer == "restart"
@@ -204,7 +210,7 @@ def test_get_strategy_validates_options() -> None:
     with pytest.raises(InvalidInputError, match="threshold"):
         get_strategy("adaptive-self-consistency", {"threshold": "2"})
     with pytest.raises(InvalidInputError, match="scorer"):
-        get_strategy("weighted-best-of-n", {"scorer": "nope"})
+        get_strategy("weighted-best-of-n", {"scorer": 3})
     with pytest.raises(UnknownNameError, match="no-such"):
         get_strategy("no-such")
 

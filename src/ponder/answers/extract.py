@@ -114,3 +114,13 @@ class NumericExtractor:
 
     def __call__(self, text: str) -> str | None:
         return extract_answer(text)
+
+
+_FENCE_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+
+
+def extract_program(text: str) -> str:
+    """The Python code in a model's reply."""
+    python = re.findall(r"```(?:python|py)[ \t]*\n(.*?)(?:```|$)", text, re.DOTALL | re.IGNORECASE)
+    blocks = python or _FENCE_RE.findall(text)
+    return (blocks[-1] if blocks else text).strip()

@@ -7,10 +7,9 @@ answer. A program that fails, times out or hits a limit has no answer; the reaso
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from ponder.answers.extract import extract_answer, normalize_answer
+from ponder.answers.extract import extract_answer, extract_program, normalize_answer
 from ponder.verifiers.sandbox import SandboxLimits, run_python
 
 PROGRAM_SYSTEM_PROMPT = (
@@ -19,7 +18,6 @@ PROGRAM_SYSTEM_PROMPT = (
 )
 # Arithmetic programs finish in milliseconds; a runaway one should not hold a vote up for long.
 PROGRAM_LIMITS = SandboxLimits(wall_seconds=5.0, cpu_seconds=5)
-_FENCE_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,13 +27,6 @@ class ProgramAnswer:
     answer: str | None
     status: str
     detail: str
-
-
-def extract_program(text: str) -> str:
-    """The Python code in a model's reply."""
-    python = re.findall(r"```(?:python|py)[ \t]*\n(.*?)(?:```|$)", text, re.DOTALL | re.IGNORECASE)
-    blocks = python or _FENCE_RE.findall(text)
-    return (blocks[-1] if blocks else text).strip()
 
 
 def run_program(text: str, limits: SandboxLimits | None = None) -> ProgramAnswer:

@@ -2,7 +2,8 @@
 
 A task bundles an extractor and an equivalence. Built-ins: ``math`` (numbers, ``\\boxed{}``,
 "The answer is", ``####``; equal values by math-verify), ``choice`` (multiple-choice letters
-A-J) and ``label`` (True / False / Uncertain, as in FOLIO). Pick one per data set or question.
+A-J), ``label`` (True / False / Uncertain, as in FOLIO) and ``code`` (the program in a reply,
+compared as text; verify it with unit tests). Pick one per data set or question.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ponder.answers.equivalence import math_equivalent
-from ponder.answers.extract import extract_answer
+from ponder.answers.extract import extract_answer, extract_program
 from ponder.errors import UnknownNameError
 
 
@@ -61,8 +62,14 @@ def _same(a: str, b: str) -> bool:
     return a == b
 
 
+def extract_code(text: str) -> str | None:
+    """The code of a reply (its last fenced block, else the whole reply); None when empty."""
+    return extract_program(text) or None
+
+
 TASKS: dict[str, AnswerTask] = {
     "math": AnswerTask("math", extract_answer, math_equivalent),
+    "code": AnswerTask("code", extract_code, _same),
     "choice": AnswerTask("choice", extract_choice, _same),
     "label": AnswerTask("label", extract_label, _same),
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Generic, Protocol, Sequence, TypeVar
+from typing import Any, ClassVar, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from ponder.answers import AnswerTask
 from ponder.engines.base import Completion, Engine, EngineCapabilities, EngineInfo, GenerationRequest, Message
@@ -94,6 +94,7 @@ class StepContext:
     def __init__(
         self, question: str, engine: Engine, settings: SolveSettings, task: AnswerTask, budget: Budget,
         scorer_engine: Engine | None = None, history: Sequence[Message] = (),
+        scorers: Mapping[str, Scorer] | None = None,
     ) -> None:
         self.question = question
         self.history = tuple(history)
@@ -102,7 +103,7 @@ class StepContext:
         self.budget = budget
         self.engine = MeteredEngine(engine)
         self._scorer_engine = MeteredEngine(scorer_engine or engine)
-        self._scorers: dict[str, Scorer] = {}
+        self._scorers: dict[str, Scorer] = dict(scorers or {})
         self.generations = 0
         self.started = time.perf_counter()
 
@@ -194,7 +195,8 @@ class StepContext:
     # -- scoring -------------------------------------------------------------------------
 
     def scorer(self, name: str) -> Scorer:
-        """The named scorer, judging through the scorer engine (usage counted as scorer usage)."""
+        """The named scorer: one the caller passed, else a built-in judging through the scorer
+        engine (its usage counted as scorer usage)."""
         if name not in self._scorers:
             self._scorers[name] = make_scorer(name, self._scorer_engine)
         return self._scorers[name]
