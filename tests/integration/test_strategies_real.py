@@ -16,7 +16,7 @@ QUESTION = "Sara had 15 pencils. She gave 6 to her friend. How many pencils does
 COMMON = {"budget": 4, "max_tokens": 40, "seed": 3}
 
 
-@pytest.mark.parametrize("name", sorted(available()))
+@pytest.mark.parametrize("name", sorted(set(available()) - {"linc"}))  # linc needs premises: its own test
 async def test_every_strategy_answers_with_usage_and_trace(llama_engine: LlamaEngine, name: str) -> None:
     result = await ponder.asolve(QUESTION, engine=llama_engine, strategy=name, **COMMON)
     assert result.strategy == name
@@ -73,3 +73,5 @@ async def test_time_budget_stops_with_candidates(llama_engine: LlamaEngine) -> N
                                  options={"batch": 1})
     assert result.stop_reason == "seconds"
     assert len(result.candidates) < 32
+    after = await ponder.asolve(QUESTION, engine=llama_engine, strategy="greedy", max_tokens=8)  # engine not stuck
+    assert after.stop_reason == "done" and after.candidates[0].completion_tokens >= 1
