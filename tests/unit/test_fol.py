@@ -1,4 +1,4 @@
-"""The FOLIO-notation parser (ponder.logic.fol) and the z3 prover (ponder.logic.prover)."""
+"""The FOLIO-notation parser (ponder.logic.parser) and the z3 prover (ponder.logic.prover)."""
 
 from __future__ import annotations
 

@@ -5,9 +5,10 @@
     'True'
 """
 
-from ponder.logic.fol import (
+from ponder.logic.parser import parse
+from ponder.logic.syntax import (
     And, Const, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, LogicError, Not, Or, Pred, Term, Var, Xor,
-    format_formula, parse,
+    format_formula,
 )
 from ponder.logic.prover import Label, Verdict, decide, decide_formulas
 

@@ -30,8 +30,9 @@ from typing import Literal, Sequence
 import z3
 
 from ponder.errors import InvalidInputError
-from ponder.logic.fol import (
-    And, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, Not, Or, Pred, Term, Var, Xor, parse,
+from ponder.logic.parser import parse
+from ponder.logic.syntax import (
+    And, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, Not, Or, Pred, Term, Var, Xor,
 )
 
 Label = Literal["True", "False", "Uncertain", "Error"]
