@@ -19,7 +19,7 @@ from ponder.errors import InvalidInputError
 from ponder.result import Candidate, SolveResult
 from ponder.serve.aliases import parse_model
 from ponder.serve.config import ServeConfig
-from ponder.serve.schemas import ChatRequest
+from ponder.serve.schemas import ChatRequest, PonderOptions
 from ponder.usage import Usage, total
 
 
@@ -47,10 +47,10 @@ def split_messages(request: ChatRequest) -> tuple[str | None, tuple[Message, ...
 def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     """Validate a request against the server's limits; every problem is a 400/404 naming it."""
     choice = parse_model(request.model, config.model_name)
-    options = request.ponder
+    options = request.ponder or PonderOptions()
     if request.n > config.max_n:
         raise InvalidInputError(f"n={request.n} exceeds this server's limit of {config.max_n}")
-    budget = (options.budget if options and options.budget else None) or choice.budget or config.default_budget
+    budget = options.budget or choice.budget or config.default_budget
     if budget * request.n > config.max_budget:
         raise InvalidInputError(
             f"budget {budget} x n {request.n} exceeds this server's limit of {config.max_budget} generations per request")
@@ -60,21 +60,20 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     if request.stop:
         raise InvalidInputError("stop: stop strings are not supported by ponder's strategies; leave it unset")
     system, history, question = split_messages(request)
-    time_budget = min(options.time_budget or config.request_timeout, config.request_timeout) if options else config.request_timeout
+    time_budget = min(options.time_budget or config.request_timeout, config.request_timeout)
     seed = request.seed or 0
     plans = tuple(
         plan(
             question, history=history, system_prompt=system,
-            strategy=(options.strategy if options and options.strategy else None) or choice.strategy or config.default_strategy,
-            options=options.strategy_options() if options else None, budget=budget,
-            token_budget=options.token_budget if options else None, time_budget=time_budget,
-            temperature=request.temperature, top_p=request.top_p or 1.0, max_tokens=max_tokens,
-            seed=seed + i, task=(options.task if options and options.task else "math"),
+            strategy=options.strategy or choice.strategy or config.default_strategy,
+            options=options.strategy_options(), budget=budget, token_budget=options.token_budget,
+            time_budget=time_budget, temperature=request.temperature, top_p=request.top_p or 1.0,
+            max_tokens=max_tokens, seed=seed + i, task=options.task or "math",
         )
         for i in range(request.n)
     )
     return Job(id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=request.model, created=int(time.time()), plans=plans,
-               summary=bool(options and options.summary))
+               summary=options.summary)
 
 
 def chosen(result: SolveResult) -> Candidate | None:
