@@ -8,7 +8,7 @@ samples 0, 1, 2, ... in batches and stops early), so it is compared on identical
 Per-problem records go to a JSONL file; a rerun resumes where the last one stopped.
 
     python benchmarks/parallel_strategies.py [--limit 200] [--max-tokens 96] [--thresholds 0.95,0.8,0.6]
-        [--out benchmarks/results/mawps_parallel.jsonl]
+        [--out benchmarks/results/mawps_parallel.jsonl] [--replay-only --batch 2]
 """
 
 from __future__ import annotations
@@ -58,16 +58,32 @@ async def solve_problem(engine: LlamaEngine, row: dict[str, Any], args: argparse
                 ponder.strategies.voting.tally(answers[:k], equivalent=checker.task.equivalent))
             entry[f"sc@{k}"] = checker.is_correct(voted)
             entry[f"pass@{k}"] = any(checker.is_correct(a) for a in answers[:k])
-        for threshold in args.thresholds:
-            adaptive = await ponder.asolve(
-                row["question"], engine=replay_engine([c.text for c in sc.candidates]),
-                strategy="adaptive-self-consistency", budget=max(SIZES), temperature=temperature,
-                options={"batch": args.batch, "threshold": threshold}, **common)
-            used = len(adaptive.candidates)
-            entry[f"adaptive@{threshold}"] = {"correct": checker.is_correct(adaptive.answer), "samples": used,
-                                              "tokens": sum(tokens[:used])}
+        await replay_adaptive(entry, [c.text for c in sc.candidates], row, checker, temperature, args)
         record[f"t{temperature}"] = entry
     return record
+
+
+async def replay_adaptive(entry: dict[str, Any], texts: list[str], row: dict[str, Any], checker: ExactChecker,
+                          temperature: float, args: argparse.Namespace) -> None:
+    """Adaptive self-consistency's real code on a replay of the recorded samples, per threshold."""
+    for threshold in args.thresholds:
+        adaptive = await ponder.asolve(
+            row["question"], engine=replay_engine(texts), strategy="adaptive-self-consistency", budget=max(SIZES),
+            temperature=temperature, options={"batch": args.batch, "threshold": threshold},
+            max_tokens=args.max_tokens, seed=args.seed)
+        used = len(adaptive.candidates)
+        entry[f"adaptive@{threshold}"] = {"correct": checker.is_correct(adaptive.answer), "samples": used,
+                                          "tokens": sum(entry["tokens"][:used])}
+
+
+async def replay_only(records: dict[int, dict[str, Any]], rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Recompute the adaptive rows from stored answers (no model): texts that state each answer."""
+    for row in rows:
+        checker = ExactChecker(row["gold"], get_task("math"))
+        for temperature in TEMPERATURES:
+            entry = records[row["id"]][f"t{temperature}"]
+            texts = [f"The answer is {a}." if a is not None else "No answer." for a in entry["answers"]]
+            await replay_adaptive(entry, texts, row, checker, temperature, args)
 
 
 def summarize(records: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -112,25 +128,38 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--thresholds", type=lambda v: [float(x) for x in v.split(",")], default=[0.95, 0.8, 0.6])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "mawps_parallel.jsonl")
+    parser.add_argument("--replay-only", action="store_true",
+                        help="no model: recompute adaptive self-consistency from the recorded answers")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["id"]: json.loads(line) for line in args.out.open()} if args.out.exists() else {}
     rows = load(args.limit)
     started = time.perf_counter()
+    if args.replay_only:
+        missing = [r["id"] for r in rows if r["id"] not in done]
+        if missing:
+            raise SystemExit(f"--replay-only needs recorded problems; {len(missing)} are missing from {args.out}")
+        await replay_only(done, rows, args)
+    pending = [row for row in rows if row["id"] not in done]
+    if pending:
+        await record_problems(pending, done, args, started)
+    summary = summarize([done[r["id"]] for r in rows], args)
+    suffix = f".batch{args.batch}" if args.replay_only else ""
+    args.out.with_suffix(f"{suffix}.summary.json").write_text(json.dumps(summary, indent=2))
+    table = markdown(summary)
+    args.out.with_suffix(f"{suffix}.md").write_text(table + "\n")
+    print(table)
+
+
+async def record_problems(pending: list[dict[str, Any]], done: dict[int, dict[str, Any]], args: argparse.Namespace,
+                          started: float) -> None:
     with LlamaEngine(n_ctx=8192, n_seq_max=32) as engine, args.out.open("a") as sink:
-        for row in rows:
-            if row["id"] in done:
-                continue
+        for row in pending:
             record = await solve_problem(engine, row, args)
             sink.write(json.dumps(record) + "\n")
             sink.flush()
             done[row["id"]] = record
-            print(f"{len(done)}/{len(rows)} problems, {time.perf_counter() - started:.0f} s", flush=True)
-    summary = summarize([done[r["id"]] for r in rows], args)
-    args.out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
-    table = markdown(summary)
-    args.out.with_suffix(".md").write_text(table + "\n")
-    print(table)
+            print(f"{len(done)} problems, {time.perf_counter() - started:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
