@@ -40,10 +40,12 @@ def test_sync_client_gets_an_answer_with_honest_usage(url: str) -> None:
     assert summary["strategy"] == "self-consistency" and len(summary["candidates"]) == 4
 
 
-def test_streaming_matches_the_plain_answer(url: str) -> None:
+def test_streaming_matches_the_plain_answer(url: str, llama_engine: LlamaEngine) -> None:
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
     request = {"model": "smollm2::greedy", "messages": [{"role": "user", "content": QUESTIONS[1]}], "max_tokens": 32}
+    llama_engine.reset_cache()  # the same cache state for both, so the same floating-point sums
     plain = client.chat.completions.create(**request).choices[0].message.content
+    llama_engine.reset_cache()
     chunks = client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
     text, usage = "", None
     for chunk in chunks:

@@ -64,6 +64,6 @@ def test_library_solve_with_a_shared_engine(llama_engine: LlamaEngine) -> None:
     assert result.usage.engine_calls == 1
     assert result.usage.prompt_tokens_computed < result.usage.prompt_tokens
     assert result.usage.completion_tokens == sum(c.completion_tokens for c in result.candidates)
-    assert result.trace[-1]["step"] == "vote"
+    assert result.trace[-1]["action"] == "sample" and result.trace[-1]["votes"] == result.votes
     greedy = ponder.solve(QUESTION, engine=llama_engine, strategy="greedy", max_tokens=48)
-    assert len(greedy.candidates) == 1 and greedy.params["temperature"] == 0.0
+    assert len(greedy.candidates) == 1 and greedy.trace[0]["temperature"] == 0.0
