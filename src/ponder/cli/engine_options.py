@@ -1,4 +1,4 @@
-"""Engine options shared by ``ponder solve`` and ``ponder serve``: declared once, checked once."""
+"""Options shared by the commands: engine options (declared once, checked once) and ``-o KEY=VALUE``."""
 
 from __future__ import annotations
 
@@ -42,3 +42,14 @@ def remote_options(engine: str, values: dict[str, Any]) -> dict[str, Any]:
     if engine == "openai" and "base_url" not in given:
         raise InvalidInputError("--engine openai needs --base-url (the server, e.g. http://127.0.0.1:8000)")
     return given
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("batch=4", "threshold=0.9")`` -> a dict; the strategy validates names and values."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"option {pair!r} must look like KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options

@@ -16,9 +16,10 @@ import click
 from ponder import __version__
 from ponder.api import solve as solve_question
 from ponder.cli.render import format_result
-from ponder.cli.engine_options import engine_options, remote_options
+from ponder.cli.engine_options import engine_options, parse_options, remote_options
+from ponder.cli.bench import bench, report
 from ponder.cli.serve import serve
-from ponder.errors import InvalidInputError, PonderError
+from ponder.errors import PonderError
 from ponder.strategies import available
 from ponder.strategies.params import describe
 
@@ -69,17 +70,6 @@ def solve(
     click.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else format_result(result))
 
 
-def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``("batch=4", "threshold=0.9")`` -> a dict; the strategy validates names and values."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"option {pair!r} must look like KEY=VALUE")
-        options[key.strip()] = value.strip()
-    return options
-
-
 @cli.command()
 def strategies() -> None:
     """List the strategies with their parameters and defaults (set them with -o KEY=VALUE)."""
@@ -90,6 +80,8 @@ def strategies() -> None:
 
 
 cli.add_command(serve)
+cli.add_command(bench)
+cli.add_command(report)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,160 @@
+"""The benchmark store: one SQLite file holding runs, configurations and per-problem results.
+
+Schema (version 1, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
+
+- ``runs``: one row per ``ponder bench`` invocation: ponder version, data set, engine, model, the
+  model file's SHA-256 (when it is a local file), settings (JSON).
+- ``configs``: one row per configuration (data set, strategy, options, budget, seed, temperature,
+  max tokens, engine, model), identified by ``key``, its canonical JSON; ``label`` names it in
+  reports (``self-consistency@8 T=0.8 seed=0``).
+- ``results``: one row per problem per configuration (primary key ``(config_id, problem_id)``):
+  the answer and whether it is correct, every candidate (text, answer, correct, score, tokens,
+  finish reason) as JSON, votes and trace as JSON, usage and seconds.
+
+Each result is committed as soon as it exists, so a killed run loses at most the problem in
+flight, and a rerun skips every (configuration, problem) pair already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ponder.errors import InvalidInputError
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, created TEXT NOT NULL, ponder_version TEXT NOT NULL, dataset TEXT NOT NULL,
+        engine TEXT NOT NULL, model TEXT NOT NULL, model_sha256 TEXT, settings TEXT NOT NULL
+    );
+    CREATE TABLE configs (
+        id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), key TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL, dataset TEXT NOT NULL, strategy TEXT NOT NULL, options TEXT NOT NULL,
+        budget INTEGER NOT NULL, seed INTEGER NOT NULL, temperature REAL, max_tokens INTEGER NOT NULL,
+        engine TEXT NOT NULL, model TEXT NOT NULL
+    );
+    CREATE TABLE results (
+        config_id INTEGER NOT NULL REFERENCES configs(id), problem_id TEXT NOT NULL, question TEXT NOT NULL,
+        gold TEXT NOT NULL, answer TEXT, correct INTEGER NOT NULL, candidates TEXT NOT NULL, votes TEXT NOT NULL,
+        trace TEXT NOT NULL, stop_reason TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+        prompt_tokens_computed INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, scorer_tokens INTEGER NOT NULL,
+        engine_calls INTEGER NOT NULL, scorer_calls INTEGER NOT NULL, seconds REAL NOT NULL, created TEXT NOT NULL,
+        PRIMARY KEY (config_id, problem_id)
+    );
+    """,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration to benchmark."""
+
+    dataset: str
+    strategy: str
+    budget: int
+    seed: int
+    temperature: float | None
+    max_tokens: int
+    engine: str
+    model: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        fields = {"dataset": self.dataset, "strategy": self.strategy, "budget": self.budget, "seed": self.seed,
+                  "temperature": self.temperature, "max_tokens": self.max_tokens, "engine": self.engine,
+                  "model": self.model, "options": dict(self.options)}
+        return json.dumps(fields, sort_keys=True)
+
+    @property
+    def label(self) -> str:
+        options = "".join(f" {k}={v}" for k, v in self.options)
+        temperature = "" if self.temperature is None else f" T={self.temperature:g}"
+        return f"{self.strategy}@{self.budget}{options}{temperature} seed={self.seed}"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class BenchStore:
+    """Open (creating or upgrading) a benchmark database."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise InvalidInputError(f"the benchmark database {self.path} is not a file")
+        self.db = sqlite3.connect(self.path)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise InvalidInputError(f"{self.path} is not a ponder benchmark database: {exc}") from None
+        if version > SCHEMA_VERSION:
+            raise InvalidInputError(f"{self.path} was written by a newer ponder (schema {version})")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.db:
+                self.db.executescript(MIGRATIONS[target])
+                self.db.execute(f"PRAGMA user_version = {target}")
+
+    def start_run(self, *, ponder_version: str, dataset: str, engine: str, model: str, model_sha256: str | None,
+                  settings: dict[str, Any]) -> int:
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_now(), ponder_version, dataset, engine, model, model_sha256, json.dumps(settings, sort_keys=True)))
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def config_id(self, run_id: int, config: Config) -> int:
+        """The id of ``config``, stored on first sight (a rerun finds the same id)."""
+        row = self.db.execute("SELECT id FROM configs WHERE key = ?", (config.key,)).fetchone()
+        if row:
+            return int(row["id"])
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO configs (run_id, key, label, dataset, strategy, options, budget, seed, temperature,"
+                " max_tokens, engine, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, config.key, config.label, config.dataset, config.strategy, json.dumps(dict(config.options)),
+                 config.budget, config.seed, config.temperature, config.max_tokens, config.engine, config.model))
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def done(self, config_id: int) -> set[str]:
+        """Problem ids already stored for a configuration."""
+        rows = self.db.execute("SELECT problem_id FROM results WHERE config_id = ?", (config_id,))
+        return {r["problem_id"] for r in rows}
+
+    def add_result(self, config_id: int, record: dict[str, Any]) -> None:
+        """Store one problem's outcome (see the module docstring for the fields) and commit."""
+        columns = ["config_id", "problem_id", "question", "gold", "answer", "correct", "candidates", "votes", "trace",
+                   "stop_reason", "prompt_tokens", "prompt_tokens_computed", "completion_tokens", "scorer_tokens",
+                   "engine_calls", "scorer_calls", "seconds", "created"]
+        values = {**record, "config_id": config_id, "created": _now()}
+        for field in ("candidates", "votes", "trace"):
+            values[field] = json.dumps(values[field])
+        with self.db:
+            self.db.execute(f"INSERT INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                            [values[c] for c in columns])
+
+    def configs(self) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM configs ORDER BY id"))
+
+    def results(self, config_id: int) -> Iterator[dict[str, Any]]:
+        for row in self.db.execute("SELECT * FROM results WHERE config_id = ? ORDER BY problem_id", (config_id,)):
+            record = dict(row)
+            for field in ("candidates", "votes", "trace"):
+                record[field] = json.loads(record[field])
+            yield record
+
+    def close(self) -> None:
+        self.db.close()

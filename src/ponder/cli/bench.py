@@ -1,0 +1,86 @@
+"""``ponder bench`` and ``ponder report``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ponder.cli.engine_options import engine_options, parse_options, remote_options
+from ponder.errors import InvalidInputError, PonderError
+
+
+def _list(kind: type, text: str, name: str) -> list[Any]:
+    try:
+        return [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidInputError(f"--{name} takes a comma-separated list of {kind.__name__}s, got {text!r}") from None
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--strategy", "-s", default="self-consistency", show_default=True, help="comma-separated strategies")
+@click.option("--budget", "-n", default="1", show_default=True, help="comma-separated budgets, e.g. 1,2,4,8")
+@click.option("--seed", default="0", show_default=True, help="comma-separated seeds")
+@click.option("--temperature", "-t", default=None, help="comma-separated temperatures [default: each strategy's]")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="a strategy parameter (repeatable)")
+@click.option("--limit", type=int, default=None, help="first N problems")
+@click.option("--max-tokens", type=int, default=512, show_default=True)
+@click.option("--db", default="ponder-bench.db", show_default=True, help="the SQLite store (created or resumed)")
+@click.option("--question-field", default=None, help="custom JSONL: the question's field")
+@click.option("--answer-field", default=None, help="custom JSONL: the gold answer's field")
+@click.option("--id-field", default=None, help="custom JSONL: the problem id's field")
+@click.option("--grader", default=None, help="custom JSONL: math, choice, label or humaneval")
+@engine_options
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str | None, options: tuple[str, ...],
+          limit: int | None, max_tokens: int, db: str, question_field: str | None, answer_field: str | None,
+          id_field: str | None, grader: str | None, engine: str, model: str | None, base_url: str | None,
+          api_key: str | None, profile: str | None, chat_template: str | None, quiet: bool) -> None:
+    """Benchmark strategies x budgets x seeds on DATASET (a built-in name, a JSONL path or hf:NAME)."""
+    from ponder.bench.api import bench as run_bench
+
+    try:
+        fields = {k: v for k, v in {"question_field": question_field, "answer_field": answer_field,
+                                    "id_field": id_field, "grader": grader}.items() if v is not None}
+        summaries = run_bench(
+            dataset, strategies=_list(str, strategy, "strategy"), budgets=_list(int, budget, "budget"),
+            seeds=_list(int, seed, "seed"),
+            temperatures=_list(float, temperature, "temperature") if temperature else [None],
+            options=parse_options(options), limit=limit, max_tokens=max_tokens, db=db, engine=engine, model=model,
+            engine_options=remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
+                                                   "chat_template": chat_template}),
+            fields=fields, progress=not quiet)
+    except PonderError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail(f"interrupted; rerun the same command to resume from {db}")
+    for summary in summaries:
+        accuracy = summary.correct / summary.solved if summary.solved else 0.0
+        click.echo(f"{summary.label:48s} {accuracy:6.1%}  ({summary.correct}/{summary.solved}, {summary.new} new)")
+    click.echo(f"stored in {db}; `ponder report --db {db} --out DIR` draws the report")
+
+
+@click.command()
+@click.option("--db", default="ponder-bench.db", show_default=True, help="the SQLite store")
+@click.option("--out", default="ponder-report", show_default=True, help="directory for report.md, the PNG and report.html")
+@click.option("--baseline", default=None, help="a configuration label to compare every other against")
+def report(db: str, out: str, baseline: str | None) -> None:
+    """Write a Markdown table, an accuracy-vs-tokens picture with its Pareto frontier, and an HTML report."""
+    from pathlib import Path
+
+    from ponder.bench.report import write_report
+
+    try:
+        if not Path(db).is_file():
+            raise InvalidInputError(f"no benchmark database at {db}")
+        files = write_report(db, out, baseline=baseline)
+    except PonderError as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {files.markdown}, {files.png} and {files.html}")
