@@ -9,11 +9,12 @@ retry it; an engine that cannot serve at all stops the run, storing nothing for 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from tqdm import tqdm
 
@@ -24,7 +25,8 @@ from ponder.bench.store import BenchStore, Config
 from ponder.engines.base import Engine
 from ponder.errors import BackendUnavailableError, EngineTimeoutError, PonderError
 from ponder.result import SolveResult
-from ponder.scorers import ExactChecker, Scorer
+from ponder.result import Candidate
+from ponder.scorers import Scorer, ScorerInfo
 from ponder.verifiers import UnitTestVerifier
 
 
@@ -48,11 +50,26 @@ def file_sha256(path: str | Path) -> str | None:
     return digest.hexdigest()
 
 
+class GoldScorer:
+    """An oracle scorer for benchmarks: 1.0 when the benchmark's own grader accepts a candidate."""
+
+    name: ClassVar[str] = "gold"
+    info: ClassVar[ScorerInfo] = ScorerInfo(kind="verifier", exact=True, cost="free (uses the gold answer)")
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+    async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+        return [1.0 if await asyncio.to_thread(grade, self.problem, c.answer, c.text) else 0.0 for c in candidates]
+
+
 def scorers_for(problem: Problem) -> dict[str, Scorer]:
-    """Problem-bound scorers a configuration may name: ``unit-tests`` for code, ``gold`` (an oracle) else."""
+    """Problem-bound scorers a configuration may name: ``gold`` (an oracle, for pass@k-style upper
+    bounds) and, for code, ``unit-tests``."""
+    scorers: dict[str, Scorer] = {"gold": GoldScorer(problem)}
     if problem.grader == "humaneval":
-        return {"unit-tests": UnitTestVerifier.from_problem(problem.data)}
-    return {"gold": ExactChecker(problem.gold)}
+        scorers["unit-tests"] = UnitTestVerifier.from_problem(problem.data)
+    return scorers
 
 
 def record_for(problem: Problem, result: SolveResult) -> dict[str, Any]:
