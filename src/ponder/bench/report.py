@@ -1,0 +1,245 @@
+"""Benchmark reports: what each configuration bought (accuracy, with uncertainty) for what it cost.
+
+:func:`write_report` reads a :class:`~ponder.bench.store.BenchStore` database and writes three
+files: a Markdown table, a PNG of accuracy against tokens with the Pareto frontier, and a
+self-contained HTML page (the table, the picture, and every problem's answer, candidates, votes
+and trace). The statistics are small pure functions here (:func:`bootstrap_ci`,
+:func:`paired_difference`, :func:`pareto_frontier`); rendering lives in ``report_table``,
+``report_plot`` and ``report_html``.
+
+Uncertainty is a percentile bootstrap over problems: problems are what a benchmark samples, so
+they are what is resampled. Every draw comes from a numpy ``Generator`` seeded by the report seed
+and the configuration's id, so a report is reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ponder.bench.report_html import write_html
+from ponder.bench.report_plot import write_plot
+from ponder.bench.report_table import write_markdown
+from ponder.bench.report_curves import curves_markdown
+from ponder.bench.store import BenchStore
+from ponder.errors import InvalidInputError
+from ponder.seeding import derive_seed
+
+LEVEL = 0.95  # confidence level of every interval in a report
+_CHUNK = 4_000_000  # at most this many resampled indices in memory at once
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The paths :func:`write_report` wrote."""
+
+    markdown: Path
+    png: Path
+    html: Path
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of (config - baseline) correctness over the problems both have, with a bootstrap CI."""
+
+    difference: float
+    low: float
+    high: float
+    problems: int
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """One configuration's row in a report, plus its per-problem records for the drill-down."""
+
+    config_id: int
+    label: str  # unique within the report (the stored label, disambiguated by id if repeated)
+    strategy: str
+    problems: int
+    accuracy: float
+    low: float
+    high: float
+    tokens: float  # mean prompt + completion + scorer tokens per problem
+    completion_tokens: float  # mean completion tokens per problem
+    seconds: float  # mean wall seconds per problem
+    is_baseline: bool
+    versus_baseline: PairedDifference | None  # None for the baseline, without one, or with no shared problem
+    on_frontier: bool
+    records: tuple[dict[str, Any], ...]
+
+
+def _check_resamples(resamples: int) -> None:
+    if resamples < 1:
+        raise InvalidInputError(f"resamples must be >= 1, got {resamples}")
+
+
+def _bootstrap_means(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``resamples`` resamples (with replacement) of ``values``, drawn in bounded chunks."""
+    n = len(values)
+    per_chunk = max(1, _CHUNK // n)
+    means = []
+    for start in range(0, resamples, per_chunk):
+        rows = min(per_chunk, resamples - start)
+        means.append(values[rng.integers(0, n, size=(rows, n))].mean(axis=1))
+    return np.concatenate(means)
+
+
+def _interval(means: np.ndarray) -> tuple[float, float]:
+    tail = (1 - LEVEL) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_ci(values: Sequence[float], *, resamples: int, seed: int) -> tuple[float, float]:
+    """95% percentile-bootstrap confidence interval of the mean of ``values``.
+
+    Draws ``resamples`` resamples of the values with replacement from
+    ``numpy.random.default_rng(seed)`` and returns the 2.5th and 97.5th percentiles of their means.
+    The same inputs and seed always give the same interval.
+    """
+    _check_resamples(resamples)
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        raise InvalidInputError("cannot bootstrap the mean of no values")
+    return _interval(_bootstrap_means(array, resamples, np.random.default_rng(seed)))
+
+
+def paired_difference(values: Mapping[Any, float], baseline: Mapping[Any, float], *, resamples: int,
+                      seed: int) -> PairedDifference:
+    """Paired difference ``values - baseline`` over the keys (problems) both mappings have.
+
+    The estimate is the mean per-problem difference; its 95% CI is a percentile bootstrap that
+    resamples shared problems, keeping each problem's pair together (so the variation problems
+    share cancels out). Raises :class:`InvalidInputError` when the two share no problem.
+    """
+    _check_resamples(resamples)
+    shared = sorted(set(values) & set(baseline), key=repr)
+    if not shared:
+        raise InvalidInputError("the configuration and the baseline share no problem")
+    diffs = np.array([float(values[k]) - float(baseline[k]) for k in shared])
+    low, high = _interval(_bootstrap_means(diffs, resamples, np.random.default_rng(seed)))
+    return PairedDifference(float(diffs.mean()), low, high, len(shared))
+
+
+def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the ``(cost, accuracy)`` points no other point dominates, cheapest first.
+
+    A point is dominated when another has cost <= and accuracy >= it, and is strictly better in
+    one of the two. Identical points do not dominate each other, so both stay on the frontier.
+    """
+    def dominated(i: int) -> bool:
+        cost, acc = points[i]
+        return any(c <= cost and a >= acc and (c < cost or a > acc) for c, a in points)
+
+    keep = [i for i in range(len(points)) if not dominated(i)]
+    return sorted(keep, key=lambda i: (points[i][0], -points[i][1], i))
+
+
+def _total_tokens(record: Mapping[str, Any]) -> int:
+    return int(record["prompt_tokens"]) + int(record["completion_tokens"]) + int(record["scorer_tokens"])
+
+
+def _load(db_path: Path) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Every configuration with its records (problem order); raises unless one has results."""
+    if not db_path.is_file():
+        raise InvalidInputError(f"no benchmark database at {db_path}")
+    store = BenchStore(db_path)
+    try:
+        loaded = [(row, list(store.results(int(row["id"])))) for row in store.configs()]
+    finally:
+        store.close()
+    if not any(records for _, records in loaded):
+        raise InvalidInputError(f"the benchmark database {db_path} has no results to report")
+    return loaded
+
+
+def _labels(rows: Sequence[Any]) -> list[str]:
+    """Stored labels, with ``#id`` appended where two configurations share one."""
+    names = [str(row["label"]) for row in rows]
+    return [f"{n} #{row['id']}" if names.count(n) > 1 else n for n, row in zip(names, rows)]
+
+
+def _baseline_index(baseline: str, rows: Sequence[Any], labels: Sequence[str]) -> int:
+    matches = [i for i, label in enumerate(labels) if label == baseline]
+    matches = matches or [i for i, row in enumerate(rows) if row["label"] == baseline]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise InvalidInputError(f"the baseline {baseline!r} names several configurations; use one of "
+                                + ", ".join(repr(labels[i]) for i in matches))
+    raise InvalidInputError(f"no configuration with results is labelled {baseline!r}; known: "
+                            + ", ".join(repr(label) for label in labels))
+
+
+def summarise(db_path: str | Path, *, baseline: str | None = None, seed: int = 0,
+              resamples: int = 2000) -> list[ConfigSummary]:
+    """One :class:`ConfigSummary` per configuration with results, in configuration order."""
+    return _summaries(_load(Path(db_path)), baseline=baseline, seed=seed, resamples=resamples)
+
+
+def _summaries(loaded: Sequence[tuple[Any, list[dict[str, Any]]]], *, baseline: str | None, seed: int,
+               resamples: int) -> list[ConfigSummary]:
+    """Summaries of the loaded configurations that have results (the others are skipped)."""
+    _check_resamples(resamples)
+    loaded = [(row, records) for row, records in loaded if records]
+    rows = [row for row, _ in loaded]
+    labels = _labels(rows)
+    correct = [{(row["dataset"], r["problem_id"]): float(r["correct"]) for r in records} for row, records in loaded]
+    base = None if baseline is None else _baseline_index(baseline, rows, labels)
+    tokens = [float(np.mean([_total_tokens(r) for r in records])) for _, records in loaded]
+    accuracy = [float(np.mean(list(c.values()))) for c in correct]
+    frontier = set(pareto_frontier(list(zip(tokens, accuracy))))
+    summaries = []
+    for i, (row, records) in enumerate(loaded):
+        config_seed = derive_seed(seed, int(row["id"]))
+        low, high = bootstrap_ci(list(correct[i].values()), resamples=resamples, seed=config_seed)
+        versus = None
+        if base is not None and i != base and set(correct[i]) & set(correct[base]):
+            versus = paired_difference(correct[i], correct[base], resamples=resamples,
+                                       seed=derive_seed(seed, int(row["id"]), int(rows[base]["id"])))
+        summaries.append(ConfigSummary(
+            config_id=int(row["id"]), label=labels[i], strategy=str(row["strategy"]), problems=len(records),
+            accuracy=accuracy[i], low=low, high=high, tokens=tokens[i],
+            completion_tokens=float(np.mean([r["completion_tokens"] for r in records])),
+            seconds=float(np.mean([r["seconds"] for r in records])), is_baseline=i == base, versus_baseline=versus,
+            on_frontier=i in frontier, records=tuple(records)))
+    return summaries
+
+
+def method_note(*, resamples: int, seed: int, baseline: str | None, pending: Sequence[str] = ()) -> str:
+    """The one line under a report's table that says how its numbers were computed (and which
+    configurations, ``pending``, have no results yet and so are not in it)."""
+    paired = (f"; Δ is the paired difference against {baseline!r} on the problems both ran, with a paired"
+              f" bootstrap CI" if baseline is not None else "")
+    return (f"Accuracy CIs: 95% percentile bootstrap over problems ({resamples} resamples, seed {seed}){paired};"
+            f" tokens = prompt + completion + scorer tokens per problem; Pareto: not dominated in"
+            f" (accuracy, tokens)." + (f" No results yet: {', '.join(pending)}." if pending else ""))
+
+
+def write_report(db_path: str | Path, out_dir: str | Path, *, baseline: str | None = None, seed: int = 0,
+                 resamples: int = 2000) -> ReportFiles:
+    """Write ``report.md``, ``accuracy_vs_tokens.png`` and ``report.html`` for a benchmark database.
+
+    ``baseline`` is a configuration label; when given, each other configuration's row shows its
+    paired accuracy difference against it. Raises :class:`InvalidInputError` when the database is
+    missing or holds no results, or the baseline names no configuration.
+    """
+    loaded = _load(Path(db_path))
+    summaries = _summaries(loaded, baseline=baseline, seed=seed, resamples=resamples)
+    pending = [str(row["label"]) for row, records in loaded if not records]
+    note = method_note(resamples=resamples, seed=seed, baseline=baseline, pending=pending)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(out / "report.md", out / "accuracy_vs_tokens.png", out / "report.html")
+    show_baseline = baseline is not None
+    write_markdown(files.markdown, summaries, note=note, baseline=show_baseline, image=files.png.name)
+    extra = curves_markdown(loaded, _labels([row for row, _ in loaded]), seed=seed)
+    if extra:
+        with files.markdown.open("a", encoding="utf-8") as handle:
+            handle.write(extra)
+    write_plot(files.png, summaries)
+    write_html(files.html, summaries, png=files.png, note=note, baseline=show_baseline)
+    return files

@@ -1,0 +1,57 @@
+"""The report's cheap curves: what a configuration's N recorded samples say about smaller budgets.
+
+For each configuration whose problems all kept N >= 2 candidates, :func:`ponder.analysis.curves`
+gives pass@k (unbiased estimator), self-consistency@k and, when candidates were scored,
+best-of-k (means over random size-k subsets of the recorded samples) for k = 1, 2, 4, ..., N;
+and the parallel saturation budget of Scaling over Scaling, with p = pass@1 and the ceiling
+= pass@N: the number of samples after which one more gains under 0.5 points.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ponder.analysis import BEST_OF_K, PASS_AT_K, SELF_CONSISTENCY, curves, saturation_budget
+
+EPSILON = 0.005
+
+
+def _budgets(n: int) -> list[int]:
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return ks + [n]
+
+
+def curves_markdown(loaded: Sequence[tuple[Any, list[dict[str, Any]]]], labels: Sequence[str], *, seed: int) -> str:
+    """A Markdown section with one small table per configuration that kept several samples."""
+    parts = []
+    for (row, records), label in zip(loaded, labels):
+        sizes = {len(r["candidates"]) for r in records}
+        if not records or len(sizes) != 1 or min(sizes) < 2:
+            continue
+        n = sizes.pop()
+        samples = [[(c["answer"], bool(c["correct"]), c["score"]) for c in r["candidates"]] for r in records]
+        scored = all(c["score"] is not None for r in records for c in r["candidates"])
+        ks = _budgets(n)
+        points = curves(samples, ks, seed=seed)
+        methods = [(SELF_CONSISTENCY, "self-consistency@k"), (PASS_AT_K, "pass@k")]
+        methods += [(BEST_OF_K, "best-of-k")] if scored else []
+        header = "| k | " + " | ".join(name for _, name in methods) + " |"
+        lines = [f"**{label}** ({len(records)} problems, {n} samples each)", "", header,
+                 "|" + " --- |" * (len(methods) + 1)]
+        for i, k in enumerate(ks):
+            cells = [f"{100 * points[m][i].mean_accuracy:.1f}% ± {100 * points[m][i].stderr:.1f}" for m, _ in methods]
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        p, ceiling = points[PASS_AT_K][0].mean_accuracy, points[PASS_AT_K][-1].mean_accuracy
+        budget = saturation_budget(p, ceiling, EPSILON) if p > 0 else 0
+        lines += ["", f"Parallel saturation budget (gain per extra sample under {100 * EPSILON:g} points; "
+                      f"p = pass@1 = {p:.3f}, ceiling = pass@{n} = {ceiling:.3f}): {budget} samples."]
+        parts.append("\n".join(lines))
+    if not parts:
+        return ""
+    method = ("Cheap curves: from each configuration's recorded samples, without new runs. pass@k by the "
+              "unbiased estimator; self-consistency@k and best-of-k as means over 200 random size-k subsets "
+              "(seeded), ± the standard error over problems.")
+    return "\n\n## Cheap curves\n\n" + method + "\n\n" + "\n\n".join(parts) + "\n"

@@ -1,0 +1,61 @@
+"""The report's picture: accuracy (95% CI) against mean tokens per problem, with the Pareto frontier.
+
+Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas, so no pyplot state and no
+interactive backend is involved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter, PercentFormatter
+
+if TYPE_CHECKING:
+    from ponder.bench.report import ConfigSummary
+
+_LABEL_OFFSETS = ((6, 6), (6, -12))  # alternated along x so that neighbouring labels overlap less
+
+
+def accuracy_figure(summaries: Sequence[ConfigSummary]) -> Figure:
+    """A figure with one point per configuration (coloured by strategy, labelled, with CI error
+    bars) on a log token axis, and the Pareto frontier as a step line through ringed points."""
+    figure = Figure(figsize=(9, 5.5), dpi=120)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    strategies = list(dict.fromkeys(s.strategy for s in summaries))
+    for colour, strategy in enumerate(strategies):
+        group = [s for s in summaries if s.strategy == strategy]
+        ax.errorbar([s.tokens for s in group], [s.accuracy for s in group],
+                    yerr=[[s.accuracy - s.low for s in group], [s.high - s.accuracy for s in group]],
+                    fmt="o", color=f"C{colour % 10}", capsize=3, label=strategy)
+    for rank, s in enumerate(sorted(summaries, key=lambda s: s.tokens)):
+        ax.annotate(s.label, (s.tokens, s.accuracy), xytext=_LABEL_OFFSETS[rank % 2], textcoords="offset points",
+                    fontsize=7)
+    frontier = sorted((s for s in summaries if s.on_frontier), key=lambda s: (s.tokens, -s.accuracy))
+    xs, ys = [s.tokens for s in frontier], [s.accuracy for s in frontier]
+    ax.step(xs, ys, where="post", color="black", linewidth=1, linestyle="--", label="Pareto frontier")
+    ax.scatter(xs, ys, s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=3)
+    if min(s.tokens for s in summaries) > 0:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))  # 200, not 2x10^2
+        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    else:
+        ax.set_xscale("symlog", linthresh=1.0)
+    ax.margins(x=0.15, y=0.08)  # room for the labels of the outermost points
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    ax.set_xlabel("mean tokens per problem (prompt + completion + scorer, log scale)")
+    ax.set_ylabel("accuracy (95% bootstrap CI)")
+    ax.set_title("Accuracy against compute")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    return figure
+
+
+def write_plot(path: Path, summaries: Sequence[ConfigSummary]) -> None:
+    """Write :func:`accuracy_figure` to ``path`` as PNG (no timestamp or software metadata, so the
+    same data gives the same bytes)."""
+    accuracy_figure(summaries).savefig(path, format="png", metadata={"Software": None})
