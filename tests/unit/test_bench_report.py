@@ -193,3 +193,12 @@ def test_cheap_curves_section_from_recorded_samples(tmp_path: Path) -> None:
     assert "## Cheap curves" in text and "| k | self-consistency@k | pass@k |" in text
     assert "| 4 | 50.0% ± 16.7 | 50.0% ± 16.7 |" in text  # all four samples: SC and pass@4 are exact
     assert "| 1 |" in text and "saturation budget" in text
+
+
+def test_scored_candidates_get_a_verifier_analysis() -> None:
+    from ponder.bench.report_curves import verifier_line
+
+    samples = [[("1", True, 0.9), ("2", False, 0.2), ("3", False, 0.7)], [("1", True, 0.8), ("4", False, 0.1)]]
+    line = verifier_line(samples)
+    assert "completeness 1.00, soundness 0.67" in line and "accuracy ceiling" in line
+    assert "needs both" in verifier_line([[("1", True, 0.9)]])

@@ -4,16 +4,21 @@ For each configuration whose problems all kept N >= 2 candidates, :func:`ponder.
 gives pass@k (unbiased estimator), self-consistency@k and, when candidates were scored,
 best-of-k (means over random size-k subsets of the recorded samples) for k = 1, 2, 4, ..., N;
 and the parallel saturation budget of Scaling over Scaling, with p = pass@1 and the ceiling
-= pass@N: the number of samples after which one more gains under 0.5 points.
+= pass@N: the number of samples after which one more gains under 0.5 points. When the
+candidates were scored, the scorer is read as a verifier (pass: score >= 0.5) and the fLaws
+analysis gives the accuracy ceiling of resample-until-pass and the utility-optimal number of
+samples with a false positive costing 4x a success.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ponder.analysis import BEST_OF_K, PASS_AT_K, SELF_CONSISTENCY, curves, saturation_budget
+from ponder.analysis import BEST_OF_K, PASS_AT_K, SELF_CONSISTENCY, curves, resampling_with_verifier, saturation_budget
 
 EPSILON = 0.005
+VERIFIER_PASS = 0.5
+FALSE_POSITIVE_COST = 4.0
 
 
 def _budgets(n: int) -> list[int]:
@@ -22,6 +27,23 @@ def _budgets(n: int) -> list[int]:
         ks.append(k)
         k *= 2
     return ks + [n]
+
+
+def verifier_line(samples: Sequence[Sequence[tuple[Any, bool, Any]]]) -> str:
+    """The fLaws analysis of the configuration's scorer, read as a verifier passing scores >= 0.5."""
+    flat = [(correct, score >= VERIFIER_PASS) for problem in samples for _, correct, score in problem]
+    right = [passed for correct, passed in flat if correct]
+    wrong = [passed for correct, passed in flat if not correct]
+    if not right or not wrong:
+        return "Verifier analysis: needs both correct and incorrect samples."
+    completeness, soundness = sum(right) / len(right), 1 - sum(wrong) / len(wrong)
+    rates = [sum(correct for _, correct, _ in problem) / len(problem) for problem in samples]
+    analysis = resampling_with_verifier(rates, completeness=completeness, soundness=soundness,
+                                        false_positive_cost=FALSE_POSITIVE_COST)
+    return (f"Verifier analysis (fLaws; the scorer as a verifier passing scores >= {VERIFIER_PASS:g}): completeness "
+            f"{completeness:.2f}, soundness {soundness:.2f}; resample-until-pass accuracy ceiling "
+            f"{100 * analysis.ceiling:.1f}%; with a false positive costing {FALSE_POSITIVE_COST:g}x a success, "
+            f"the best number of samples is {analysis.best_samples} (0: abstain).")
 
 
 def curves_markdown(loaded: Sequence[tuple[Any, list[dict[str, Any]]]], labels: Sequence[str], *, seed: int) -> str:
@@ -48,6 +70,8 @@ def curves_markdown(loaded: Sequence[tuple[Any, list[dict[str, Any]]]], labels: 
         budget = saturation_budget(p, ceiling, EPSILON) if p > 0 else 0
         lines += ["", f"Parallel saturation budget (gain per extra sample under {100 * EPSILON:g} points; "
                       f"p = pass@1 = {p:.3f}, ceiling = pass@{n} = {ceiling:.3f}): {budget} samples."]
+        if scored:
+            lines += ["", verifier_line(samples)]
         parts.append("\n".join(lines))
     if not parts:
         return ""
