@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ponder.engines.base import Engine
 from ponder.errors import PonderError
 from ponder.serve.aliases import listed_models
-from ponder.serve.completion import build_job, response_body
+from ponder.result import SolveResult
+from ponder.serve.completion import Job, build_job, response_body
 from ponder.serve.config import ServeConfig
 from ponder.serve.errors import HTTPProblem, from_ponder_error
 from ponder.serve.logs import log_event
@@ -154,7 +155,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
             return StreamingResponse(_released(stream_job(job, engine, include_usage), slots),
                                      media_type="text/event-stream")
         try:
-            results = await asyncio.gather(*(p.start(engine).run() for p in job.plans))
+            results = await run_all(job, engine)
         except PonderError as exc:
             raise from_ponder_error(exc) from None
         finally:
@@ -165,6 +166,16 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
         return JSONResponse(payload)
 
     return app
+
+
+async def run_all(job: Job, engine: Engine) -> list[SolveResult]:
+    """Every run of a job at once; the first failure cancels the others and is raised as it is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(p.start(engine).run()) for p in job.plans]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 async def _released(chunks: Any, slots: RunSlots) -> Any:
