@@ -56,7 +56,8 @@ async def test_fan_out_where_n_is_ignored_with_one_seed_per_sample() -> None:
         posts = server.posts()
         assert len(posts) == 3 and all("n" not in body for _, _, body, _ in posts)
         assert len({body["seed"] for _, _, body, _ in posts}) == 3
-        assert [c.index for c in completions] == [5, 6, 7]
+        assert [c.index for c in completions] == [0, 1, 2]  # indices count within the request
+        assert [body["seed"] for _, _, body, _ in posts] == [derive_seed(1, i) for i in (5, 6, 7)]  # identities 5..7
         assert all(body["max_tokens"] == 256 for _, _, body, _ in posts)
         await engine.aclose()
 
@@ -219,3 +220,29 @@ async def test_concurrency_limit_is_respected() -> None:
         await asyncio.gather(engine.generate([GenerationRequest.chat("q", n=4)]))
         assert len(server.posts()) == 4
         await engine.aclose()
+
+
+async def test_batched_samples_keep_their_identities_through_a_strategy() -> None:
+    with StubServer(owned_by="vllm") as server:
+        engine = engine_for(server)
+        result = await ponder.asolve("q", engine=engine, budget=6, options={"batch": 2})
+        assert [c.index for c in result.candidates] == [0, 1, 2, 3, 4, 5]
+        await engine.aclose()
+
+
+def test_one_engine_serves_several_event_loops() -> None:
+    with StubServer() as server:
+        engine = engine_for(server)
+        first = ponder.solve("What is 2 + 2?", engine=engine, budget=2)
+        second = ponder.solve("What is 2 + 2?", engine=engine, budget=2)  # a new asyncio.run, a new loop
+        assert first.answer == second.answer == "4"
+
+
+def test_an_unreadable_retry_after_falls_back_to_backoff() -> None:
+    import httpx
+
+    from ponder.engines.http.transport import retry_after
+
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "2"})) == 2.0
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 -0000"})) == 0.0

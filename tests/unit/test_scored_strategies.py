@@ -263,3 +263,13 @@ def test_make_scorer() -> None:
     assert isinstance(make_scorer("probability", engine), SequenceProbability)
     with pytest.raises(InvalidInputError, match="nope"):
         make_scorer("nope", engine)
+
+
+async def test_a_failed_sample_weighs_nothing_in_a_probability_vote() -> None:
+    from ponder.result import Candidate
+    from ponder.scorers import SequenceProbability
+
+    live = Candidate(text="The answer is 4.", answer="4", finish_reason="stop", completion_tokens=5, mean_logprob=-0.1)
+    failed = Candidate(text="", answer=None, finish_reason="error", completion_tokens=0, evidence="HTTP 500")
+    scores = await SequenceProbability().score("q", [live, failed])
+    assert scores[1] == 0.0 and 0.9 < scores[0] < 0.91

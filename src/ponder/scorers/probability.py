@@ -21,6 +21,8 @@ class SequenceProbability:
     needs_logprobs: ClassVar[bool] = True
 
     async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
-        if any(c.mean_logprob is None for c in candidates):
+        """exp(mean token logprob); a failed sample (it has no tokens) scores 0."""
+        live = [c for c in candidates if c.finish_reason != "error"]
+        if any(c.mean_logprob is None for c in live):
             raise InvalidInputError("the probability scorer needs candidates sampled with logprobs")
-        return [math.exp(c.mean_logprob) for c in candidates]  # type: ignore[arg-type]
+        return [0.0 if c.finish_reason == "error" else math.exp(c.mean_logprob) for c in candidates]  # type: ignore[arg-type]

@@ -41,7 +41,8 @@ async def stream_job(job: Job, engine: Engine, include_usage: bool) -> AsyncIter
     yield _chunk(job, [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
                        for i in range(len(job.plans))])
     progress: asyncio.Queue[str] = asyncio.Queue()
-    runs = asyncio.gather(*(_drive(i, p.start(engine), progress) for i, p in enumerate(job.plans)))
+    tasks = [asyncio.ensure_future(_drive(i, p.start(engine), progress)) for i, p in enumerate(job.plans)]
+    runs = asyncio.gather(*tasks)
     getter: asyncio.Future[str] | None = None
     try:
         while not runs.done():
@@ -62,6 +63,8 @@ async def stream_job(job: Job, engine: Engine, include_usage: bool) -> AsyncIter
     try:
         results: list[SolveResult] = runs.result()
     except PonderError as exc:
+        for task in tasks:  # gather does not stop the other runs when one fails
+            task.cancel()
         problem = from_ponder_error(exc)
         yield _data({"error": {"message": problem.message, "type": problem.kind, "code": problem.code}})
         yield "data: [DONE]\n\n"

@@ -82,8 +82,8 @@ class AdaptiveSelfConsistency:
         if not self.params.prune_tokens or self.params.prune_tokens >= ctx.settings.max_tokens:
             return await ctx.sample(n, first_index=first, temperature=temperature), 0
         partial = await ctx.sample(n, first_index=first, temperature=temperature, max_tokens=self.params.prune_tokens)
-        finished = [c for c in partial if c.finish_reason == "stop"]
-        open_ = [c for c in partial if c.finish_reason != "stop"]
+        finished = [c for c in partial if c.finish_reason != "length"]  # done, or failed: nothing to continue
+        open_ = [c for c in partial if c.finish_reason == "length"]
         if not open_:
             return finished, 0
         ranked = sorted(await ctx.score("restart", open_), key=lambda c: -(c.score or 0.0))

@@ -69,6 +69,7 @@ class OpenAIEngine:
         self._api_key = api_key or next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
         self._root = root
         self._transport: Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Lock()
         self.profile: EndpointProfile = PROFILES["generic" if profile == "auto" else profile]
         self.info = EngineInfo(name="openai", model=model or "?", details={"base_url": root, "profile": profile})
@@ -86,6 +87,9 @@ class OpenAIEngine:
                                   max_context=0, seeded=profile.supports_seed)
 
     async def _connect(self) -> Transport:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a client and its locks belong to one event loop: start afresh on a new one
+            self._loop, self._ready, self._transport = loop, asyncio.Lock(), None
         async with self._ready:
             if self._transport is not None:
                 return self._transport
@@ -119,29 +123,31 @@ class OpenAIEngine:
         got: list[Completion] = []
         if self.profile.supports_n and request.n > 1:
             seed = derive_seed(request.seed, request.first_index)
-            got = (await self._call(transport, request, request.first_index, request.n, seed, errors))[: request.n]
+            got = (await self._call(transport, request, 0, request.n, seed, errors))[: request.n]
             got = [c for c in got if c.finish_reason != "error"]
-        missing = range(request.first_index + len(got), request.first_index + request.n)
-        singles = await asyncio.gather(
-            *(self._call(transport, request, index, 1, derive_seed(request.seed, index), errors) for index in missing))
+        singles = await asyncio.gather(*(
+            self._call(transport, request, offset, 1, derive_seed(request.seed, request.first_index + offset), errors)
+            for offset in range(len(got), request.n)))
         return got + [row[0] for row in singles]
 
     async def _call(
-        self, transport: Transport, request: GenerationRequest, first: int, n: int, seed: int, errors: list[EngineError],
+        self, transport: Transport, request: GenerationRequest, offset: int, n: int, seed: int,
+        errors: list[EngineError],
     ) -> list[Completion]:
-        """``n`` samples from one request; on failure, ``n`` failed samples (the error kept in ``errors``)."""
+        """``n`` samples from one HTTP request, indexed from ``offset`` within ``request`` (as the
+        contract counts them); on failure, ``n`` failed samples, the error kept in ``errors``."""
         path, body = build_body(request, model=self._model or "", profile=self.profile, n=n, seed=seed,
                                 template=self._template)
         try:
-            return parse_response(await transport.post(path, body), path=path, request=request, first_index=first)
+            return parse_response(await transport.post(path, body), path=path, request=request, first_index=offset)
         except (InvalidInputError, ModelNotFoundError):
             raise
         except EngineError as exc:
             errors.append(exc)
-            return [Completion(text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=first + i,
+            return [Completion(text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=offset + i,
                                error=str(exc)) for i in range(n)]
 
     async def aclose(self) -> None:
-        if self._transport is not None:
+        if self._transport is not None and self._loop is asyncio.get_running_loop():
             await self._transport.aclose()
-            self._transport = None
+        self._transport = None  # a client of a finished loop is dropped: its connections died with it

@@ -96,7 +96,8 @@ def _split(total: int, weights: list[int]) -> list[int]:
 
 
 def parse_response(data: Any, *, path: str, request: GenerationRequest, first_index: int) -> list[Completion]:
-    """Completions from a chat or text completion response (its usage shared fairly among choices).
+    """Completions from a chat or text completion response (its usage shared fairly among choices);
+    ``first_index`` is the first choice's index within ``request`` (indices count from 0 per request).
 
     Every choice requested the whole prompt; the server computed it once, minus what it reports
     as cached. Completion tokens per choice are exact when logprobs came back, else the reported

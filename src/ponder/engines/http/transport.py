@@ -10,6 +10,7 @@ is raised, typed: :class:`EngineTimeoutError`, :class:`BackendUnavailableError` 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import json
 import random
@@ -37,8 +38,14 @@ def retry_after(response: httpx.Response) -> float | None:
     try:
         return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+    except (ValueError, TypeError, IndexError):
+        return None  # unreadable: fall back to our own backoff
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return max(parsed.timestamp() - time.time(), 0.0)
 
 
 def _error_message(response: httpx.Response) -> str:

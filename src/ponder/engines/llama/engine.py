@@ -60,7 +60,12 @@ class LlamaEngine:
         except EngineError:
             self._native_model.close()
             raise
-        self._generator = Generator(self._native_model, context, n_slots=n_seq_max)
+        try:
+            self._generator = Generator(self._native_model, context, n_slots=n_seq_max)
+        except BaseException:
+            context.close()
+            self._native_model.close()
+            raise
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ponder-llama")
         self.capabilities = EngineCapabilities(
             fork=True, prefix_cache=True, logprobs=True, raw_continuation=True,

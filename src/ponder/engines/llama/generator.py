@@ -83,6 +83,7 @@ class Generator:
         waves = plan_waves(sizes, n_slots=len(self.slots.slots), n_cells=self.context.n_ctx)
         results: list[list[Completion | None]] = [[None] * r.n for r in requests]
         for wave in waves:
+            self._check_cancel()
             for state in self._run_wave(wave, requests, prompts, limits):
                 results[state.request][state.index] = self._completion(state, len(prompts[state.request]))
         return [[c for c in row if c is not None] for row in results]
@@ -143,11 +144,16 @@ class Generator:
             states.append(state)
         return states
 
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise CancelledGeneration("generation cancelled by the caller")
+
     def _prefill(self, seq: int, prompt: list[int], start: int, taken: set[int]) -> int:
         """Decode ``prompt[start:]`` into ``seq`` in chunks; return the logits index of the last token."""
         size = self.context.n_batch
         batch: list[BatchToken] = []
         for begin in range(start, len(prompt), size):
+            self._check_cancel()
             chunk = prompt[begin : begin + size]
             last = begin + len(chunk) == len(prompt)
             batch = [BatchToken(t, begin + i, seq, last and i == len(chunk) - 1) for i, t in enumerate(chunk)]
@@ -157,8 +163,7 @@ class Generator:
     def _decode_all(self, states: list[SampleState], taken: set[int]) -> None:
         active = [s for s in states if s.pending is not None]
         while active:
-            if self._cancel.is_set():
-                raise CancelledGeneration("generation cancelled by the caller")
+            self._check_cancel()
             batch = [BatchToken(s.pending, s.pos, s.slot, True) for s in active]  # type: ignore[arg-type]
             self._decode(batch, taken)
             for i, state in enumerate(active):
