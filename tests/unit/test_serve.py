@@ -511,6 +511,22 @@ def test_a_client_leaving_a_stream_stops_its_run_and_frees_the_slot() -> None:
         assert quick.status_code == 200
 
 
+def test_a_client_leaving_a_plain_request_stops_its_run_and_frees_the_slot() -> None:
+    engine = SlowEngine(voting_script, delay=0.1)
+    body = {"model": "ponder", "messages": ASK, "ponder": {"budget": 30, "batch": 1}}
+    with serve(engine, max_concurrent=1) as limited:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(chat_url(limited), json=body, timeout=0.5)  # the client gives up and hangs up
+        deadline = time.monotonic() + 5
+        while engine.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        calls = engine.calls
+        time.sleep(0.5)
+        assert engine.calls == calls < 30 and engine.active == 0  # the run stopped with the client
+        quick = httpx.post(chat_url(limited), json={**body, "ponder": {"budget": 1}})
+        assert quick.status_code == 200
+
+
 def test_request_timeout_returns_the_best_answer_so_far() -> None:
     engine = SlowEngine(voting_script, delay=0.2)
     with serve(engine, request_timeout=0.5) as timed, client_for(timed) as timed_client:

@@ -5,7 +5,7 @@ Security model: with an API key set, every endpoint but ``/health`` needs
 over ``max_body_bytes`` get 413; requests over the budget, ``n`` or token limits get 400;
 more than ``max_concurrent`` runs at once get 429 with ``Retry-After``. Requests share the engine
 but nothing else: each has its own plan, run and seeds, and no request changes the server's
-settings. Logs are JSON lines without prompts, answers or keys.
+settings. A client that hangs up stops its run. Logs are JSON lines without prompts, answers or keys.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.engines.base import Engine
 from ponder.errors import PonderError
-from ponder.serve.aliases import listed_models
 from ponder.result import SolveResult
+from ponder.serve.aliases import listed_models
 from ponder.serve.completion import Job, build_job, response_body
 from ponder.serve.config import ServeConfig
 from ponder.serve.errors import HTTPProblem, from_ponder_error
@@ -81,6 +80,47 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+class Guard:
+    """Authentication, the Content-Length limit and one log line per request, as plain ASGI (a
+    Starlette ``BaseHTTPMiddleware`` would hide client disconnects from the endpoints)."""
+
+    def __init__(self, app: ASGIApp, config: ServeConfig) -> None:
+        self.app, self.config = app, config
+
+    def _problem(self, scope: Scope) -> HTTPProblem | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.config.api_key and scope["path"] not in OPEN_PATHS:
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.config.api_key}".encode()):
+                return HTTPProblem(401, "missing or wrong API key (Authorization: Bearer KEY)",
+                                   "authentication_error", "invalid_api_key")
+        length = headers.get("content-length")
+        if length is not None and (not length.isascii() or not length.isdigit() or int(length) > self.config.max_body_bytes):
+            return HTTPProblem(413, f"request body over {self.config.max_body_bytes} bytes", "invalid_request_error")
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), {"code": 500}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        problem = self._problem(scope)
+        try:
+            if problem is not None:
+                await problem.response()(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            log_event("http", method=scope.get("method"), path=scope["path"], status=status["code"],
+                      seconds=round(time.perf_counter() - started, 4))
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
@@ -95,24 +135,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     # wrapped in the exception group of `guard`'s receive.
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        try:
-            if config.api_key and request.url.path not in OPEN_PATHS:
-                given = request.headers.get("authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {config.api_key}".encode()):
-                    raise HTTPProblem(401, "missing or wrong API key (Authorization: Bearer KEY)",
-                                      "authentication_error", "invalid_api_key")
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-                raise HTTPProblem(413, f"request body over {config.max_body_bytes} bytes", "invalid_request_error")
-            response = await call_next(request)
-        except HTTPProblem as problem:
-            response = problem.response()
-        log_event("http", method=request.method, path=request.url.path, status=response.status_code,
-                  seconds=round(time.perf_counter() - started, 4))
-        return response
+    app.add_middleware(Guard, config=config)  # added last, so outermost: BodyLimit runs inside it
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -142,7 +165,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
                                            for name in listed_models(config.model_name)]}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(body: ChatRequest) -> JSONResponse | StreamingResponse:
+    async def chat_completions(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
         try:
             job = build_job(body, config)
         except PonderError as exc:
@@ -155,7 +178,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
             return StreamingResponse(_released(stream_job(job, engine, include_usage), slots),
                                      media_type="text/event-stream")
         try:
-            results = await run_all(job, engine)
+            results = await _unless_gone(run_all(job, engine), request)
         except PonderError as exc:
             raise from_ponder_error(exc) from None
         finally:
@@ -176,6 +199,17 @@ async def run_all(job: Job, engine: Engine) -> list[SolveResult]:
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
+
+
+async def _unless_gone(work: Awaitable[list[SolveResult]], request: Request, poll: float = 0.25) -> list[SolveResult]:
+    """Await ``work``, cancelling it (and so its engine calls) if the client hangs up first."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=poll)
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            raise HTTPProblem(499, "the client closed the connection", "client_closed_request")
+    return task.result()
 
 
 async def _released(chunks: Any, slots: RunSlots) -> Any:
