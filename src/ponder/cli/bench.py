@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
+from ponder.cli.failure import fail
 from ponder.cli.engine_options import engine_options, parse_options, remote_options
 from ponder.errors import InvalidInputError, PonderError
 
@@ -16,11 +16,6 @@ def _list(kind: type, text: str, name: str) -> list[Any]:
         return [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise InvalidInputError(f"--{name} takes a comma-separated list of {kind.__name__}s, got {text!r}") from None
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.command()
@@ -58,9 +53,9 @@ def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str 
                                                    "chat_template": chat_template}),
             fields=fields, progress=not quiet)
     except PonderError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _fail(f"interrupted; rerun the same command to resume from {db}")
+        fail(f"interrupted; rerun the same command to resume from {db}")
     for summary in summaries:
         accuracy = summary.correct / summary.solved if summary.solved else 0.0
         click.echo(f"{summary.label:48s} {accuracy:6.1%}  ({summary.correct}/{summary.solved}, {summary.new} new)")
@@ -82,5 +77,5 @@ def report(db: str, out: str, baseline: str | None) -> None:
             raise InvalidInputError(f"no benchmark database at {db}")
         files = write_report(db, out, baseline=baseline)
     except PonderError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"wrote {files.markdown}, {files.png} and {files.html}")

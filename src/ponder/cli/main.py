@@ -8,25 +8,19 @@
 from __future__ import annotations
 
 import json
-import sys
-from typing import NoReturn
 
 import click
 
 from ponder import __version__
 from ponder.api import solve as solve_question
 from ponder.cli.render import format_result
+from ponder.cli.failure import fail
 from ponder.cli.engine_options import engine_options, parse_options, remote_options
 from ponder.cli.bench import bench, report
 from ponder.cli.serve import serve
 from ponder.errors import PonderError
 from ponder.strategies import available
 from ponder.strategies.params import describe
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

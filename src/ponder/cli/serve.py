@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import click
 
+from ponder.cli.failure import fail
 from ponder.cli.engine_options import engine_options, remote_options
 from ponder.engines.registry import create_engine
 from ponder.errors import BackendUnavailableError, PonderError
@@ -35,8 +35,7 @@ def serve(host: str, port: int, server_key: str | None, engine: str, model: str 
         from ponder.serve.logs import configure
         from ponder.strategies import strategy_class
     except ImportError as exc:
-        click.echo(f"error: {BackendUnavailableError(f'the server needs the server extra: {exc.name} is missing')}", err=True)
-        sys.exit(1)
+        fail(str(BackendUnavailableError(f"the server needs the server extra: {exc.name} is missing")))
     try:
         strategy_class(strategy)
         options = remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
@@ -48,8 +47,7 @@ def serve(host: str, port: int, server_key: str | None, engine: str, model: str 
         )
         backend = create_engine(engine, **({"model": model} if model else {}), **options)
     except PonderError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc))
     configure()
     click.echo(f"ponder serving {config.model_name!r} on http://{host}:{port}/v1"
                f"{' (API key required)' if config.api_key else ''}", err=True)

@@ -134,9 +134,11 @@ class StepContext:
 
     # -- sampling ------------------------------------------------------------------------
 
-    def messages(self) -> tuple[Message, ...]:
-        """The chat that poses the question: system prompt, earlier turns, the question."""
-        system = (Message("system", self.settings.system_prompt),) if self.settings.system_prompt else ()
+    def messages(self, system_prompt: str | None = None) -> tuple[Message, ...]:
+        """The chat that poses the question: system prompt (the settings', unless one is given),
+        earlier turns, the question."""
+        prompt = system_prompt or self.settings.system_prompt
+        system = (Message("system", prompt),) if prompt else ()
         return system + self.history + (Message("user", self.question),)
 
     def temperature(self, default: float) -> float:

@@ -6,14 +6,8 @@ import asyncio
 from dataclasses import replace
 
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT, run_program
-from ponder.engines.base import Message
 from ponder.result import Candidate
 from ponder.strategies.core import StepContext
-
-
-def program_messages(ctx: StepContext) -> tuple[Message, ...]:
-    """The question's chat with the program-writing instruction as its system prompt."""
-    return (Message("system", PROGRAM_SYSTEM_PROMPT),) + ctx.history + (Message("user", ctx.question),)
 
 
 async def execute(candidates: list[Candidate]) -> list[Candidate]:
@@ -34,5 +28,5 @@ async def sample_programs(ctx: StepContext, n: int, *, first_index: int, tempera
                           logprobs: bool = False) -> list[Candidate]:
     """``n`` program-of-thought samples, run, with their printed answers."""
     drafts = await ctx.sample(n, first_index=first_index, temperature=temperature, logprobs=logprobs,
-                              messages=program_messages(ctx))
+                              messages=ctx.messages(PROGRAM_SYSTEM_PROMPT))
     return await execute(drafts)
