@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ponder.answers import AnswerTask, get_task
 from ponder.engines.base import Engine, Message
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
 from ponder.errors import InvalidInputError
+from ponder.pipelines import Pipeline, PipelineParams, load_pipeline
 from ponder.result import SolveResult
 from ponder.scorers import SCORERS, Scorer
 from ponder.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
@@ -39,7 +41,7 @@ def plan(
     *,
     strategy: str = "self-consistency",
     options: Mapping[str, Any] | None = None,
-    budget: int = 8,
+    budget: int | None = None,
     token_budget: int | None = None,
     time_budget: float | None = None,
     temperature: float | None = None,
@@ -50,6 +52,7 @@ def plan(
     task: str | AnswerTask = "math",
     history: Sequence[Message] = (),
     scorers: Mapping[str, Scorer] | None = None,
+    pipeline: str | Path | Mapping[str, Any] | None = None,
 ) -> RunPlan:
     """Validate a run's arguments (a one-line :class:`~ponder.errors.PonderError` names any problem).
 
@@ -59,15 +62,26 @@ def plan(
     ``history`` holds earlier chat turns (user and assistant) asked before the question;
     ``scorers`` adds scorers by name for strategies with a ``scorer`` option (a
     ``UnitTestVerifier`` for a coding problem, an ``ExactChecker`` with a gold answer).
+    ``pipeline`` (a YAML or JSON config file, or its dict) runs that pipeline instead of
+    ``strategy``; ``budget`` defaults to 8 generations, or to what the pipeline can spend.
     """
     if not question or not question.strip():
         raise InvalidInputError("the question is empty")
+    extra = dict(scorers or {})
+    if pipeline is not None:
+        if options:
+            raise InvalidInputError("`options` set a strategy's parameters; a pipeline's come from its config")
+        config = load_pipeline(pipeline, scorers={*SCORERS, *extra})
+        file = "" if isinstance(pipeline, Mapping) else str(pipeline)
+        algorithm: Algorithm[Any] = Pipeline(PipelineParams(file=file), config)
+    else:
+        algorithm = get_strategy(strategy, options)
+    if budget is None:
+        budget = algorithm.config.generations() if isinstance(algorithm, Pipeline) else 8
     settings = SolveSettings(budget=budget, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                              seed=seed, system_prompt=system_prompt)
-    algorithm = get_strategy(strategy, options)
-    extra = dict(scorers or {})
     wanted = getattr(algorithm.params, "scorer", None)
-    if wanted is not None and wanted not in SCORERS and wanted not in extra:
+    if wanted and wanted not in SCORERS and wanted not in extra:
         raise InvalidInputError(f"unknown scorer {wanted!r}; available: {', '.join(sorted({*SCORERS, *extra}))}")
     return RunPlan(
         question=question,

@@ -1,8 +1,9 @@
 """``ponder``: solve questions with inference-time strategies.
 
-    ponder solve "QUESTION" [--strategy NAME] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
+    ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
                  [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
     ponder strategies
+    ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ponder.cli.render import format_result
 from ponder.cli.failure import fail
 from ponder.cli.engine_options import engine_options, parse_options, remote_options
 from ponder.cli.bench import bench, report
+from ponder.cli.route import route
 from ponder.cli.serve import serve
 from ponder.errors import PonderError
 from ponder.strategies import available
@@ -32,7 +34,10 @@ def cli() -> None:
 @cli.command()
 @click.argument("question")
 @click.option("--strategy", "-s", default="self-consistency", show_default=True, help="strategy name (see `ponder strategies`)")
-@click.option("--budget", "-n", type=int, default=8, show_default=True, help="generations the strategy may spend")
+@click.option("--pipeline", "-p", "pipeline", type=click.Path(dir_okay=False), default=None,
+              help="run the pipeline in this YAML or JSON config instead of a strategy")
+@click.option("--budget", "-n", type=int, default=None,
+              help="generations the strategy may spend  [default: 8, or all a pipeline can spend]")
 @engine_options
 @click.option("--temperature", "-t", type=float, default=None, help="sampling temperature [default: the strategy's]")
 @click.option("--max-tokens", type=int, default=512, show_default=True, help="tokens per generation")
@@ -43,8 +48,8 @@ def cli() -> None:
 @click.option("--time-budget", type=float, default=None, help="stop after this many seconds, keeping the best answer")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def solve(
-    question: str, strategy: str, budget: int, engine: str, model: str | None, base_url: str | None,
-    api_key: str | None, profile: str | None, chat_template: str | None, temperature: float | None,
+    question: str, strategy: str, pipeline: str | None, budget: int | None, engine: str, model: str | None,
+    base_url: str | None, api_key: str | None, profile: str | None, chat_template: str | None, temperature: float | None,
     max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
     time_budget: float | None, as_json: bool,
 ) -> None:
@@ -55,7 +60,7 @@ def solve(
         result = solve_question(
             question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine,
             model=model, engine_options=given, temperature=temperature, max_tokens=max_tokens, seed=seed,
-            task=task, token_budget=token_budget, time_budget=time_budget,
+            task=task, token_budget=token_budget, time_budget=time_budget, pipeline=pipeline,
         )
     except PonderError as exc:
         fail(str(exc))
@@ -76,6 +81,7 @@ def strategies() -> None:
 cli.add_command(serve)
 cli.add_command(bench)
 cli.add_command(report)
+cli.add_command(route)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -102,6 +102,8 @@ class Completion:
     prompt tokens computed for it (a forked sample computes none), its completion tokens.
     A sample that failed (a remote engine gave up on it while others succeeded) has
     ``finish_reason="error"``, empty text and the reason in ``error``; it is never an answer.
+    ``stop_sequence`` is the stop string that ended the sample (cut from ``text``); ``None`` at
+    EOS, at the token cap, or when the backend does not say which stop ended it.
     """
 
     text: str
@@ -111,6 +113,7 @@ class Completion:
     index: int = 0
     logprobs: tuple[TokenLogprob, ...] | None = None
     error: str | None = None
+    stop_sequence: str | None = None
 
     @property
     def sum_logprob(self) -> float | None:
@@ -128,6 +131,7 @@ class EngineCapabilities:
     raw_continuation: bool = False  # continue a partial assistant answer / raw text
     max_context: int = 0  # tokens per sequence; 0 when unknown
     seeded: bool = False  # the same seed reproduces the same sample
+    reports_stop: bool = False  # a completion names the stop string that ended it (stop_sequence)
 
 
 @dataclass

@@ -53,17 +53,17 @@ def prompt_text(request: GenerationRequest) -> str:
     return f"{chat}\nassistant: {request.assistant_prefix}"
 
 
-def _cut(text: str, request: GenerationRequest) -> tuple[str, int, FinishReason]:
-    """Apply stop strings and the token cap to a scripted text."""
+def _cut(text: str, request: GenerationRequest) -> tuple[str, int, FinishReason, str | None]:
+    """Apply stop strings (the earliest wins) and the token cap to a scripted text."""
     finish: FinishReason = "stop"
-    for stop in request.stop:
-        at = text.find(stop)
-        if at >= 0:
-            text = text[:at]
+    hits = sorted((at, stop) for stop in request.stop if (at := text.find(stop)) >= 0)
+    matched = None
+    if hits:
+        text, matched = text[: hits[0][0]], hits[0][1]
     words = list(re.finditer(r"\S+", text))
     if len(words) > request.max_tokens:
-        text, finish = text[: words[request.max_tokens - 1].end()], "length"
-    return text, len(text.split()), finish
+        text, finish, matched = text[: words[request.max_tokens - 1].end()], "length", None
+    return text, len(text.split()), finish, matched
 
 
 class FakeEngine:
@@ -78,7 +78,7 @@ class FakeEngine:
         self._cursor = 0
         self.capabilities = EngineCapabilities(
             fork=fork, prefix_cache=False, logprobs=True, raw_continuation=True,
-            max_context=max_context, seeded=True,
+            max_context=max_context, seeded=True, reports_stop=True,
         )
         self.info = EngineInfo(name="fake", model="scripted")
 
@@ -99,7 +99,7 @@ class FakeEngine:
             samples = []
             for index in range(request.n):
                 item = self._next_item(request, index)
-                text, n_tokens, finish = _cut(item.text, request)
+                text, n_tokens, finish, matched = _cut(item.text, request)
                 computed = prompt_tokens if (index == 0 or not self.capabilities.fork) else 0
                 logprobs = None
                 if request.wants_logprobs:
@@ -109,7 +109,7 @@ class FakeEngine:
                     text=text, completion_tokens=n_tokens, finish_reason=finish, index=index,
                     usage=Usage(prompt_tokens=prompt_tokens, prompt_tokens_computed=computed,
                                 completion_tokens=n_tokens),
-                    logprobs=logprobs,
+                    logprobs=logprobs, stop_sequence=matched,
                 ))
             results.append(samples)
         return results

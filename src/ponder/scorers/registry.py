@@ -9,12 +9,14 @@ from ponder.errors import InvalidInputError
 from ponder.scorers.base import Scorer
 from ponder.scorers.judge import RestartJudge, SelfEvalJudge
 from ponder.scorers.probability import SequenceProbability
+from ponder.scorers.prm.self_eval import SelfEvalPRM
 
 # Scorers that need only an engine (the exact checker needs a gold answer: see ExactChecker).
 SCORERS: dict[str, Callable[[Engine], Scorer]] = {
     "self-eval": SelfEvalJudge,
     "restart": RestartJudge,
     "probability": lambda engine: SequenceProbability(),
+    "self-eval-prm": SelfEvalPRM,
 }
 
 

@@ -30,11 +30,14 @@ def _chunk(job: Job, choices: list[dict[str, Any]], **extra: Any) -> str:
 
 
 async def _drive(index: int, run: StrategyRun, progress: asyncio.Queue[str]) -> SolveResult:
-    while await run.step():
-        step = run.trace[-1]
-        note = {"choice": index, "step": step["step"], "action": step.get("action"), "votes": step.get("votes")}
-        await progress.put(f": ponder {json.dumps(note)}\n\n")
-    return run.result()
+    try:
+        while await run.step():
+            step = run.trace[-1]
+            note = {"choice": index, "step": step["step"], "action": step.get("action"), "votes": step.get("votes")}
+            await progress.put(f": ponder {json.dumps(note)}\n\n")
+        return run.result()
+    finally:
+        await run.close()
 
 
 async def stream_job(job: Job, engine: Engine, include_usage: bool) -> AsyncIterator[str]:

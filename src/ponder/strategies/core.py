@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Generic, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from ponder.answers import AnswerTask
 from ponder.engines.base import Completion, Engine, EngineCapabilities, EngineInfo, GenerationRequest, Message
@@ -21,6 +21,9 @@ from ponder.scorers import Scorer, make_scorer
 from ponder.seeding import derive_seed
 from ponder.settings import SolveSettings
 from ponder.usage import Usage, total
+
+if TYPE_CHECKING:
+    from ponder.scorers.prm import ProcessRewardModel
 
 S = TypeVar("S")
 
@@ -104,6 +107,7 @@ class StepContext:
         self.engine = MeteredEngine(engine)
         self._scorer_engine = MeteredEngine(scorer_engine or engine)
         self._scorers: dict[str, Scorer] = dict(scorers or {})
+        self._owned: list[Any] = []  # PRMs this context built: their remote cost is counted here, they close with it
         self.generations = 0
         self.started = time.perf_counter()
 
@@ -111,10 +115,24 @@ class StepContext:
 
     def usage(self) -> Usage:
         spent = self.engine.usage + self._scorer_engine.usage.as_scorer_usage()
+        spent = spent + total([getattr(prm, "usage", Usage()) for prm in self._owned])  # remote PRMs' own count
         return spent + Usage(wall_seconds=time.perf_counter() - self.started)
+
+    async def aclose(self) -> None:
+        """Release what this context opened (connections of remote PRMs it built)."""
+        owned, self._owned = self._owned, []
+        for prm in owned:
+            await prm.aclose()
 
     def remaining_generations(self) -> int:
         return max(self.budget.generations - self.generations, 0)
+
+    def claim(self, n: int) -> None:
+        """Count ``n`` generations against the budget for a strategy that spends them as search
+        paths (particles, beams) rather than through :meth:`sample`."""
+        if not 0 < n <= self.remaining_generations():
+            raise InvalidInputError(f"asked for {n} generations with {self.remaining_generations()} left")
+        self.generations += n
 
     def seconds_left(self) -> float | None:
         if self.budget.seconds is None:
@@ -202,6 +220,21 @@ class StepContext:
         if name not in self._scorers:
             self._scorers[name] = make_scorer(name, self._scorer_engine)
         return self._scorers[name]
+
+    def prm(self, spec: str) -> "ProcessRewardModel":
+        """The process reward model ``spec`` names: one the caller passed as a scorer under that
+        name, else one built by :func:`~ponder.scorers.prm.make_prm` on the scorer engine."""
+        from ponder.scorers.prm import make_prm
+
+        found = self._scorers.get(spec)
+        if found is not None:
+            if not hasattr(found, "score_steps"):
+                raise InvalidInputError(f"scorer {spec!r} is not a process reward model (it cannot score steps)")
+            return found  # type: ignore[return-value]
+        built = make_prm(spec, self._scorer_engine)
+        self._scorers[spec] = built  # type: ignore[assignment]
+        self._owned.append(built)
+        return built
 
     async def score(self, name: str, candidates: Sequence[Candidate]) -> list[Candidate]:
         """Candidates with ``score`` set by the named scorer."""

@@ -6,18 +6,28 @@ from importlib.metadata import entry_points
 from typing import Any, Mapping
 
 from ponder.errors import UnknownNameError
+from ponder.pipelines.pipeline import Pipeline
+from ponder.strategies.a_star import AStar
 from ponder.strategies.adaptive import AdaptiveSelfConsistency
+from ponder.strategies.beam_search import BeamSearch
 from ponder.strategies.core import Algorithm
+from ponder.strategies.dvts import DVTS
 from ponder.strategies.greedy import Greedy
 from ponder.strategies.linc import Linc
 from ponder.strategies.params import build_params
+from ponder.strategies.particle_filtering import ParticleFiltering
+from ponder.strategies.particle_gibbs import ParticleGibbs
+from ponder.strategies.revise import Revise
+from ponder.strategies.routed import Routed
 from ponder.strategies.scored import BestOfN, WeightedBestOfN, WeightedMajority
 from ponder.strategies.self_consistency import ProgramOfThought, SelfConsistency
+from ponder.strategies.think_execute import ThinkAndExecute
 
 BUILTIN: dict[str, type] = {
     cls.name: cls
     for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc,
-                ProgramOfThought)
+                ProgramOfThought, Revise, BeamSearch, DVTS, ParticleFiltering, ParticleGibbs, AStar,
+                ThinkAndExecute, Routed, Pipeline)
 }
 
 

@@ -66,9 +66,16 @@ class StrategyRun:
         return True
 
     async def run(self) -> SolveResult:
-        while await self.step():
-            pass
-        return self.result()
+        try:
+            while await self.step():
+                pass
+            return self.result()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Release what the run opened (remote PRM connections); :meth:`run` does this itself."""
+        await self.ctx.aclose()
 
     def result(self) -> SolveResult:
         """The best answer so far, with candidates, votes, trace and usage."""

@@ -84,7 +84,8 @@ class OpenAIEngine:
             profile.completions_endpoint and self._template is not None)
         return EngineCapabilities(fork=profile.supports_n, prefix_cache=profile.name in {"vllm", "sglang", "llama.cpp"},
                                   logprobs=profile.supports_logprobs, raw_continuation=can_continue,
-                                  max_context=0, seeded=profile.supports_seed)
+                                  max_context=0, seeded=profile.supports_seed,
+                                  reports_stop=profile.name in {"vllm", "sglang"})
 
     async def _connect(self) -> Transport:
         loop = asyncio.get_running_loop()

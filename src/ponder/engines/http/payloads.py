@@ -130,5 +130,16 @@ def parse_response(data: Any, *, path: str, request: GenerationRequest, first_in
             usage=Usage(prompt_tokens=prompt, prompt_tokens_computed=(prompt - cached) if i == 0 else 0,
                         completion_tokens=count),
             logprobs=lp if request.wants_logprobs else None,
+            stop_sequence=_matched_stop(choice, request),
         ))
     return completions
+
+
+def _matched_stop(choice: dict[str, Any], request: GenerationRequest) -> str | None:
+    """The stop string that ended a choice, where the server says (vLLM and SGLang send it as
+    ``stop_reason``/``matched_stop``; a token id there means EOS or a stop token, not a string)."""
+    for key in ("stop_reason", "matched_stop"):
+        value = choice.get(key)
+        if isinstance(value, str) and value in request.stop:
+            return value
+    return None

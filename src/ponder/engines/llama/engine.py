@@ -69,7 +69,7 @@ class LlamaEngine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ponder-llama")
         self.capabilities = EngineCapabilities(
             fork=True, prefix_cache=True, logprobs=True, raw_continuation=True,
-            max_context=self._generator.max_context, seeded=True,
+            max_context=self._generator.max_context, seeded=True, reports_stop=True,
         )
         self.info = EngineInfo(
             name="llama", model=model or DEFAULT_MODEL,

@@ -198,4 +198,5 @@ class Generator:
             usage=Usage(prompt_tokens=prompt_len, prompt_tokens_computed=state.prompt_computed,
                         completion_tokens=state.generated),
             logprobs=tuple(state.logprobs) if state.want_logprobs else None,
+            stop_sequence=state.stop_sequence,
         )

@@ -50,6 +50,7 @@ class SampleState:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     pending: int | None = None  # sampled token waiting to be decoded
     finish: FinishReason | None = None
+    stop_sequence: str | None = None  # the stop string that ended the sample
 
     def __post_init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -76,9 +77,9 @@ class SampleState:
 
     def _cut_at_stop(self, before: int) -> bool:
         start = max(0, before - self._longest_stop + 1)
-        hits = [at for at in (self.text.find(s, start) for s in self.stop) if at >= 0]
+        hits = sorted((at, s) for s in self.stop if (at := self.text.find(s, start)) >= 0)
         if hits:
-            self.text = self.text[: min(hits)]
+            self.text, self.stop_sequence = self.text[: hits[0][0]], hits[0][1]
         return bool(hits)
 
     def mark_decoded(self) -> None:

@@ -1,0 +1,81 @@
+"""Running one configuration (system x strategy x budget) over the problems and measuring it.
+
+Problems run one at a time, for every system alike (the server serves one request at a time
+anyway; a system may still send its own samples concurrently). Wall time covers the solves
+only - not starting engines or optillm's proxy. Tokens and upstream requests come from the
+counting proxy when the system talks HTTP, from ponder's own usage for the embedded engine.
+A problem whose solve raises is recorded with its error and graded wrong; a configuration in
+which every problem failed is ``failed``, one the system cannot run is ``unavailable``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from ponder.bench.datasets import Problem
+from ponder.bench.graders import grade
+
+from .proxy import CountingProxy
+from .systems import System, Unavailable
+
+
+def unavailable(system: System, strategy: str, budget: int, reason: str) -> dict[str, Any]:
+    """The record of a configuration the system cannot run."""
+    return {"system": system.name, "strategy": strategy, "budget": budget, "status": "unavailable", "reason": reason}
+
+
+def engine_usage(records: list[dict[str, Any]]) -> dict[str, int]:
+    """ponder's own usage summed over problems (prompt, computed prefill, completion, scorer tokens)."""
+    keys = ("prompt_tokens", "prompt_tokens_computed", "completion_tokens", "engine_calls", "scorer_calls",
+            "scorer_tokens")
+    return {key: int(sum((r.get("usage") or {}).get(key, 0) for r in records)) for key in keys}
+
+
+async def run_config(system: System, strategy: str, budget: int, problems: Sequence[Problem],
+                     proxy: CountingProxy | None) -> dict[str, Any]:
+    """Measure one configuration; the returned dict holds every raw number (see the module docstring)."""
+    try:
+        solve = await system.prepare(strategy, budget)
+    except Unavailable as exc:
+        return unavailable(system, strategy, budget, str(exc))
+    except Exception as exc:  # a peer that cannot even start is reported, not fatal to the benchmark
+        return {**unavailable(system, strategy, budget, f"could not start: {type(exc).__name__}: {exc}"),
+                "status": "failed"}
+    before = proxy.snapshot() if proxy is not None else None
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for problem in problems:
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {"id": problem.id, "gold": problem.gold}
+        try:
+            reply = await solve(problem)
+            record.update(answer=reply.answer, correct=grade(problem, reply.answer), text=reply.text)
+            if reply.usage is not None:
+                record["usage"] = reply.usage
+        except Exception as exc:
+            record.update(answer=None, correct=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        record["seconds"] = round(time.perf_counter() - t0, 4)
+        records.append(record)
+    wall = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "system": system.name, "strategy": strategy, "budget": budget, "status": "ok", "reason": None,
+        "problems": len(records), "correct": sum(bool(r["correct"]) for r in records),
+        "errors": sum("error" in r for r in records), "wall_seconds": round(wall, 4), "records": records,
+    }
+    result["accuracy"] = result["correct"] / len(records) if records else 0.0
+    if any("usage" in r for r in records):
+        result["ponder_usage"] = engine_usage(records)
+    if proxy is not None and before is not None:
+        tally = proxy.snapshot().minus(before)
+        result.update(tokens_source="counting proxy", prompt_tokens=tally.prompt_tokens,
+                      completion_tokens=tally.completion_tokens, upstream_requests=tally.upstream_requests,
+                      proxy=tally.to_dict())
+    else:
+        usage = result.get("ponder_usage", {})
+        result.update(tokens_source="ponder usage (embedded engine; scorer tokens apart)",
+                      prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
+                      upstream_requests=None)
+    if records and result["errors"] == len(records):
+        result.update(status="failed", reason=f"every problem failed; first error: {records[0]['error']}")
+    return result

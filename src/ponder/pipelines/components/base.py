@@ -1,0 +1,89 @@
+"""The component contract and the small pieces components share.
+
+A component is a class with a frozen ``Params`` dataclass (its config keys), a ``kind`` (its
+``type:`` in the config), and:
+
+- ``need(state)``: generations it wants for this input (the layer shares out what is left);
+- ``estimate(n)``: ``(generations, candidates out)`` at most, for ``n`` candidates in (sizes
+  the default budget of a pipeline); ``None`` out for a component that adds no candidates;
+- ``async run(state, slot)``: its :class:`~ponder.pipelines.state.Output`.
+
+``slot`` is the component's own :class:`Slot`: a step context metering only this component
+(its usage goes to the trace; the run's context counts it too), the generations it may spend,
+and the first sample identity it may use (so concurrent components never draw the same sample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Sequence
+
+from ponder.engines.base import GenerationRequest, Message
+from ponder.errors import InvalidInputError
+from ponder.pipelines.state import Output, PipelineState
+from ponder.result import Candidate
+from ponder.strategies.core import StepContext
+
+
+@dataclass(frozen=True)
+class Slot:
+    """What one component may use in one layer."""
+
+    ctx: StepContext
+    allowed: int
+    first_index: int
+
+
+class Component(Protocol):
+    """See the module docstring."""
+
+    kind: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type]
+    creates: ClassVar[bool]  # makes new candidates (a pipeline must start with one of these)
+    needs_candidates: ClassVar[bool]  # works on the candidates of earlier layers
+    params: Any
+
+    def __init__(self, params: Any) -> None: ...
+
+    def need(self, state: PipelineState) -> int: ...
+
+    def estimate(self, candidates: int) -> tuple[int, int | None]: ...
+
+    async def run(self, state: PipelineState, slot: Slot) -> Output: ...
+
+
+def chat(ctx: StepContext, user: str) -> tuple[Message, ...]:
+    """The question's chat (system prompt, earlier turns) with ``user`` in place of the question."""
+    return ctx.messages()[:-1] + (Message("user", user),)
+
+
+def numbered(state: PipelineState, candidates: Sequence[Candidate]) -> str:
+    """Candidates as ``[1] text`` blocks, each followed by its critiques, for fusers and rankers."""
+    blocks = []
+    for number, candidate in enumerate(candidates, 1):
+        block = f"[{number}] {candidate.text.strip()}"
+        for critique in state.critiques_of(candidate):
+            block += f"\nCritique of [{number}]: {critique.strip()}"
+        blocks.append(block)
+    return "\n\n".join(blocks)
+
+
+async def sample_each(slot: Slot, chats: Sequence[tuple[Message, ...]], *, temperature: float,
+                      max_tokens: int | None = None) -> list[Candidate]:
+    """One generation for each chat, all in one engine call (one batch), counted against the
+    slot; sample ``i`` has identity ``slot.first_index + i``."""
+    ctx = slot.ctx
+    if not chats:
+        return []
+    if len(chats) > ctx.remaining_generations():
+        raise InvalidInputError(f"asked for {len(chats)} generations with {ctx.remaining_generations()} left")
+    ctx.generations += len(chats)
+    settings = ctx.settings
+    requests = [
+        GenerationRequest(messages=messages, max_tokens=max_tokens or settings.max_tokens, temperature=temperature,
+                          top_p=settings.top_p, seed=settings.seed, first_index=slot.first_index + i)
+        for i, messages in enumerate(chats)
+    ]
+    results = await ctx.engine.generate(requests)
+    return [ctx.candidate(row[0], slot.first_index + i) for i, row in enumerate(results)]

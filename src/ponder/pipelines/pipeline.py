@@ -1,0 +1,127 @@
+"""Pipelines (Archon; Saad-Falcon et al. 2024): layers of generate, critique, rank, fuse, verify
+and unit-test components composed from a config file, run as one strategy.
+
+Algorithm: the state (candidates, critiques, tests) starts empty; each step runs one layer: its
+components run concurrently on the same input state, each on a step context of its own (so its
+tokens, calls and seconds are metered apart and appear in the trace; the run counts them too).
+The layer's candidates are those its components contribute (generators, fusers, strategies add
+new ones; rankers, verifiers, test evaluators pass on the ones they keep), or its input
+candidates when none contributes (a layer of critics or test generators). The answer is that of
+the top-scored candidate when every current candidate has a score, else the majority vote over
+the current candidates; none when a verifier rejected them all.
+
+Budget: the generations left are shared out among a layer's components in config order
+(``need`` each); a component that needs generations and gets none is skipped (its input passes
+on), one that gets fewer does less (a generator draws fewer samples, a critic critiques the
+first candidates). Each layer is a checkpoint: over the token or time budget the run stops with
+the best candidate of the last finished layer. A pipeline's default budget is the most it can
+spend (:meth:`PipelineConfig.generations`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ponder.pipelines.components import Component, Slot
+from ponder.pipelines.config import PipelineConfig, load_pipeline
+from ponder.pipelines.state import Output, PipelineState
+from ponder.result import Candidate
+from ponder.strategies.core import Budget, Decision, StepContext
+from ponder.strategies.params import param
+from ponder.strategies.sampling import best_scored, vote
+from ponder.usage import Usage
+
+DEFAULT_PIPELINE: dict[str, Any] = {
+    "name": "generate-critique-fuse",
+    "layers": [{"type": "generator", "samples": 2}, {"type": "critic"}, {"type": "fuser"}],
+}
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    file: str = param("", "pipeline config, YAML or JSON; empty: generate 2, critique each, fuse")
+
+
+def component_context(ctx: StepContext, allowed: int) -> StepContext:
+    """A context for one component: the run's engine, scorer engine, scorers and settings, and
+    ``allowed`` generations; it meters the component's own use (the run's meters count it too)."""
+    return StepContext(ctx.question, ctx.engine, ctx.settings, ctx.task, Budget(generations=max(allowed, 1)),
+                       scorer_engine=ctx._scorer_engine, history=ctx.history, scorers=ctx._scorers)
+
+
+class Pipeline:
+    """Runs a :class:`PipelineConfig` one layer per step (see the module docstring)."""
+
+    name: ClassVar[str] = "pipeline"
+    summary: ClassVar[str] = "layers of generate/critique/rank/fuse/verify/unit-test components from a config file"
+    Params: ClassVar[type] = PipelineParams
+
+    def __init__(self, params: Any = None, config: PipelineConfig | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self.config = config or load_pipeline(self.params.file or DEFAULT_PIPELINE)
+
+    def init(self, ctx: StepContext) -> PipelineState:
+        return PipelineState()
+
+    async def step(self, state: PipelineState, ctx: StepContext) -> tuple[PipelineState, dict[str, Any]]:
+        number = state.layers_done
+        layer = self.config.layers[number]
+        plans, left, first = [], ctx.remaining_generations(), state.next_index
+        for component in layer.components:
+            need = component.need(state)
+            allowed = min(need, left)
+            plans.append((component, need, allowed, first))
+            left, first = left - allowed, first + allowed
+        results = await asyncio.gather(*(self._run(state, ctx, *plan) for plan in plans))
+        ctx.generations += sum(spent for _, spent, _ in results)
+        outputs = [output for output, _, _ in results]
+        produced = [output.candidates for output in outputs if output.candidates is not None]
+        candidates = _unique(c for group in produced for c in group) if produced else state.candidates
+        new = tuple(c for c in candidates if c.index >= state.next_index)
+        judged = {c.index: c for output in outputs for c in output.scored}
+        seen = tuple(judged.get(c.index, c) for c in state.seen) + new
+        tests = state.tests + tuple(t for output in outputs for t in output.tests)
+        after = PipelineState(
+            layers_done=number + 1, candidates=candidates,
+            critiques=state.critiques + tuple(k for output in outputs for k in output.critiques),
+            tests=tuple(dict.fromkeys(tests)), seen=seen, next_index=first,
+        )
+        info = {
+            "action": "layer", "layer": number + 1, "name": layer.name, "pipeline": self.config.name,
+            "candidates": [c.index for c in candidates],
+            "components": [{"type": component.kind, "generations": spent, "usage": usage.to_dict(), **output.info}
+                           for (component, *_), (output, spent, usage) in zip(plans, results, strict=True)],
+        }
+        return after, info
+
+    async def _run(self, state: PipelineState, ctx: StepContext, component: Component, need: int, allowed: int,
+                   first: int) -> tuple[Output, int, Usage]:
+        """One component's output, the generations it spent and its usage."""
+        if need > 0 and allowed == 0:
+            return Output(info={"skipped": f"needs {need} generations, none left"}), 0, Usage()
+        own = component_context(ctx, allowed)
+        output = await component.run(state, Slot(own, allowed, first))
+        return output, own.generations, own.usage()
+
+    def done(self, state: PipelineState, ctx: StepContext) -> bool:
+        return state.layers_done >= len(self.config.layers)
+
+    def decide(self, state: PipelineState, ctx: StepContext) -> Decision:
+        current = {c.index: c for c in state.candidates}
+        everything = tuple(current.get(c.index, c) for c in state.seen)
+        if not state.candidates:
+            return Decision(answer=None, candidates=everything, votes={})
+        answered = [c for c in state.candidates if c.answer is not None]
+        scored = bool(answered) and all(c.score is not None for c in answered)
+        decision = best_scored(state.candidates, ctx.task) if scored else vote(state.candidates, ctx.task)
+        return Decision(answer=decision.answer, candidates=everything, votes=decision.votes)
+
+
+def _unique(candidates: Any) -> tuple[Candidate, ...]:
+    """Candidates in order, the first of each sample identity kept."""
+    kept: dict[int, Candidate] = {}
+    for candidate in candidates:
+        kept.setdefault(candidate.index, candidate)
+    return tuple(kept.values())

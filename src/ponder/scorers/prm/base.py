@@ -1,0 +1,125 @@
+"""The process-reward contract: score the steps of partial solutions, then aggregate.
+
+A process reward model (PRM) judges a solution step by step. Step-level search (beam search,
+DVTS, particle filtering, A*) calls :meth:`ProcessRewardModel.score_steps` on the partial
+solutions it holds and reduces each partial's step scores to one number with the PRM's declared
+:data:`Aggregation`:
+
+- ``last``: the last step's score. With a PRM that reads every earlier step (Qwen2.5-Math-PRM),
+  the last score already judges the whole prefix; Puri et al. 2025 ("A Probabilistic Inference
+  Approach to Inference-Time Scaling of LLMs", particle filtering) use it, and it is the default
+  of search-and-learn (Beeching et al. 2024), which also offers ``min`` and ``prod``.
+- ``min``: the weakest step (one wrong step spoils a solution).
+- ``product``: the product of step scores (the probability that every step is right, if the
+  step judgements were independent).
+- ``whole``: the PRM scores the partial answer as one piece and returns one score for it.
+
+Every PRM is also a plain :class:`~ponder.scorers.base.Scorer`: ``score`` splits each candidate's
+text into steps with :func:`split_steps`, scores them and aggregates, so a PRM works anywhere a
+scorer does (best-of-N, weighted best-of-N, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
+
+from ponder.errors import InvalidInputError, UpstreamError
+from ponder.result import Candidate
+from ponder.scorers.base import ScorerInfo
+
+Aggregation = Literal["last", "min", "product", "whole"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+DEFAULT_DELIMITER = "\n\n"
+# The score of a partial answer with no steps (or of a PRM that saw nothing): no evidence either
+# way. It is also logit-neutral, so a particle filter gives such a particle weight 0.
+NEUTRAL_SCORE = 0.5
+
+
+def split_steps(text: str, delimiter: str = DEFAULT_DELIMITER) -> list[str]:
+    """The non-empty, stripped steps of ``text`` cut at ``delimiter`` (default a blank line)."""
+    if not delimiter:
+        raise InvalidInputError("the step delimiter must not be empty")
+    return [step.strip() for step in text.split(delimiter) if step.strip()]
+
+
+def check_aggregation(how: str) -> Aggregation:
+    """``how`` if it names an aggregation, else an :class:`InvalidInputError` listing them."""
+    if how not in AGGREGATIONS:
+        raise InvalidInputError(f"unknown PRM aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
+    return how  # type: ignore[return-value]
+
+
+def aggregate(step_scores: Sequence[float], how: Aggregation) -> float:
+    """One score for a partial answer from its step scores.
+
+    ``last`` and ``whole`` take the last score (a ``whole`` PRM returns exactly one), ``min`` the
+    smallest, ``product`` the product. No scores gives :data:`NEUTRAL_SCORE` (0.5) whatever ``how``.
+    """
+    check_aggregation(how)
+    if not step_scores:
+        return NEUTRAL_SCORE
+    if how == "min":
+        return min(step_scores)
+    if how == "product":
+        return math.prod(step_scores)
+    return step_scores[-1]
+
+
+def check_score(value: object, where: str) -> float:
+    """``value`` as a float in [0, 1], else an :class:`UpstreamError` naming ``where`` it came from."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UpstreamError(f"{where}: a step score must be a number, got {value!r}")
+    score = float(value)
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise UpstreamError(f"{where}: a step score must be a probability in [0, 1], got {value!r}")
+    return score
+
+
+@runtime_checkable
+class ProcessRewardModel(Protocol):
+    """Scores each step of partial solutions; see the module docstring.
+
+    ``score_steps(question, partials)`` returns, for each partial solution (a list of steps), one
+    score in [0, 1] per step, or, when ``aggregation`` is ``whole``, a list with one score for the
+    whole partial answer. ``score`` is the plain scorer interface over full candidates.
+    """
+
+    name: ClassVar[str]
+    info: ClassVar[ScorerInfo]
+    aggregation: Aggregation
+
+    async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]: ...
+
+    async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]: ...
+
+
+class StepScorer:
+    """Shared ``score`` for PRMs: split each candidate into steps, score, aggregate.
+
+    Subclasses set ``name``, ``info``, ``aggregation`` and ``delimiter`` and implement
+    ``score_steps``. A failed sample (``finish_reason == "error"``) scores 0 without being sent.
+    """
+
+    name: ClassVar[str]
+    info: ClassVar[ScorerInfo]
+    aggregation: Aggregation = "last"
+    delimiter: str = DEFAULT_DELIMITER
+
+    async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Step scores of each partial (see :class:`ProcessRewardModel`); subclasses implement it."""
+        raise NotImplementedError
+
+    async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+        """Aggregated step scores of each candidate's text (split at ``delimiter``)."""
+        live = [i for i, c in enumerate(candidates) if c.finish_reason != "error"]
+        partials = [split_steps(candidates[i].text, self.delimiter) for i in live]
+        step_scores = await self.score_steps(question, partials) if partials else []
+        scores = [0.0] * len(candidates)
+        for i, row in zip(live, step_scores):
+            scores[i] = aggregate(row, self.aggregation)
+        return scores
+
+    async def aclose(self) -> None:
+        """Release any connection the PRM holds (nothing by default)."""
+        return None

@@ -1,0 +1,79 @@
+"""Beam search over reasoning steps with a process reward model (search-and-learn, Beeching et
+al. 2024, after Snell et al. 2024).
+
+Algorithm, with N the budget and M the expansion width: sample N first steps; score each
+partial solution with the PRM; set finished ones aside; keep the top N/M unfinished ones as the
+beams. Then repeat: copy the beams, round-robin, up to N parents (each about M times), extend
+every copy by one step, score, set finished ones aside and keep the top N/M unfinished. Stop
+when no beam is left, N solutions have finished, or ``max_steps`` is reached. The answer is the
+best finished solution by PRM score (or a score-weighted vote). Copies of a beam decode from
+one cached prefix on a forking engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from ponder.search.decide import AnswerRule, decide_partials
+from ponder.search.expand import Expander
+from ponder.search.steps import Partial, StepParams, root
+from ponder.strategies.core import Decision, StepContext
+from ponder.strategies.params import check, param
+
+
+@dataclass(frozen=True)
+class BeamParams(StepParams):
+    width: int = param(4, "expansion width M: each beam gets about M children; N/M beams are kept")
+    answer: AnswerRule = param("best", "best finished solution, or a vote weighted by PRM scores")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.width >= 1, f"width must be >= 1, got {self.width}")
+
+
+@dataclass(frozen=True)
+class Beams:
+    """Live beams, finished solutions, and the identities handed out so far."""
+
+    active: tuple[Partial, ...] = ()
+    completed: tuple[Partial, ...] = ()
+    depth: int = 0
+    next_index: int = 0
+
+
+class BeamSearch:
+    """Keep the N/M best partial solutions by PRM, expand each M ways, one step at a time."""
+
+    name: ClassVar[str] = "beam-search"
+    summary: ClassVar[str] = "step-level beam search: keep the top N/M partial solutions by PRM (search-and-learn)"
+    Params: ClassVar[type] = BeamParams
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def init(self, ctx: StepContext) -> Beams:
+        return Beams()
+
+    async def step(self, state: Beams, ctx: StepContext) -> tuple[Beams, dict[str, Any]]:
+        n = ctx.budget.generations
+        if state.depth == 0:
+            ctx.claim(n)
+            parents = [root()] * n
+        else:
+            parents = sorted((state.active[i % len(state.active)] for i in range(n)), key=lambda p: p.index)
+        children, next_index = await Expander(ctx, self.params).expand(parents, state.next_index)
+        finished = tuple(c for c in children if c.finished)
+        ranked = sorted((c for c in children if not c.finished), key=lambda c: -(c.score or 0.0))
+        keep = max(1, n // self.params.width)
+        state = Beams(active=tuple(ranked[:keep]), completed=state.completed + finished, depth=state.depth + 1,
+                      next_index=next_index)
+        info = {"action": "step", "depth": state.depth, "expanded": len(parents), "finished": len(finished),
+                "kept": [(b.index, round(b.score or 0.0, 4)) for b in state.active]}
+        return state, info
+
+    def done(self, state: Beams, ctx: StepContext) -> bool:
+        return state.depth > 0 and (not state.active or len(state.completed) >= ctx.budget.generations)
+
+    def decide(self, state: Beams, ctx: StepContext) -> Decision:
+        return decide_partials(state.completed or state.active, ctx.task, self.params.answer)

@@ -1,0 +1,75 @@
+"""Diverse verifier tree search (DVTS; search-and-learn, Beeching et al. 2024).
+
+Algorithm, with N the budget and M the expansion width: split the search into N/M independent
+subtrees. Each subtree starts from M sampled first steps and keeps only its best partial
+solution by PRM score; at every step that solution is extended M ways and again only the best
+child is kept (greedy within the subtree). A subtree ends when its kept solution finishes, or at
+``max_steps``. All subtrees advance together, so each step is one batch. The answer is the best
+subtree leaf by PRM score (or a score-weighted vote over the leaves). Independent subtrees keep
+diversity that a single beam search loses when its beams collapse onto one prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ponder.search.decide import decide_partials
+from ponder.search.expand import Expander
+from ponder.search.steps import Partial, root
+from ponder.strategies.beam_search import BeamParams
+from ponder.strategies.core import Decision, StepContext
+
+
+@dataclass(frozen=True)
+class Forest:
+    """Each subtree's kept partial (None once it has finished) and its finished leaf."""
+
+    beams: tuple[Partial | None, ...] = ()
+    leaves: tuple[Partial | None, ...] = ()
+    depth: int = 0
+    next_index: int = 0
+
+
+class DVTS:
+    """N/M independent subtrees, each greedy on the PRM."""
+
+    name: ClassVar[str] = "dvts"
+    summary: ClassVar[str] = "N/M independent subtrees, greedy on the PRM within each (search-and-learn)"
+    Params: ClassVar[type] = BeamParams
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def init(self, ctx: StepContext) -> Forest:
+        return Forest()
+
+    async def step(self, state: Forest, ctx: StepContext) -> tuple[Forest, dict[str, Any]]:
+        width = self.params.width
+        if state.depth == 0:
+            trees = max(1, ctx.budget.generations // width)
+            ctx.claim(trees * width)
+            state = Forest(beams=(root(),) * trees, leaves=(None,) * trees)
+        live = [t for t, beam in enumerate(state.beams) if beam is not None]
+        parents = [state.beams[t] for t in live for _ in range(width)]
+        children, next_index = await Expander(ctx, self.params).expand(parents, state.next_index)  # type: ignore[arg-type]
+        beams, leaves = list(state.beams), list(state.leaves)
+        for k, t in enumerate(live):
+            best = max(children[k * width:(k + 1) * width], key=lambda c: c.score or 0.0)
+            if best.finished:
+                beams[t], leaves[t] = None, best
+            else:
+                beams[t] = best
+        state = Forest(beams=tuple(beams), leaves=tuple(leaves), depth=state.depth + 1, next_index=next_index)
+        info = {"action": "step", "depth": state.depth, "subtrees": len(live),
+                "best": [None if b is None else round(b.score or 0.0, 4) for b in state.beams],
+                "finished": sum(leaf is not None for leaf in state.leaves)}
+        return state, info
+
+    def done(self, state: Forest, ctx: StepContext) -> bool:
+        return state.depth > 0 and all(b is None for b in state.beams)
+
+    def decide(self, state: Forest, ctx: StepContext) -> Decision:
+        leaves = [leaf for leaf in state.leaves if leaf is not None]
+        live = [b for b in state.beams if b is not None]
+        return decide_partials(leaves + live, ctx.task, self.params.answer)
