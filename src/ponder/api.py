@@ -71,9 +71,7 @@ def plan(
     if pipeline is not None:
         if options:
             raise InvalidInputError("`options` set a strategy's parameters; a pipeline's come from its config")
-        config = load_pipeline(pipeline, scorers={*SCORERS, *extra})
-        file = "" if isinstance(pipeline, Mapping) else str(pipeline)
-        algorithm: Algorithm[Any] = Pipeline(PipelineParams(file=file), config)
+        algorithm: Algorithm[Any] = Pipeline(PipelineParams(), load_pipeline(pipeline, scorers={*SCORERS, *extra}))
     else:
         algorithm = get_strategy(strategy, options)
     if budget is None:

@@ -13,6 +13,7 @@ import ponder
 from ponder.cli.main import cli
 from ponder.engines import Completion, FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
+from ponder.errors import InvalidInputError
 from ponder.result import Candidate
 from ponder.scorers import ScorerInfo
 from ponder.usage import Usage, total
@@ -307,3 +308,19 @@ def test_cli_solves_with_a_pipeline(tmp_path: Any, monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "answer:  4"
     assert "with pipeline" in result.stdout
+
+
+async def test_the_pipeline_strategy_by_name_runs_the_default_pipeline() -> None:
+    result = await ponder.asolve(QUESTION, engine=FakeEngine(script), strategy="pipeline")
+    assert [entry["name"] for entry in result.trace] == ["generator", "critic", "fuser"]
+    assert result.answer == "4" and result.trace[0]["pipeline"] == "generate-critique-fuse"
+
+
+async def test_a_failing_component_fails_the_run_with_its_own_error() -> None:
+    engine = SlowEngine(script, delay=0.2)
+    pipeline = layers([{"type": "generator"}, {"type": "generator", "samples": 2}],
+                      {"type": "verifier", "scorer": "probability"})  # needs logprobs the generators did not keep
+    with pytest.raises(InvalidInputError, match="needs candidates sampled with logprobs"):
+        await solve(pipeline, engine)
+    fixed = layers([{"type": "generator", "logprobs": True}], {"type": "verifier", "scorer": "probability"})
+    assert (await solve(fixed)).trace[1]["components"][0]["scorer"] == "probability"

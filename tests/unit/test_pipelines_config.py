@@ -227,9 +227,10 @@ def test_plan_and_registry_accept_pipelines(tmp_path: Path) -> None:
     path = write(tmp_path, "layers:\n  - type: generator\n    samples: 3\n")
     planned = ponder.plan("What is 2 + 2?", pipeline=str(path), budget=2)
     assert isinstance(planned.algorithm, Pipeline) and planned.budget.generations == 2
-    via_registry = get_strategy("pipeline", {"file": str(path)})
-    assert isinstance(via_registry, Pipeline) and via_registry.config.generations() == 3
-    assert isinstance(get_strategy("pipeline"), Pipeline)  # the built-in default pipeline
+    by_name = get_strategy("pipeline")  # by name: the built-in default; no option reads a file
+    assert isinstance(by_name, Pipeline) and by_name.config.name == "generate-critique-fuse"
+    with pytest.raises(InvalidInputError, match="unknown option 'file'"):
+        get_strategy("pipeline", {"file": str(path)})
     with pytest.raises(InvalidInputError, match="a pipeline's come from its config"):
         ponder.plan("What is 2 + 2?", pipeline=str(path), options={"batch": 2})
 

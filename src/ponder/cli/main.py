@@ -49,8 +49,8 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def solve(
     question: str, strategy: str, pipeline: str | None, budget: int | None, engine: str, model: str | None,
-    base_url: str | None, api_key: str | None, profile: str | None, chat_template: str | None, temperature: float | None,
-    max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
+    base_url: str | None, api_key: str | None, profile: str | None, chat_template: str | None,
+    temperature: float | None, max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
     time_budget: float | None, as_json: bool,
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations."""
@@ -75,7 +75,13 @@ def strategies() -> None:
     for name, cls in sorted(available().items()):
         click.echo(f"{name}: {getattr(cls, 'summary', '')}")
         for key, kind, default, help_text in describe(cls.Params):
-            click.echo(f"    {f'{key}={default}':<24} {kind:<28} {help_text}")
+            click.echo(f"    {f'{key}={_short(default)}':<24} {kind:<28} {help_text}")
+
+
+def _short(value: object, width: int = 32) -> str:
+    """A default on one line, cut to ``width`` characters (prompt templates are long)."""
+    text = " ".join(str(value).split()) if isinstance(value, str) else str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 cli.add_command(serve)

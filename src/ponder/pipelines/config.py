@@ -31,7 +31,8 @@ from ponder.pipelines.source import Path_, Where, read_config
 
 _TOP_KEYS = ("name", "description", "layers")
 _LAYER_KEYS = ("name", "components")
-_MODEL_HINT = "every component runs on the run's engine and model (--engine/--model); per-component models are not supported"
+_MODEL_HINT = ("every component runs on the run's engine and model (--engine/--model); "
+               "per-component models are not supported")
 
 
 @dataclass(frozen=True)

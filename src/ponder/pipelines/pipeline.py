@@ -29,7 +29,6 @@ from ponder.pipelines.config import PipelineConfig, load_pipeline
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.strategies.core import Budget, Decision, StepContext
-from ponder.strategies.params import param
 from ponder.strategies.sampling import best_scored, vote
 from ponder.usage import Usage
 
@@ -41,7 +40,8 @@ DEFAULT_PIPELINE: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class PipelineParams:
-    file: str = param("", "pipeline config, YAML or JSON; empty: generate 2, critique each, fuse")
+    """None: a pipeline comes from its config (``--pipeline FILE``, ``ponder.solve(pipeline=...)``),
+    never from a strategy option, so a server client cannot make the server read a file."""
 
 
 def component_context(ctx: StepContext, allowed: int) -> StepContext:
@@ -55,12 +55,13 @@ class Pipeline:
     """Runs a :class:`PipelineConfig` one layer per step (see the module docstring)."""
 
     name: ClassVar[str] = "pipeline"
-    summary: ClassVar[str] = "layers of generate/critique/rank/fuse/verify/unit-test components from a config file"
+    summary: ClassVar[str] = ("layers of generate/critique/rank/fuse/verify/unit-test components; "
+                              "--pipeline FILE (by name: 2 drafts, critique each, fuse)")
     Params: ClassVar[type] = PipelineParams
 
     def __init__(self, params: Any = None, config: PipelineConfig | None = None) -> None:
         self.params = params if params is not None else self.Params()
-        self.config = config or load_pipeline(self.params.file or DEFAULT_PIPELINE)
+        self.config = config or load_pipeline(DEFAULT_PIPELINE)
 
     def init(self, ctx: StepContext) -> PipelineState:
         return PipelineState()
@@ -74,7 +75,12 @@ class Pipeline:
             allowed = min(need, left)
             plans.append((component, need, allowed, first))
             left, first = left - allowed, first + allowed
-        results = await asyncio.gather(*(self._run(state, ctx, *plan) for plan in plans))
+        try:
+            async with asyncio.TaskGroup() as group:  # a failing component cancels the others
+                tasks = [group.create_task(self._run(state, ctx, *plan)) for plan in plans]
+        except BaseExceptionGroup as failed:  # the first failure, as itself (a PonderError stays one)
+            raise failed.exceptions[0] from None
+        results = [task.result() for task in tasks]
         ctx.generations += sum(spent for _, spent, _ in results)
         outputs = [output for output, _, _ in results]
         produced = [output.candidates for output in outputs if output.candidates is not None]

@@ -63,7 +63,7 @@ class ReviseParams:
     rounds: int = param(0, "critique-and-revise rounds; 0: as many as the budget allows (2 generations each)")
     scorer: str = param("", "scorer that picks the best draft (e.g. self-eval); empty: keep the last draft")
     critique_prompt: str = param(CRITIQUE_PROMPT, "critique request; fields {question} and {answer}")
-    revise_prompt: str = param(REVISE_PROMPT, "revision request after the draft; fields {critique}, {question}, {answer}")
+    revise_prompt: str = param(REVISE_PROMPT, "revision request; fields {critique}, {question}, {answer}")
     critique_temperature: float = param(0.0, "temperature of the critiques (drafts use the run's, default 0.7)")
     stop_phrase: str = param("", "a critique containing this (case-insensitive) ends the run; empty: never")
 
@@ -117,8 +117,8 @@ class Revise:
         if phrase and phrase in critique.text.lower():
             info = {"action": "critique", "round": round_number, "critique": critique.text, "settled": True}
             return Drafts(state.drafts, state.critiques + (critique.text,), settled=True), info
-        chat = ctx.messages() + (
-            Message("assistant", last.text), Message("user", self.params.revise_prompt.format(critique=critique.text, **fields)))
+        request = self.params.revise_prompt.format(critique=critique.text, **fields)
+        chat = ctx.messages() + (Message("assistant", last.text), Message("user", request))
         [draft] = await ctx.sample(1, first_index=2 * round_number, temperature=temperature, messages=chat)
         draft = await self._scored(draft, ctx)
         info = {"action": "revise", "round": round_number, "critique": critique.text, **_about(draft)}

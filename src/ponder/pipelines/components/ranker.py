@@ -81,7 +81,8 @@ class Ranker:
         else:
             ranked, info = await self._by_scorer(candidates, slot)
         kept = tuple(ranked[:self.params.top_k])
-        return Output(candidates=kept, scored=tuple(ranked), info={"ranked": True, **info, "kept": [c.index for c in kept]})
+        info = {"ranked": True, **info, "kept": [c.index for c in kept]}
+        return Output(candidates=kept, scored=tuple(ranked), info=info)
 
     async def _by_model(self, state: PipelineState, slot: Slot) -> tuple[list[Candidate], dict[str, Any]]:
         ctx, p = slot.ctx, self.params

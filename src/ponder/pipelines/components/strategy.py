@@ -5,7 +5,8 @@ The strategy runs to its end inside the layer on a step context of its own: the 
 fewer left) and a seed derived from the run's and the component's first sample identity, so
 its samples differ from the other components'. It contributes the candidate behind its answer
 (``keep: answer``) or all its candidates (``keep: all``), renumbered into the pipeline's
-sample identities; its own trace goes into the layer's trace.
+sample identities; its own trace goes into the layer's trace. (With ``keep: all``, a strategy that ends with more
+candidates than generations contributes the first ones, one per generation.)
 """
 
 from __future__ import annotations
@@ -73,9 +74,12 @@ class StrategyComponent:
         run = StrategyRun(algorithm(self.params.name, self.params.options), ctx)
         result = await run.run()
         slot.ctx.generations += ctx.generations
-        candidates = [dataclasses.replace(c, index=slot.first_index + i) for i, c in enumerate(result.candidates)]
+        candidates = list(result.candidates)
         if self.params.keep == "answer" and result.answer is not None:
             candidates = [_best_with(candidates, result.answer, ctx)]
+        # renumbered into this component's sample identities (at most one candidate per generation)
+        candidates = [dataclasses.replace(c, index=slot.first_index + i)
+                      for i, c in enumerate(candidates[:slot.allowed])]
         info = {"strategy": self.params.name, "answer": result.answer, "stop_reason": result.stop_reason,
                 "generations": ctx.generations, "trace": result.trace}
         return Output(candidates=tuple(candidates), info=info)
