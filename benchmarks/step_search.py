@@ -47,19 +47,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=0.3,
+                        help="sampling temperature of every strategy (0.3 suits the 135M model best: see README)")
     parser.add_argument("--db", default=str(RESULTS / "step_search.db"))
     parser.add_argument("--out", default=str(RESULTS / "step_search"))
     return parser.parse_args()
 
 
-def summarize(db: str, max_tokens: int, seed: int) -> list[dict[str, Any]]:
+def summarize(db: str, max_tokens: int, seed: int, temperature: float) -> list[dict[str, Any]]:
     """One row per (strategy, budget) from the store, over every problem it holds."""
     store = BenchStore(db)
     try:
         rows = []
         for config in store.configs():
             key = json.loads(config["key"])
-            if key["dataset"] != DATASET or key["max_tokens"] != max_tokens or key["seed"] != seed:
+            if (key["dataset"], key["max_tokens"], key["seed"], key["temperature"]) != (DATASET, max_tokens, seed, temperature):
                 continue
             results = list(store.results(config["id"]))
             if not results:
@@ -115,11 +117,12 @@ async def main() -> None:
         for budget in args.budgets:
             for strategy in args.strategies:
                 await abench(DATASET, strategies=[strategy], budgets=[budget], seeds=[args.seed],
+                             temperatures=[args.temperature],
                              options=STRATEGIES[strategy], limit=args.limit, max_tokens=args.max_tokens,
                              db=args.db, engine=engine)
     finally:
         await engine.aclose()
-    rows = summarize(args.db, args.max_tokens, args.seed)
+    rows = summarize(args.db, args.max_tokens, args.seed, args.temperature)
     add_ratios(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from ponder.api import alinc, asolve, linc, plan, solve, start
 from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest, Message, create_engine
 from ponder.errors import PonderError
 from ponder.result import Candidate, SolveResult
+from ponder.routing.search import aroute, route
 from ponder.settings import SolveSettings
 from ponder.usage import Usage
 
@@ -16,5 +17,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Candidate", "Completion", "Engine", "FakeEngine", "GenerationRequest", "Message", "PonderError",
-    "SolveResult", "SolveSettings", "Usage", "alinc", "asolve", "linc", "create_engine", "plan", "solve", "start", "__version__",
+    "SolveResult", "SolveSettings", "Usage", "alinc", "aroute", "asolve", "linc", "create_engine", "plan", "route", "solve", "start",
+    "__version__",
 ]

@@ -13,9 +13,13 @@ import ponder
 from ponder.cli.main import cli
 from ponder.engines import Completion, FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
+from ponder.answers import get_task
 from ponder.errors import InvalidInputError
+from ponder.pipelines.components.ranker import read_ranking
 from ponder.result import Candidate
 from ponder.scorers import ScorerInfo
+from ponder.settings import SolveSettings
+from ponder.strategies.core import Budget, StepContext
 from ponder.usage import Usage, total
 
 QUESTION = "What is 2 + 2?"
@@ -122,6 +126,13 @@ async def test_ranker_by_model_keeps_top_k_in_rank_order() -> None:
     assert result.answer == "2"  # a vote over the kept two; the tie goes to the first, the top-ranked
 
 
+def test_a_ranking_reads_bracketed_numbers_when_there_are_any() -> None:
+    assert read_ranking("[2] > [3] > [1]", 3) == [1, 2, 0]
+    assert read_ranking("[2] is right, since 3 + 4 = 7; then [1]", 3) == [1, 0, 2]
+    assert read_ranking("2, then 1", 3) == [1, 0, 2]
+    assert read_ranking("none of them", 2) == [0, 1]
+
+
 async def test_ranker_by_scorer_keeps_top_k() -> None:
     scorer = AnswerScorer({"0": 0.2, "1": 0.9, "2": 0.5})
     result = await solve(layers({"type": "generator", "samples": 3}, {"type": "ranker", "top_k": 2, "by": "table"}),
@@ -183,6 +194,16 @@ async def test_generated_unit_tests_really_run_in_the_sandbox() -> None:
     assert result.answer is not None and "return a + b" in result.answer
 
 
+async def test_several_samples_of_one_prompt_are_drawn_warm_one_is_greedy() -> None:
+    pipeline = layers([{"type": "generator", "samples": 2}, {"type": "test_generator", "samples": 2}],
+                      [{"type": "fuser"}, {"type": "fuser", "samples": 2}])
+    result = await solve(pipeline, FakeEngine(code_script), task="code")
+    assert result.trace[0]["components"][1]["temperature"] == 0.8  # at 0 both would write the same tests
+    assert [c["temperature"] for c in result.trace[1]["components"]] == [0.0, 0.8]
+    pinned = await solve(pipeline, FakeEngine(code_script), task="code", temperature=0.3)
+    assert [c["temperature"] for c in pinned.trace[1]["components"]] == [0.3, 0.3]  # the run's wins
+
+
 async def test_evaluator_without_tests_passes_candidates_on() -> None:
     def no_tests(request: GenerationRequest, index: int) -> str:
         return "I cannot write tests." if TEST_MARK in prompt_text(request) else CODE_GOOD
@@ -208,6 +229,46 @@ async def test_strategy_as_a_component() -> None:
     assert result.params["budget"] == 4
     seeds = {r.seed for r in engine.requests}
     assert len(seeds) == 2  # the nested strategy samples with its own derived seed
+
+
+async def test_a_strategy_component_stops_on_the_runs_token_budget_with_its_best_answer() -> None:
+    engine = FakeEngine(script)
+    pipeline = layers({"type": "strategy", "name": "revise", "budget": 7}, {"type": "fuser"})
+    result = await solve(pipeline, engine, token_budget=8)
+    component = result.trace[0]["components"][0]
+    assert component["stop_reason"] == "tokens"  # revise's own checkpoint, not the whole layer lost
+    assert [step["action"] for step in component["trace"]] == ["draft", "revise"]
+    assert component["generations"] == 3 and len(engine.requests) == 3  # of 7 it could have spent
+    assert result.stop_reason == "tokens" and len(result.trace) == 1  # the fuser never ran
+    assert result.answer == component["answer"] == "2"
+
+
+async def test_a_sub_context_meters_itself_and_its_remote_prms_count_in_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class RemotePRM:
+        """A PRM that counts its own (remote) usage and holds a connection."""
+
+        usage = Usage(scorer_calls=1, scorer_tokens=5)
+        closed = False
+
+        async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
+            return [[1.0] * len(s) for s in steps]
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr("ponder.scorers.prm.make_prm", lambda spec, engine: RemotePRM())
+    ctx = StepContext(QUESTION, FakeEngine(script), SolveSettings(), get_task("math"), Budget(4, tokens=100))
+    await ctx.sample(1, first_index=0, temperature=0.0)
+    used = ctx.engine.usage.completion_tokens
+    sub = ctx.child(2)
+    assert (sub.budget.generations, sub.budget.tokens) == (2, 100 - used)
+    await sub.sample(2, first_index=1, temperature=0.0)
+    prm = sub.prm("remote")
+    await sub.aclose()  # as a strategy run closes its own context
+    assert prm.closed and sub.generations == 2 and ctx.generations == 1  # the caller counts them back
+    assert (sub.usage().engine_calls, ctx.usage().engine_calls) == (1, 2)
+    assert sub.usage().scorer_tokens == ctx.usage().scorer_tokens == 5  # still counted after closing
 
 
 async def test_strategy_component_can_keep_all_candidates() -> None:

@@ -209,6 +209,9 @@ def test_top_level_problems(tmp_path: Path) -> None:
     assert "must be a mapping" in error_of(write(tmp_path, "- 1\n"))
     assert "a layer needs at least one component" in error_of(write(tmp_path, "layers:\n  - []\n"))
     assert "cannot read pipeline config" in error_of(tmp_path / "absent.yaml")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("layers:\n  - type: generator  # café\n".encode("latin-1"))
+    assert "not UTF-8 text" in error_of(latin)
 
 
 def test_dict_configs_name_the_path() -> None:

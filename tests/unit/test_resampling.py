@@ -10,6 +10,7 @@ import pytest
 from ponder.errors import InvalidInputError
 from ponder.search.resampling import (
     RESAMPLERS,
+    _inverse_cdf,
     effective_sample_size,
     logit,
     resample,
@@ -115,6 +116,13 @@ def test_same_seed_same_indices(scheme: str) -> None:
     other = [resample(weights, 16, scheme, np.random.default_rng(s)) for s in range(43, 53)]
     assert np.array_equal(first, again)
     assert any(not np.array_equal(first, o) for o in other)
+
+
+def test_rounding_never_sends_a_draw_to_a_trailing_zero_weight() -> None:
+    # weights summing a hair under 1 (as normalised floats can): a point in the gap goes to the
+    # last index of positive weight, not to the zero-weight index after it
+    weights = np.array([0.5, 0.5 - 1e-12, 0.0])
+    assert list(_inverse_cdf(weights, np.array([0.25, 0.75, 1 - 1e-13]))) == [0, 1, 1]
 
 
 def test_effective_sample_size() -> None:

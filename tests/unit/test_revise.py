@@ -51,6 +51,8 @@ async def test_rounds_fill_the_budget_and_the_last_draft_answers() -> None:
     assert result.answer == "5" and result.votes == {"5": 1.0}
     assert result.stop_reason == "done"
     assert len(engine.requests) == 5 and result.usage.engine_calls == 5
+    assert [entry["usage"]["engine_calls"] for entry in result.trace] == [1, 2, 2]  # a round: critique + revision
+    assert sum(entry["usage"]["completion_tokens"] for entry in result.trace) == result.usage.completion_tokens
     assert [entry.get("critique") for entry in result.trace][1:] == [
         "Critique 1: the arithmetic is off.", "Critique 3: the arithmetic is off."]
 

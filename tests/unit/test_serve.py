@@ -656,3 +656,37 @@ def test_health_names_the_engine(server: AppServer) -> None:
 def test_inconsistent_server_settings_are_refused(options: dict[str, Any], named: str) -> None:
     with pytest.raises(InvalidInputError, match=named):
         ServeConfig(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"strategy": "routed", "router": "/etc/passwd"}, "router"),
+        ({"strategy": "think-and-execute", "cache": "/tmp/anywhere"}, "cache"),
+        ({"strategy": "think-and-execute", "pseudocode": "/etc/hostname"}, "pseudocode"),
+        ({"strategy": "particle-filtering", "prm": "http://169.254.169.254/latest"}, "prm"),
+        ({"strategy": "beam-search", "prm": "vllm:http://10.0.0.1:8000"}, "prm"),
+    ],
+)
+def test_options_naming_server_files_or_urls_are_refused(client: openai.OpenAI, options: dict[str, Any],
+                                                         named: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="ponder", messages=ASK, extra_body={"ponder": {"budget": 2, **options}})
+    assert f"option {named!r} names a file or URL of the server" in str(caught.value)
+
+
+def test_operator_allowed_prm_is_taken_from_requests() -> None:
+    allowed = "http://127.0.0.1:9/prm"
+    with serve(prms=(allowed,)) as server:
+        client = client_for(server)
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(
+                model="ponder", messages=ASK,
+                extra_body={"ponder": {"strategy": "particle-filtering", "budget": 2, "prm": "http://127.0.0.1:9/other"}})
+        assert allowed in str(caught.value)  # the refusal says what is allowed
+        # the allowed one passes validation (and then fails to connect: nothing listens on port 9)
+        with pytest.raises(openai.APIStatusError) as reached:
+            client.chat.completions.create(
+                model="ponder", messages=ASK, extra_body={"ponder": {"strategy": "particle-filtering", "budget": 2,
+                                                                       "prm": allowed}})
+        assert reached.value.status_code == 502

@@ -51,11 +51,6 @@ async def search(strategy: str, engine: FakeEngine | None = None, **options: Any
     return await ponder.asolve(QUESTION, engine=engine, strategy=strategy, scorers={"scripted": prm()}, **run_options)
 
 
-def blind_success_rate() -> float:
-    """How often the scripted model reaches 12 when nothing guides it (a sanity anchor)."""
-    return 1 / 8
-
-
 # -- each search finds the high-reward path -----------------------------------------------
 
 
@@ -73,13 +68,17 @@ async def test_search_finds_the_high_reward_path(strategy: str, seed: int) -> No
     assert result.usage.completion_tokens > 0 and result.usage.engine_calls >= 3
 
 
-async def test_blind_sampling_rarely_finds_it() -> None:
-    engine = FakeEngine(three_steps, fork=True)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="self-consistency", budget=8, seed=3,
-                                 max_tokens=200)
-    # self-consistency samples whole answers in one go: the scripted model then only writes step 1.
-    assert all("12" not in c.text for c in result.candidates)
-    assert blind_success_rate() < 0.2
+async def test_unguided_search_rarely_finds_it() -> None:
+    """The anchor for the test above: with a PRM that cannot tell steps apart, particle filtering
+    is blind sampling, and about 1 solution in 8 reaches 12."""
+    flat = ScriptedPRM(lambda q, steps: [0.5] * len(steps), aggregation="min")
+    answers = []
+    for seed in range(6):
+        result = await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="particle-filtering",
+                                     scorers={"flat": flat}, budget=8, seed=seed, max_tokens=200,
+                                     options={"prm": "flat"})
+        answers += [c.answer for c in result.candidates]
+    assert 0 < answers.count("12") / len(answers) < 0.3
 
 
 @pytest.mark.parametrize("strategy", SEARCHES)
@@ -103,14 +102,31 @@ async def test_other_seeds_give_other_traces(strategy: str) -> None:
 # -- particle filtering ----------------------------------------------------------------------
 
 
-async def test_finished_particles_are_never_extended() -> None:
-    engine = FakeEngine(three_steps, fork=True)
-    result = await search("particle-filtering", engine)
-    finished = {c.text for c in result.candidates if c.finish_reason == "stop"}
-    assert finished
-    assert not finished & {r.assistant_prefix for r in engine.requests}
-    # budget: N particles are counted once, whatever the number of steps
-    assert result.params["budget"] == 8
+def early_or_late(request: GenerationRequest, index: int) -> str:
+    """A model that answers at once one time in three (a high-reward answer), else in three steps."""
+    done = [s for s in request.assistant_prefix.split("\n\n") if s]
+    value = draw(request, index)
+    if not done and value % 3 == 0:
+        return f"The answer is 12 (draw {value % 1000})."
+    if len(done) < 2:
+        return f"Step {len(done) + 1} (draw {value % 1000}).\n\nleftover"
+    return "Step 3. The answer is 7."
+
+
+async def test_finished_particles_are_frozen_never_extended_nor_recounted() -> None:
+    engine = FakeEngine(early_or_late, fork=True)
+    judge = ScriptedPRM({"answer is 12": 0.95}, default=0.4)
+    run = ponder.start(QUESTION, engine, strategy="particle-filtering", scorers={"j": judge}, budget=8, seed=3,
+                       max_tokens=200, options={"prm": "j"})
+    result = await run.run()
+    finished = {p.text for p in run.state.particles if p.finished}
+    early = {p.index for p in run.state.particles if p.finished and len(p.steps) == 1}
+    assert early, "some particles finished at the first step"
+    assert not finished & {r.assistant_prefix for r in engine.requests}  # none was continued
+    assert len(run.state.particles) > len({p.index for p in run.state.particles})  # resampling copied some
+    steps = [r for r in engine.requests if r.stop == ("\n\n",)]
+    assert sum(r.n for r in steps) > 8 and run.ctx.generations == 8  # N particles counted once
+    assert result.answer == "12"
 
 
 async def test_copies_of_a_particle_decode_from_one_request() -> None:
@@ -135,6 +151,13 @@ async def test_ess_threshold_skips_resampling_when_weights_are_even() -> None:
     assert all(e["ess"] == pytest.approx(4.0) for e in result.trace)
 
 
+async def test_ess_threshold_resamples_exactly_when_ess_falls_below_it() -> None:
+    result = await search("particle-filtering", ess_threshold=0.5)
+    live = [e for e in result.trace if e["finished"] < 8]
+    assert live and all(("ancestors" in e) == (e["ess"] < 0.5 * 8) for e in live)
+    assert {"ancestors" in e for e in live} == {True, False}  # both cases happen in this run
+
+
 @pytest.mark.parametrize("scheme", ["multinomial", "systematic", "stratified", "residual"])
 async def test_every_resampling_scheme_runs(scheme: str) -> None:
     result = await search("particle-filtering", resampling=scheme)
@@ -148,7 +171,7 @@ async def test_weighted_vote_answer() -> None:
 
 
 async def test_remote_engines_send_each_prefix_on_its_own() -> None:
-    engine = FakeEngine(three_steps, fork=False)
+    engine = FakeEngine(three_steps, fork=True, remote=True)
     result = await search("particle-filtering", engine)
     assert result.answer == "12"
     step_calls = [r for r in engine.requests if r.stop == ("\n\n",)]
@@ -164,6 +187,19 @@ async def test_particle_gibbs_keeps_its_reference_particle() -> None:
     assert sweeps, "a second sweep ran"
     assert all(e["ancestors"][0] == 0 for e in sweeps if "ancestors" in e)
     assert result.answer == "12"
+
+
+async def test_particle_gibbs_never_extends_its_reference() -> None:
+    run = ponder.start(QUESTION, FakeEngine(three_steps, fork=True), strategy="particle-gibbs",
+                       scorers={"scripted": prm()}, budget=8, seed=3, max_tokens=200,
+                       options={"prm": "scripted", "sweeps": 2})
+    result = await run.run()
+    second = [e for e in result.trace if e.get("sweep") == 1]
+    assert second and all(e["extended"] <= 3 for e in second)  # N - 1 = 3: slot 0 only replays
+    reference = run.state.particles[0]
+    assert reference.index in {p.index for p in run.state.pool}  # a particle of the first sweep
+    assert reference == next(p for p in run.state.pool if p.index == reference.index)
+    assert run.ctx.generations == 4 + 3  # the reference costs nothing
 
 
 async def test_particle_gibbs_needs_two_particles_per_sweep() -> None:
@@ -198,6 +234,14 @@ async def test_dvts_subtrees_are_independent() -> None:
     assert result.trace[0]["subtrees"] == 2
 
 
+async def test_dvts_with_a_budget_under_its_width_grows_one_narrower_subtree() -> None:
+    engine = FakeEngine(three_steps, fork=True)
+    result = await ponder.asolve(QUESTION, engine=engine, strategy="dvts", scorers={"scripted": prm()}, budget=2,
+                                 seed=3, max_tokens=200, options={"prm": "scripted", "width": 4})
+    assert result.trace[0]["subtrees"] == 1
+    assert all(r.n <= 2 for r in engine.requests if r.stop == ("\n\n",))
+
+
 async def test_a_star_stops_at_the_first_finished_solution() -> None:
     engine = FakeEngine(three_steps, fork=True)
     result = await search("a-star", engine, k=4)
@@ -215,6 +259,51 @@ async def test_a_star_respects_its_step_cap() -> None:
     assert result.stop_reason == "done"
 
 
+@pytest.mark.parametrize("strategy", SEARCHES)
+async def test_every_sample_has_an_identity_of_its_own(strategy: str) -> None:
+    """Children take fresh identities (an identity seeds a sample), so no two samples collide."""
+    engine = FakeEngine(three_steps, fork=True)
+    await search(strategy, engine)
+    taken = [r.first_index + i for r in engine.requests if r.stop == ("\n\n",) for i in range(r.n)]
+    assert len(taken) == len(set(taken))
+
+
+class ShortRows(FakeEngine):
+    """A broken engine that returns one sample too few for every request of more than one."""
+
+    async def generate(self, requests: Any) -> list[list[Completion]]:
+        return [row[:-1] if len(row) > 1 else row for row in await super().generate(requests)]
+
+
+@pytest.mark.parametrize("fork", [True, False])
+async def test_an_engine_that_drops_samples_is_a_clear_error(fork: bool) -> None:
+    from ponder.errors import UpstreamError
+
+    with pytest.raises(UpstreamError, match="returned 7 samples for a request of 8"):
+        await search("particle-filtering", ShortRows(three_steps, fork=fork))
+
+
+# -- deciding -------------------------------------------------------------------------------
+
+
+def test_decide_prefers_finished_partials_and_counts_copies() -> None:
+    from ponder.answers import get_task
+    from ponder.search.decide import decide_partials
+
+    task = get_task("math")
+    twelve = Partial(steps=("The answer is 12.",), index=1, finish_reason="stop", score=0.6)
+    seven = Partial(steps=("The answer is 7.",), index=2, finish_reason="stop", score=0.7)
+    open_ = Partial(steps=("The answer is 9",), index=3, score=0.99)  # unfinished: not a candidate
+    best = decide_partials([twelve, seven, open_], task, "best")
+    assert best.answer == "7" and {c.index for c in best.candidates} == {1, 2}
+    voted = decide_partials([twelve, twelve, seven], task, "vote", [0.3, 0.3, 0.4])
+    assert voted.answer == "12" and voted.votes["12"] == pytest.approx(0.6)
+    assert [c.index for c in voted.candidates] == [1, 2]  # copies listed once
+    nothing = decide_partials([open_, Partial(steps=("So 3 x 4",), index=4, score=0.2)], task, "best")
+    assert nothing.answer == "9" and all(c.finish_reason == "length" for c in nothing.candidates)
+    assert decide_partials([], task, "best").answer is None
+
+
 # -- steps --------------------------------------------------------------------------------
 
 
@@ -230,6 +319,7 @@ def completion(text: str, finish: str = "stop", stop: str | None = None, tokens:
         ("So 3 x 4 = 12.", "stop", None, True, "stop"),  # EOS: finished
         ("So the answer is 12.", "stop", "\n\n", True, "stop"),  # answer stated: finished
         ("3 x 4 = ", "length", None, True, None),  # step cap: continue
+        ("So the answer is \\boxed{1", "length", None, True, None),  # cut mid-answer by the cap: continue
         ("", "error", None, True, "error"),
         ("First, 3 x 4.", "stop", None, False, None),  # backend silent: a non-empty step met the delimiter
         ("", "stop", None, False, "stop"),  # backend silent, empty step: EOS
@@ -274,6 +364,42 @@ async def test_a_scorer_that_is_not_a_prm_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="not a process reward model"):
         await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="beam-search",
                             scorers={"p": SequenceProbability()}, budget=4, options={"prm": "p"})
+
+
+class ClosingPRM(ScriptedPRM):
+    """The scripted PRM, counting how often it is closed."""
+
+    closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_a_run_closes_the_prm_it_built_but_not_one_passed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ponder.scorers.prm as prm_module
+
+    built = ClosingPRM(lambda q, steps: [0.9 if "good" in s else 0.1 for s in steps], aggregation="min")
+    monkeypatch.setattr(prm_module, "make_prm", lambda spec, engine: built)
+    result = await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="beam-search",
+                                 budget=4, seed=3, max_tokens=200, options={"prm": "from-spec"})
+    assert result.answer == "12" and built.closed == 1
+    passed = ClosingPRM(lambda q, steps: [0.5] * len(steps))
+    await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="beam-search",
+                        scorers={"mine": passed}, budget=4, seed=3, max_tokens=200, options={"prm": "mine"})
+    assert passed.closed == 0  # the caller's to close
+
+
+def test_claim_counts_generations_and_refuses_more_than_left() -> None:
+    from ponder.answers import get_task
+    from ponder.settings import SolveSettings
+    from ponder.strategies.core import Budget, StepContext
+
+    ctx = StepContext(QUESTION, FakeEngine(["x"]), SolveSettings(), get_task("math"), Budget(generations=4))
+    ctx.claim(3)
+    assert ctx.remaining_generations() == 1
+    for bad in (0, 2):
+        with pytest.raises(InvalidInputError, match="generations with 1 left"):
+            ctx.claim(bad)
 
 
 # -- a PRM served over HTTP ------------------------------------------------------------------

@@ -197,6 +197,14 @@ def test_a_bad_line_in_an_examples_file_is_named(tmp_path: Path) -> None:
         load_examples(str(path))
 
 
+def test_files_that_are_not_utf8_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes('{"question": "Café?", "answer": "1"}\n'.encode("latin-1"))
+    for option in ("examples", "pseudocode"):
+        with pytest.raises(InvalidInputError, match=f"{option}: cannot read {path}"):
+            ponder.plan("q", strategy="think-and-execute", options={option: str(path)})
+
+
 def test_bad_options_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="pseudocode: no such file"):
         ponder.plan("q", strategy="think-and-execute", options={"pseudocode": "/no/such/file"})

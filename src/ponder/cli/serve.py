@@ -24,9 +24,12 @@ from ponder.errors import BackendUnavailableError, PonderError
 @click.option("--max-concurrent", type=int, default=4, show_default=True, help="runs at once; more get 429")
 @click.option("--request-timeout", type=float, default=300.0, show_default=True,
               help="seconds after which a run returns its best answer so far")
+@click.option("--prm", "prms", multiple=True, metavar="SPEC",
+              help="a PRM clients may name with the prm option (vllm:URL#MODEL, http:URL); repeatable")
 def serve(host: str, port: int, server_key: str | None, engine: str, model: str | None, base_url: str | None,
           api_key: str | None, profile: str | None, chat_template: str | None, served_name: str | None,
-          strategy: str, budget: int, max_budget: int, max_concurrent: int, request_timeout: float) -> None:
+          strategy: str, budget: int, max_budget: int, max_concurrent: int, request_timeout: float,
+          prms: tuple[str, ...]) -> None:
     """Serve inference-time strategies behind the OpenAI chat completions API."""
     try:
         import uvicorn
@@ -43,7 +46,7 @@ def serve(host: str, port: int, server_key: str | None, engine: str, model: str 
         config = ServeConfig.with_env_key(
             model_name=served_name or model or ("ponder" if engine == "openai" else "smollm2-135m"),
             api_key=server_key, default_strategy=strategy, default_budget=budget, max_budget=max_budget,
-            max_concurrent=max_concurrent, request_timeout=request_timeout,
+            max_concurrent=max_concurrent, request_timeout=request_timeout, prms=prms,
         )
         backend = create_engine(engine, **({"model": model} if model else {}), **options)
     except PonderError as exc:

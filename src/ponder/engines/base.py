@@ -132,6 +132,7 @@ class EngineCapabilities:
     max_context: int = 0  # tokens per sequence; 0 when unknown
     seeded: bool = False  # the same seed reproduces the same sample
     reports_stop: bool = False  # a completion names the stop string that ended it (stop_sequence)
+    remote: bool = False  # requests go to a server: concurrent calls overlap (a local engine serves calls in turn)
 
 
 @dataclass

@@ -69,7 +69,7 @@ def _cut(text: str, request: GenerationRequest) -> tuple[str, int, FinishReason,
 class FakeEngine:
     """Scripted completions and recorded requests; see the module docstring."""
 
-    def __init__(self, script: Script, *, fork: bool = False, max_context: int = 4096) -> None:
+    def __init__(self, script: Script, *, fork: bool = False, remote: bool = False, max_context: int = 4096) -> None:
         if not callable(script) and not script:
             raise InvalidInputError("FakeEngine needs at least one scripted text")
         self.script = script
@@ -78,7 +78,7 @@ class FakeEngine:
         self._cursor = 0
         self.capabilities = EngineCapabilities(
             fork=fork, prefix_cache=False, logprobs=True, raw_continuation=True,
-            max_context=max_context, seeded=True, reports_stop=True,
+            max_context=max_context, seeded=True, reports_stop=True, remote=remote,
         )
         self.info = EngineInfo(name="fake", model="scripted")
 

@@ -28,7 +28,7 @@ from ponder.pipelines.components import Component, Slot
 from ponder.pipelines.config import PipelineConfig, load_pipeline
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
-from ponder.strategies.core import Budget, Decision, StepContext
+from ponder.strategies.core import Decision, StepContext
 from ponder.strategies.sampling import best_scored, vote
 from ponder.usage import Usage
 
@@ -42,13 +42,6 @@ DEFAULT_PIPELINE: dict[str, Any] = {
 class PipelineParams:
     """None: a pipeline comes from its config (``--pipeline FILE``, ``ponder.solve(pipeline=...)``),
     never from a strategy option, so a server client cannot make the server read a file."""
-
-
-def component_context(ctx: StepContext, allowed: int) -> StepContext:
-    """A context for one component: the run's engine, scorer engine, scorers and settings, and
-    ``allowed`` generations; it meters the component's own use (the run's meters count it too)."""
-    return StepContext(ctx.question, ctx.engine, ctx.settings, ctx.task, Budget(generations=max(allowed, 1)),
-                       scorer_engine=ctx._scorer_engine, history=ctx.history, scorers=ctx._scorers)
 
 
 class Pipeline:
@@ -107,7 +100,7 @@ class Pipeline:
         """One component's output, the generations it spent and its usage."""
         if need > 0 and allowed == 0:
             return Output(info={"skipped": f"needs {need} generations, none left"}), 0, Usage()
-        own = component_context(ctx, allowed)
+        own = ctx.child(allowed)  # meters this component's own use; the run's meters count it too
         output = await component.run(state, Slot(own, allowed, first))
         return output, own.generations, own.usage()
 

@@ -55,6 +55,9 @@ def read_config(config: str | Path | Mapping[str, Any]) -> tuple[Any, Where]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot read pipeline config {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"cannot read pipeline config {str(path)!r}: not UTF-8 text ({exc.reason} "
+                                f"at byte {exc.start})") from None
     return parse_text(text, str(path), as_json=path.suffix.lower() == ".json")
 
 

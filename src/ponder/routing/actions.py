@@ -68,11 +68,6 @@ class Action:
     run: Run
 
 
-def chat(ctx: StepContext, system: str, user: str) -> tuple[Message, ...]:
-    """A system prompt, the run's earlier turns, and one user message."""
-    return (Message("system", system),) + ctx.history + (Message("user", user),)
-
-
 def posed(ctx: StepContext, work: Work) -> str:
     """The question with the analysis notes after it (what a solution action sees)."""
     notes = "".join(f"\n\n{label}:\n{text}" for label, text in work.notes)
@@ -86,7 +81,7 @@ async def _one(ctx: StepContext, messages: tuple[Message, ...], temperature: flo
 
 def _note(label: str, prompt: str) -> Run:
     async def run(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
-        reply = await _one(ctx, chat(ctx, prompt, ctx.question), temperature)
+        reply = await _one(ctx, ctx.messages(prompt), temperature)
         text = reply.text.strip()
         if reply.finish_reason == "error" or not text:  # nothing usable: the solution sees the question alone
             return work
@@ -98,13 +93,13 @@ def _note(label: str, prompt: str) -> Run:
 async def _cot(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
     system = (ctx.settings.system_prompt or "Answer the question. Finish with 'The answer is' and the answer.")
     new = await ctx.sample(n, first_index=ctx.generations, temperature=temperature,
-                           messages=chat(ctx, system + COT_SUFFIX, posed(ctx, work)))
+                           messages=ctx.messages(system + COT_SUFFIX, posed(ctx, work)))
     return replace(work, solutions=work.solutions + tuple(new))
 
 
 async def _pot(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
     drafts = await ctx.sample(n, first_index=ctx.generations, temperature=temperature,
-                              messages=chat(ctx, PROGRAM_SYSTEM_PROMPT, posed(ctx, work)))
+                              messages=ctx.messages(PROGRAM_SYSTEM_PROMPT, posed(ctx, work)))
     return replace(work, solutions=work.solutions + tuple(await execute(drafts)), programs=True)
 
 
@@ -122,7 +117,7 @@ async def _verify(ctx: StepContext, work: Work, n: int, temperature: float) -> W
     answer = vote(work.solutions, ctx.task).answer  # the proposed solution: the first with the voted answer
     shown = next((c for c in work.solutions if c.answer == answer), work.solutions[0])
     user = f"Problem:\n{ctx.question}\n\nProposed solution:\n{_shown(shown, work.programs)}"
-    verdict = await _one(ctx, chat(ctx, VERIFY_PROMPT, user), temperature)
+    verdict = await _one(ctx, ctx.messages(VERIFY_PROMPT, user), temperature)
     return replace(work, verdict=verdict)
 
 

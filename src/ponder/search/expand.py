@@ -2,12 +2,14 @@
 
 One call extends a list of parents, one child each. Parents with the same text (copies made by
 resampling, or a beam expanded M ways) go out as one request with ``n`` samples, so a forking
-engine computes their shared prefix once and forks it; every request of the step goes out in
-one batch, so all live partials decode together. The prefix a parent's child continues was
-left in the engine's cache by the parent's own step, so only the new text is computed.
+engine computes their shared prefix once and forks it. On a local engine every request of the
+step goes out in one call, so all live partials decode in one batch; the prefix a parent's
+child continues was left in the engine's cache by the parent's own step, so only the new text
+is computed.
 
-On engines that cannot fork (remote servers), each request is sent on its own and its
-children are scored as soon as they arrive: scoring overlaps the generation of the rest.
+On a remote engine (a server) each request is its own call, all in flight at once, and its
+children are scored as soon as they arrive: scoring overlaps the generation of the rest, and
+the server's prefix cache does the reuse.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 from typing import Sequence
 
 from ponder.engines.base import GenerationRequest
+from ponder.errors import UpstreamError
 from ponder.scorers.prm import ProcessRewardModel, aggregate
 from ponder.search.steps import Partial, StepParams, grow, with_score
 from ponder.strategies.core import StepContext
@@ -46,7 +49,7 @@ class Expander:
             next_index += len(positions)
             plans.append((positions, parent, first, self._request(parent, len(positions), first)))
         children: list[Partial | None] = [None] * len(parents)
-        if self.ctx.engine.capabilities.fork:
+        if not self.ctx.engine.capabilities.remote:
             rows = await self.ctx.engine.generate([plan[3] for plan in plans])
             grown = [self._grow(plan, row) for plan, row in zip(plans, rows, strict=True)]
             flat = await self.score([c for group in grown for c in group])
@@ -60,9 +63,10 @@ class Expander:
                 for position, child in zip(plan[0], await self.score(self._grow(plan, row))):
                     children[position] = child
             await asyncio.gather(*(one(plan) for plan in plans))
-        return [c for c in children if c is not None], next_index
+        return children, next_index  # type: ignore[return-value]  # every position is filled
 
     def _request(self, parent: Partial, n: int, first: int) -> GenerationRequest:
+        """``n`` next steps of ``parent`` (identities ``first`` on), capped by the step and run token caps."""
         settings = self.ctx.settings
         return GenerationRequest(
             messages=self.ctx.messages(), assistant_prefix=parent.text, n=n,
@@ -72,7 +76,10 @@ class Expander:
         )
 
     def _grow(self, plan: tuple, row: list) -> list[Partial]:
-        _, parent, first, _ = plan
+        """The children one request's samples make, in identity order (one per sample asked for)."""
+        positions, parent, first, _ = plan
+        if len(row) != len(positions):  # a short row would hand children to the wrong parents
+            raise UpstreamError(f"the engine returned {len(row)} samples for a request of {len(positions)}")
         reports = self.ctx.engine.capabilities.reports_stop
         return [grow(parent, c, first + c.index, self.params, max_tokens=self.ctx.settings.max_tokens,
                      reports_stop=reports) for c in sorted(row, key=lambda c: c.index)]

@@ -100,11 +100,16 @@ def should_resample(weights: Sequence[float] | np.ndarray, threshold: float | No
 
 
 def _inverse_cdf(weights: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Index ``i`` with ``C[i-1] <= u < C[i]`` for each point ``u`` in [0, 1) (C: the CDF)."""
+    """Index ``i`` with ``C[i-1] <= u < C[i]`` for each point ``u`` in [0, 1) (C: the CDF).
+
+    Rounding can leave the sum of the weights a hair under 1; a point in that gap goes to the
+    last index of positive weight, never to a zero-weight index after it.
+    """
     cdf = np.cumsum(weights)
     cdf[-1] = 1.0
     idx = np.searchsorted(cdf, points, side="right")
-    return np.minimum(idx, weights.size - 1).astype(np.int64)
+    last = int(np.flatnonzero(weights > 0)[-1])
+    return np.minimum(idx, last).astype(np.int64)
 
 
 def multinomial(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -24,7 +24,8 @@ DEFAULT_ANSWER_PATTERN = r"\\boxed\{|answer is|[Aa]nswer:|####"
 class StepParams:
     """Parameters every step-level search shares."""
 
-    prm: str = param("self-eval-prm", "process reward model: self-eval-prm, vllm:URL#MODEL, http:URL, or a scorer passed in")
+    prm: str = param("self-eval-prm", "process reward model: self-eval-prm, vllm:URL#MODEL, http:URL, or a scorer passed in",
+                     local=True)
     delimiter: str = param("\n\n", "text that ends a step")
     step_tokens: int = param(96, "token cap of one step")
     max_steps: int = param(40, "steps after which a solution counts as finished")
@@ -106,8 +107,8 @@ def grow(
         finish: FinishReason | None = "error"
     elif completion.finish_reason == "stop" and not stopped_at_delimiter:
         finish = "stop"  # EOS: the model ended its answer
-    elif re.search(params.answer_pattern, step):
-        finish = "stop"
+    elif completion.finish_reason == "stop" and re.search(params.answer_pattern, step):
+        finish = "stop"  # a complete step stating the answer (one cut by the token cap goes on)
     else:
         finish = None
     if stopped_at_delimiter:

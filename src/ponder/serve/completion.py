@@ -11,15 +11,18 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from ponder.api import RunPlan, plan
 from ponder.engines.base import Message
 from ponder.errors import InvalidInputError
 from ponder.result import Candidate, SolveResult
+from ponder.scorers.prm.spec import DEFAULT_PRM
 from ponder.serve.aliases import parse_model
 from ponder.serve.config import ServeConfig
 from ponder.serve.schemas import ChatRequest, PonderOptions
+from ponder.strategies import strategy_class
+from ponder.strategies.params import local_parameters
 from ponder.usage import Usage, total
 
 
@@ -44,6 +47,18 @@ def split_messages(request: ChatRequest) -> tuple[str | None, tuple[Message, ...
     return system, history, turns[-1].text()
 
 
+def check_client_options(strategy: str, options: Mapping[str, Any], config: ServeConfig) -> None:
+    """Refuse options that would make the server read, write or call what a client names."""
+    local = local_parameters(strategy_class(strategy).Params)
+    for key, value in options.items():
+        if key not in local:
+            continue
+        if key == "prm" and (str(value).startswith(DEFAULT_PRM) or value in config.prms):
+            continue
+        allowed = f"; this server allows prm={', '.join((DEFAULT_PRM, *config.prms))}" if key == "prm" else ""
+        raise InvalidInputError(f"option {key!r} names a file or URL of the server and is not taken from requests{allowed}")
+
+
 def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     """Validate a request against the server's limits; every problem is a 400/404 naming it."""
     choice = parse_model(request.model, config.model_name)
@@ -59,13 +74,15 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
         raise InvalidInputError(f"max_tokens={max_tokens} exceeds this server's limit of {config.max_tokens_cap}")
     if request.stop:
         raise InvalidInputError("stop: stop strings are not supported by ponder's strategies; leave it unset")
+    strategy = options.strategy or choice.strategy or config.default_strategy
+    check_client_options(strategy, options.strategy_options(), config)
     system, history, question = split_messages(request)
     time_budget = min(options.time_budget or config.request_timeout, config.request_timeout)
     seed = request.seed or 0
     plans = tuple(
         plan(
             question, history=history, system_prompt=system,
-            strategy=options.strategy or choice.strategy or config.default_strategy,
+            strategy=strategy,
             options=options.strategy_options(), budget=budget, token_budget=options.token_budget,
             time_budget=time_budget, temperature=request.temperature, top_p=request.top_p or 1.0,
             max_tokens=max_tokens, seed=seed + i, task=options.task or "math",

@@ -17,7 +17,9 @@ class ServeConfig:
     ``api_key`` (default ``$PONDER_SERVE_API_KEY``) guards every endpoint but ``/health``.
     ``max_budget`` caps generations per request (times ``n``); ``max_concurrent`` runs execute
     at once, more get 429; ``request_timeout`` seconds after which a run returns its best answer
-    so far; ``max_body_bytes`` caps a request body.
+    so far; ``max_body_bytes`` caps a request body. Strategy options that name a file, folder or
+    URL of this machine are refused from clients, except ``prm``: the self-evaluation PRM, or one
+    of the PRM specs in ``prms`` that the operator allowed (``ponder serve --prm SPEC``).
     """
 
     model_name: str = "ponder"
@@ -31,6 +33,7 @@ class ServeConfig:
     max_concurrent: int = 4
     request_timeout: float = 300.0
     max_body_bytes: int = 1_000_000
+    prms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("default_budget", "default_max_tokens", "max_tokens_cap", "max_budget", "max_n",

@@ -111,6 +111,9 @@ class AStar:
     def decide(self, state: Frontier, ctx: StepContext) -> Decision:
         if state.found is not None:
             decision = decide_partials([state.found], ctx.task, "best")
-            others = tuple(p.candidate(ctx.task) for p in state.finished if p.index != state.found.index)
+            ranked = sorted(state.finished, key=lambda p: -(p.score or 0.0))
+            others = tuple(p.candidate(ctx.task) for p in ranked if p.index != state.found.index)
+            others = others[: ctx.budget.generations - 1]  # the found solution and the best others: N in all
             return Decision(answer=decision.answer, candidates=decision.candidates + others, votes=decision.votes)
-        return decide_partials(state.finished or state.open, ctx.task, self.params.answer)
+        pool = sorted(state.finished or state.open, key=lambda p: -(p.score or 0.0))[: ctx.budget.generations]
+        return decide_partials(pool, ctx.task, self.params.answer)

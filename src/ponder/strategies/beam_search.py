@@ -76,4 +76,7 @@ class BeamSearch:
         return state.depth > 0 and (not state.active or len(state.completed) >= ctx.budget.generations)
 
     def decide(self, state: Beams, ctx: StepContext) -> Decision:
-        return decide_partials(state.completed or state.active, ctx.task, self.params.answer)
+        """Over the N best finished solutions (the beams while none has finished)."""
+        ok = [p for p in state.completed if p.finish_reason != "error"]
+        best = sorted(ok, key=lambda p: -(p.score or 0.0))[: ctx.budget.generations]
+        return decide_partials(best or state.active, ctx.task, self.params.answer)

@@ -107,7 +107,9 @@ class StepContext:
         self.engine = MeteredEngine(engine)
         self._scorer_engine = MeteredEngine(scorer_engine or engine)
         self._scorers: dict[str, Scorer] = dict(scorers or {})
-        self._owned: list[Any] = []  # PRMs this context built: their remote cost is counted here, they close with it
+        self._owned: list[Any] = []  # PRMs this context built and has not closed yet
+        self._prms: list[Any] = []  # every PRM this context built: their remote cost is counted here
+        self._children: list[StepContext] = []  # sub-contexts (see child): their PRMs count and close here too
         self.generations = 0
         self.started = time.perf_counter()
 
@@ -115,14 +117,38 @@ class StepContext:
 
     def usage(self) -> Usage:
         spent = self.engine.usage + self._scorer_engine.usage.as_scorer_usage()
-        spent = spent + total([getattr(prm, "usage", Usage()) for prm in self._owned])  # remote PRMs' own count
-        return spent + Usage(wall_seconds=time.perf_counter() - self.started)
+        return spent + self._prm_usage() + Usage(wall_seconds=time.perf_counter() - self.started)
+
+    def _prm_usage(self) -> Usage:
+        """What the remote PRMs built here and in sub-contexts spent, by their own count."""
+        return total([getattr(prm, "usage", Usage()) for prm in self._prms] + [c._prm_usage() for c in self._children])
 
     async def aclose(self) -> None:
-        """Release what this context opened (connections of remote PRMs it built)."""
+        """Release what this context and its sub-contexts opened (connections of remote PRMs they
+        built); what those spent stays counted."""
+        for child in self._children:
+            await child.aclose()
         owned, self._owned = self._owned, []
         for prm in owned:
             await prm.aclose()
+
+    def child(self, generations: int, settings: SolveSettings | None = None) -> StepContext:
+        """A sub-context for one part of this run (a pipeline component, a strategy run inside
+        another): the same question, history, task, scorers and engines, metered again, so the
+        part's own use can be read off the child while this context counts it too. It has
+        ``generations`` of its own (at least 1; count what it spends back here), what is left of
+        this context's token and time budgets, and ``settings`` (e.g. a derived seed) if given.
+        Remote PRMs it builds are counted in this context's usage and closed with it."""
+        tokens = self.budget.tokens
+        if tokens is not None:
+            tokens = max(tokens - self.engine.usage.completion_tokens, 1)
+        seconds = self.seconds_left()
+        budget = Budget(generations=max(generations, 1), tokens=tokens,
+                        seconds=None if seconds is None else max(seconds, 1e-3))
+        sub = StepContext(self.question, self.engine, settings or self.settings, self.task, budget,
+                          scorer_engine=self._scorer_engine, history=self.history, scorers=self._scorers)
+        self._children.append(sub)
+        return sub
 
     def remaining_generations(self) -> int:
         return max(self.budget.generations - self.generations, 0)
@@ -152,12 +178,12 @@ class StepContext:
 
     # -- sampling ------------------------------------------------------------------------
 
-    def messages(self, system_prompt: str | None = None) -> tuple[Message, ...]:
+    def messages(self, system_prompt: str | None = None, user: str | None = None) -> tuple[Message, ...]:
         """The chat that poses the question: system prompt (the settings', unless one is given),
-        earlier turns, the question."""
+        earlier turns, the question (or ``user``, a prompt of a strategy's own, in its place)."""
         prompt = system_prompt or self.settings.system_prompt
         system = (Message("system", prompt),) if prompt else ()
-        return system + self.history + (Message("user", self.question),)
+        return system + self.history + (Message("user", self.question if user is None else user),)
 
     def temperature(self, default: float) -> float:
         return default if self.settings.temperature is None else self.settings.temperature
@@ -234,6 +260,7 @@ class StepContext:
         built = make_prm(spec, self._scorer_engine)
         self._scorers[spec] = built  # type: ignore[assignment]
         self._owned.append(built)
+        self._prms.append(built)
         return built
 
     async def score(self, name: str, candidates: Sequence[Candidate]) -> list[Candidate]:

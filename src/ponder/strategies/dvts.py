@@ -45,9 +45,9 @@ class DVTS:
         return Forest()
 
     async def step(self, state: Forest, ctx: StepContext) -> tuple[Forest, dict[str, Any]]:
-        width = self.params.width
+        width = min(self.params.width, ctx.budget.generations)  # a budget under M: one subtree that wide
         if state.depth == 0:
-            trees = max(1, ctx.budget.generations // width)
+            trees = ctx.budget.generations // width
             ctx.claim(trees * width)
             state = Forest(beams=(root(),) * trees, leaves=(None,) * trees)
         live = [t for t, beam in enumerate(state.beams) if beam is not None]

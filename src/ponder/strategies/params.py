@@ -15,9 +15,18 @@ class NoParams:
     """A strategy without parameters of its own."""
 
 
-def param(default: Any, help: str) -> Any:
-    """A dataclass field with a default and a help text for ``ponder strategies``."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def param(default: Any, help: str, *, local: bool = False) -> Any:
+    """A dataclass field with a default and a help text for ``ponder strategies``.
+
+    ``local`` marks a parameter that names a file, a folder or a URL on the machine running
+    ponder: ``ponder serve`` refuses it from clients (see :func:`local_parameters`).
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "local": local})
+
+
+def local_parameters(cls: type) -> set[str]:
+    """Names of the parameters of ``cls`` that reach the local file system or network."""
+    return {f.name for f in dataclasses.fields(cls) if f.metadata.get("local")}
 
 
 def _check_type(name: str, kind: Any, raw: Any) -> Any:

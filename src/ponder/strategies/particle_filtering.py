@@ -83,6 +83,7 @@ class ParticleFiltering:
         self.params = params if params is not None else self.Params()
 
     def particles_per_sweep(self, ctx: StepContext) -> int:
+        """N: the budget (particle Gibbs splits it between its sweeps)."""
         return ctx.budget.generations
 
     def init(self, ctx: StepContext) -> Swarm:
@@ -125,9 +126,11 @@ class ParticleFiltering:
         return replace(state, particles=tuple(fresh), next_index=state.next_index + n, depth=0)
 
     def _is_reference(self, state: Swarm, i: int) -> bool:
+        """Whether slot ``i`` holds the reference particle (slot 0 of a conditioned sweep)."""
         return state.reference is not None and i == 0
 
     def _resample(self, state: Swarm, probs: np.ndarray, ctx: StepContext) -> tuple[Swarm, list[int]]:
+        """The swarm made of N ancestors drawn by ``probs`` (seeded by sweep and depth), and their slots."""
         rng = np.random.default_rng(derive_seed(ctx.settings.seed, RESAMPLE_SALT, state.sweep, state.depth))
         keep = 1 if state.reference is not None else 0  # the reference particle is never resampled away
         drawn = resample(probs, len(state.particles) - keep, self.params.resampling, rng)
@@ -138,6 +141,7 @@ class ParticleFiltering:
         return state.finished
 
     def final_particles(self, state: Swarm) -> tuple[Partial, ...]:
+        """The particles the answer is decided over."""
         return state.particles
 
     def decide(self, state: Swarm, ctx: StepContext) -> Decision:
@@ -147,4 +151,5 @@ class ParticleFiltering:
 
 
 def _finish(partial: Partial) -> Partial:
+    """``partial`` finished at the step cap (as ``length``) unless it already ended."""
     return partial if partial.finished else replace(partial, finish_reason="length")

@@ -44,6 +44,7 @@ class ParticleGibbs(ParticleFiltering):
     Params: ClassVar[type] = ParticleGibbsParams
 
     def particles_per_sweep(self, ctx: StepContext) -> int:
+        """budget // sweeps (at least 2 when there is more than one sweep)."""
         n = ctx.budget.generations // self.params.sweeps
         if n < 2 and self.params.sweeps > 1:
             raise InvalidInputError(
@@ -60,6 +61,7 @@ class ParticleGibbs(ParticleFiltering):
         return await super().step(state, ctx)
 
     def _draw_reference(self, state: Swarm, ctx: StepContext) -> Partial:
+        """One particle of the finished sweep, drawn by its weight (seeded by the sweep)."""
         probs = weights(state.particles, self.params.weight_temperature)
         rng = np.random.default_rng(derive_seed(ctx.settings.seed, RESAMPLE_SALT, state.sweep, 10**6))
         return state.particles[int(rng.choice(len(probs), p=probs))]
@@ -68,4 +70,5 @@ class ParticleGibbs(ParticleFiltering):
         return state.finished and state.sweep >= self.params.sweeps - 1
 
     def final_particles(self, state: Swarm) -> tuple[Partial, ...]:
+        """The particles of every sweep."""
         return state.pool + state.particles

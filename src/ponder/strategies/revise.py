@@ -17,16 +17,16 @@ draft so far.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ponder.engines.base import Message
-from ponder.errors import InvalidInputError
 from ponder.result import Candidate
 from ponder.strategies.core import Decision, StepContext
 from ponder.strategies.params import check, param
 from ponder.strategies.sampling import best_scored
+from ponder.strategies.spending import spent
+from ponder.strategies.templates import check_template
 
 DEFAULT_TEMPERATURE = 0.7
 CRITIQUE_PROMPT = (
@@ -40,22 +40,6 @@ REVISE_PROMPT = (
 )
 _CRITIQUE_FIELDS = frozenset({"question", "answer"})
 _REVISE_FIELDS = frozenset({"question", "answer", "critique"})
-
-
-def template_fields(template: str) -> set[str]:
-    """The ``{name}`` fields of a ``str.format`` template (InvalidInputError if malformed)."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise InvalidInputError(f"malformed prompt template {template[:40]!r}...: {exc}") from None
-
-
-def check_template(name: str, template: str, allowed: frozenset[str]) -> None:
-    """Refuse a template that uses a field other than ``allowed`` (or positional ``{}``)."""
-    unknown = sorted(template_fields(template) - allowed)
-    if unknown:
-        available = ", ".join("{" + field + "}" for field in sorted(allowed))
-        raise InvalidInputError(f"{name} uses unknown field {{{unknown[0]}}}; available: {available}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +86,12 @@ class Revise:
         return self.params.rounds or max((ctx.budget.generations - 1) // 2, 0)
 
     async def step(self, state: Drafts, ctx: StepContext) -> tuple[Drafts, dict[str, Any]]:
+        before = ctx.engine.usage
+        state, info = await self._round(state, ctx)
+        return state, {**info, "usage": spent(before, ctx.engine.usage)}  # the draft's or round's own cost
+
+    async def _round(self, state: Drafts, ctx: StepContext) -> tuple[Drafts, dict[str, Any]]:
+        """The first draft, or one round: a critique of the latest draft, then (unless settled) a revision."""
         temperature = ctx.temperature(DEFAULT_TEMPERATURE)
         if not state.drafts:
             [draft] = await ctx.sample(1, first_index=0, temperature=temperature)

@@ -32,7 +32,7 @@ DEFAULT_TEMPERATURE = 0.8  # solution samples, when several are voted
 
 @dataclass(frozen=True)
 class RoutedParams:
-    router: str = param("", "a router file made by `ponder route` (JSON)")
+    router: str = param("", "a router file made by `ponder route` (JSON)", local=True)
     trajectory: str = param("", "run this trajectory instead, e.g. plan+cot+verify [default: the router's, else cot]")
     type: str = param("", "the question's type, for routers not built on heuristic types")
     samples: int = param(1, "solution samples, majority-voted")

@@ -97,7 +97,7 @@ def load_examples(source: str | Sequence[Mapping[str, Any]] | Sequence[Example])
     if not path.is_file():
         raise InvalidInputError(f"examples: no such file {text} (give a .jsonl path or an inline JSON list)")
     examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "examples").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -108,6 +108,14 @@ def load_examples(source: str | Sequence[Mapping[str, Any]] | Sequence[Example])
     if not examples:
         raise InvalidInputError(f"{path}: no examples in the file")
     return tuple(examples)
+
+
+def read_text(path: Path, option: str) -> str:
+    """The UTF-8 text of the file an option names; an unreadable file is an InvalidInputError."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{option}: cannot read {path}: {exc}") from None
 
 
 def default_cache_dir() -> Path:
@@ -241,10 +249,11 @@ def write_pseudocode(engine: Engine, **options: Any) -> Pseudocode:
 @dataclass(frozen=True)
 class ThinkAndExecuteParams:
     task: str = param("", "the task description for the Think step [default: the system prompt]")
-    examples: str = param("", "worked examples: a .jsonl path or an inline JSON list of {question, answer}")
-    pseudocode: str = param("", "a file of pseudocode to execute instead of writing it (skips Think)")
+    examples: str = param("", "worked examples: a .jsonl path or an inline JSON list of {question, answer}",
+                          local=True)
+    pseudocode: str = param("", "a file of pseudocode to execute instead of writing it (skips Think)", local=True)
     cache: str = param("", "folder of the pseudocode cache [default: ~/.cache/ponder/think-and-execute]; "
-                           "'off': memory only")
+                           "'off': memory only", local=True)
     think_tokens: int = param(0, "token limit of the Think step; 0: max_tokens")
     think_temperature: float = param(0.0, "temperature of the Think step")
     samples: int = param(0, "Execute simulations to vote over; 0: the whole budget")
@@ -279,7 +288,7 @@ class ThinkAndExecute:
             path = Path(self.params.pseudocode).expanduser()
             if not path.is_file():
                 raise InvalidInputError(f"pseudocode: no such file {self.params.pseudocode}")
-            self.given = path.read_text(encoding="utf-8").strip()
+            self.given = read_text(path, "pseudocode").strip()
             check(bool(self.given), f"pseudocode: {path} is empty")
         if self.params.cache and self.params.cache != "off":
             folder = Path(self.params.cache).expanduser()

@@ -85,7 +85,7 @@ class OpenAIEngine:
         return EngineCapabilities(fork=profile.supports_n, prefix_cache=profile.name in {"vllm", "sglang", "llama.cpp"},
                                   logprobs=profile.supports_logprobs, raw_continuation=can_continue,
                                   max_context=0, seeded=profile.supports_seed,
-                                  reports_stop=profile.name in {"vllm", "sglang"})
+                                  reports_stop=profile.name in {"vllm", "sglang"}, remote=True)
 
     async def _connect(self) -> Transport:
         loop = asyncio.get_running_loop()

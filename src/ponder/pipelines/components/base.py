@@ -53,9 +53,15 @@ class Component(Protocol):
     async def run(self, state: PipelineState, slot: Slot) -> Output: ...
 
 
-def chat(ctx: StepContext, user: str) -> tuple[Message, ...]:
-    """The question's chat (system prompt, earlier turns) with ``user`` in place of the question."""
-    return ctx.messages()[:-1] + (Message("user", user),)
+SEVERAL_TEMPERATURE = 0.8  # several samples of one prompt: they must differ
+
+
+def temperature_for(ctx: StepContext, given: float | None, n: int) -> float:
+    """A component's temperature for ``n`` samples of one prompt: its own, else the run's, else 0
+    for one sample and :data:`SEVERAL_TEMPERATURE` for several (at 0 they would all be the same)."""
+    if given is not None:
+        return given
+    return ctx.temperature(0.0 if n <= 1 else SEVERAL_TEMPERATURE)
 
 
 def numbered(state: PipelineState, candidates: Sequence[Candidate]) -> str:

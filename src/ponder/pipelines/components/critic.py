@@ -9,7 +9,8 @@ from ponder.engines.base import Message
 from ponder.pipelines.components.base import Slot, sample_each
 from ponder.pipelines.state import Critique, Output, PipelineState
 from ponder.strategies.params import check, param
-from ponder.strategies.revise import CRITIQUE_PROMPT, check_template
+from ponder.strategies.revise import CRITIQUE_PROMPT
+from ponder.strategies.templates import check_template
 
 FIELDS = frozenset({"question", "answer"})
 

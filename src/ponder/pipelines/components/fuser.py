@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ponder.pipelines.components.base import Slot, chat, numbered
+from ponder.pipelines.components.base import Slot, numbered, temperature_for
 from ponder.pipelines.state import Output, PipelineState
 from ponder.strategies.params import check, param
-from ponder.strategies.revise import check_template
+from ponder.strategies.templates import check_template
 
 FIELDS = frozenset({"question", "candidates"})
 FUSE_PROMPT = (
@@ -22,7 +22,7 @@ FUSE_PROMPT = (
 class FuserParams:
     samples: int = param(1, "fused answers to write")
     prompt: str = param(FUSE_PROMPT, "fusion request; fields {question} and {candidates} (numbered, with critiques)")
-    temperature: float | None = param(None, "sampling temperature [default: the run's, else 0]")
+    temperature: float | None = param(None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]")
     max_tokens: int | None = param(None, "tokens per answer [default: the run's]")
 
     def __post_init__(self) -> None:
@@ -54,11 +54,11 @@ class Fuser:
         ctx, p = slot.ctx, self.params
         if not state.candidates:
             return Output(info={"fused": 0})
-        temperature = ctx.temperature(0.0) if p.temperature is None else p.temperature
-        prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates))
         n = min(p.samples, slot.allowed)
+        temperature = temperature_for(ctx, p.temperature, n)
+        prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates))
         fused = await ctx.sample(n, first_index=slot.first_index, temperature=temperature, max_tokens=p.max_tokens,
-                                 messages=chat(ctx, prompt))
-        info = {"fused": len(state.candidates), "from": [c.index for c in state.candidates],
+                                 messages=ctx.messages(user=prompt))
+        info = {"fused": len(state.candidates), "temperature": temperature, "from": [c.index for c in state.candidates],
                 "answers": [c.answer for c in fused]}
         return Output(candidates=tuple(fused), info=info)

@@ -1,8 +1,9 @@
 """Ranker: keeps the ``top_k`` best candidates, ranked by a scorer or by the model (Archon's ranker).
 
 ``by: model`` shows the model all candidates, numbered, and asks for a ranking such as
-``[2] > [1] > [3]``; numbers are read in order of first mention, and candidates it leaves out
-follow in their original order. ``by: <scorer>`` scores each candidate and sorts (stable).
+``[2] > [1] > [3]``; numbers are read in order of first mention (only the bracketed ones when
+the reply has any, so ``[2] is right: 3 + 4 = 7`` ranks [2] alone first), and candidates it
+leaves out follow in their original order. ``by: <scorer>`` scores each candidate and sorts (stable).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from ponder.pipelines.components.base import Slot, chat, numbered
+from ponder.pipelines.components.base import Slot, numbered
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.strategies.params import check, param
-from ponder.strategies.revise import check_template
+from ponder.strategies.templates import check_template
 
 BY_MODEL = "model"
 FIELDS = frozenset({"question", "candidates", "top_k"})
@@ -25,6 +26,7 @@ RANK_PROMPT = (
     "Reply with their numbers only, best first, like: [2] > [1] > [3]"
 )
 _NUMBER_RE = re.compile(r"\d+")
+_BRACKETED_RE = re.compile(r"\[\s*(\d+)\s*\]")
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,11 @@ class RankerParams:
 
 
 def read_ranking(text: str, count: int) -> list[int]:
-    """0-based positions in the order a ranking reply names them (1-based numbers in the text);
-    numbers out of range and repeats are ignored, and unnamed positions follow in order."""
+    """0-based positions in the order a ranking reply names them (1-based numbers in the text,
+    the bracketed ones when there are any); numbers out of range and repeats are ignored, and
+    unnamed positions follow in order."""
     order: list[int] = []
-    for match in _NUMBER_RE.findall(text):
+    for match in _BRACKETED_RE.findall(text) or _NUMBER_RE.findall(text):
         position = int(match) - 1
         if 0 <= position < count and position not in order:
             order.append(position)
@@ -89,7 +92,7 @@ class Ranker:
         prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates), top_k=p.top_k)
         temperature = ctx.temperature(0.0) if p.temperature is None else p.temperature
         [reply] = await ctx.sample(1, first_index=slot.first_index, temperature=temperature, max_tokens=p.max_tokens,
-                                   messages=chat(ctx, prompt))
+                                   messages=ctx.messages(user=prompt))
         order = read_ranking(reply.text, len(state.candidates))
         return [state.candidates[i] for i in order], {"by": BY_MODEL, "ranking": reply.text}
 

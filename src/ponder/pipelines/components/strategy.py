@@ -2,7 +2,8 @@
 
 The strategy runs to its end inside the layer on a step context of its own: the run's engine
 (metered for the run too), the run's scorers, ``budget`` generations (fewer when the run has
-fewer left) and a seed derived from the run's and the component's first sample identity, so
+fewer left), what is left of the run's token and time budgets (over them, it stops with its
+best answer so far) and a seed derived from the run's and the component's first sample identity, so
 its samples differ from the other components'. It contributes the candidate behind its answer
 (``keep: answer``) or all its candidates (``keep: all``), renumbered into the pipeline's
 sample identities; its own trace goes into the layer's trace. (With ``keep: all``, a strategy that ends with more
@@ -19,7 +20,7 @@ from ponder.pipelines.components.base import Slot
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.seeding import derive_seed
-from ponder.strategies.core import Budget, StepContext
+from ponder.strategies.core import StepContext
 from ponder.strategies.params import check, param
 from ponder.strategies.runner import StrategyRun
 
@@ -63,11 +64,11 @@ class StrategyComponent:
         return self.params.budget, 1 if self.params.keep == "answer" else self.params.budget
 
     def context(self, slot: Slot) -> StepContext:
-        """The strategy's own context: the run's engine, scorers and settings, its own budget and seed."""
+        """The strategy's own context: the run's engine, scorers and settings, its own budget (with what
+        is left of the run's token and time budgets, so it stops with its best answer) and seed."""
         outer = slot.ctx
         settings = dataclasses.replace(outer.settings, seed=derive_seed(outer.settings.seed, slot.first_index))
-        return StepContext(outer.question, outer.engine, settings, outer.task, Budget(generations=slot.allowed),
-                           scorer_engine=outer._scorer_engine, history=outer.history, scorers=outer._scorers)
+        return outer.child(slot.allowed, settings)
 
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         ctx = self.context(slot)

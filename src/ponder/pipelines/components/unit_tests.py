@@ -20,11 +20,11 @@ from typing import ClassVar, Sequence
 
 from ponder.answers.extract import extract_program
 from ponder.engines.base import Message
-from ponder.pipelines.components.base import Slot, sample_each
+from ponder.pipelines.components.base import Slot, sample_each, temperature_for
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.strategies.params import check, param
-from ponder.strategies.revise import check_template
+from ponder.strategies.templates import check_template
 from ponder.verifiers import SandboxLimits, extract_code, run_python
 
 FIELDS = frozenset({"question", "count"})
@@ -44,7 +44,7 @@ class TestGeneratorParams:
     count: int = param(5, "tests asked for per generation ({count} in the prompt)")
     max_tests: int = param(10, "tests kept at most (first written first)")
     prompt: str = param(TEST_PROMPT, "test request; fields {question} and {count}")
-    temperature: float | None = param(None, "sampling temperature [default: the run's, else 0]")
+    temperature: float | None = param(None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]")
     max_tokens: int | None = param(None, "tokens per generation [default: the run's]")
 
     def __post_init__(self) -> None:
@@ -82,15 +82,15 @@ class TestGenerator:
 
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         ctx, p = slot.ctx, self.params
-        temperature = ctx.temperature(0.0) if p.temperature is None else p.temperature
         n = min(p.samples, slot.allowed)
+        temperature = temperature_for(ctx, p.temperature, n)
         request = (Message("user", p.prompt.format(question=ctx.question, count=p.count)),)
         replies = await sample_each(slot, [request] * n, temperature=temperature, max_tokens=p.max_tokens)
         tests: list[str] = []
         for reply in replies:
             tests += [t for t in read_asserts(reply.text) if t not in tests and t not in state.tests]
         kept = tuple(tests[:p.max_tests])
-        return Output(tests=kept, info={"n": n, "tests": list(kept)})
+        return Output(tests=kept, info={"n": n, "temperature": temperature, "tests": list(kept)})
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,13 @@ typed errors are those of ponder's HTTP transport. A response of the wrong shape
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar, Sequence
 
 from ponder.engines.http.transport import RetryPolicy
 from ponder.errors import InvalidInputError, UpstreamError
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation, check_score
-from ponder.scorers.prm.remote import make_transport, response_usage, split_url
+from ponder.scorers.prm.remote import make_transport, response_usage, score_in_batches, split_url
 from ponder.usage import Usage
 
 
@@ -76,14 +75,7 @@ class GenericHttpPRM(StepScorer):
 
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """Scores from the server, batches sent concurrently; an empty partial gets ``[]`` unsent."""
-        live = [i for i, partial in enumerate(steps) if partial]
-        chunks = [live[at:at + self.batch_size] for at in range(0, len(live), self.batch_size)]
-        answers = await asyncio.gather(*(self._post(question, [steps[i] for i in chunk]) for chunk in chunks))
-        scores: list[list[float]] = [[] for _ in steps]
-        for chunk, rows in zip(chunks, answers):
-            for i, row in zip(chunk, rows):
-                scores[i] = row
-        return scores
+        return await score_in_batches(self._post, question, steps, self.batch_size)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""

@@ -1,4 +1,4 @@
-"""Shared pieces of the PRMs served over HTTP: the transport, the API key, usage counting.
+"""Shared pieces of the PRMs served over HTTP: the transport, the API key, usage counting, batching.
 
 Requests go through :class:`ponder.engines.http.transport.Transport`, so a PRM server gets the
 same concurrency limit, timeouts and retries (429, 5xx, timeouts, dropped connections; backoff
@@ -7,8 +7,9 @@ with seeded jitter) and the same typed errors as the OpenAI-compatible engine.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Any
+from typing import Any, Awaitable, Callable, Sequence
 
 import httpx
 
@@ -50,3 +51,21 @@ def response_usage(body: Any) -> Usage:
         value = usage.get("total_tokens", usage.get("prompt_tokens", 0))
         tokens = value if isinstance(value, int) and not isinstance(value, bool) else 0
     return Usage(scorer_calls=1, scorer_tokens=tokens)
+
+
+BatchPost = Callable[[str, Sequence[Sequence[str]]], Awaitable[list[list[float]]]]
+"""(question, partials) -> the step scores of each partial: one request to a PRM server."""
+
+
+async def score_in_batches(post: BatchPost, question: str, steps: Sequence[Sequence[str]],
+                           size: int) -> list[list[float]]:
+    """The step scores of every partial, ``size`` partials a request, the requests sent
+    concurrently; an empty partial gets ``[]`` without a request."""
+    live = [i for i, partial in enumerate(steps) if partial]
+    chunks = [live[at:at + size] for at in range(0, len(live), size)]
+    answers = await asyncio.gather(*(post(question, [steps[i] for i in chunk]) for chunk in chunks))
+    scores: list[list[float]] = [[] for _ in steps]
+    for chunk, rows in zip(chunks, answers):
+        for i, row in zip(chunk, rows):
+            scores[i] = row
+    return scores

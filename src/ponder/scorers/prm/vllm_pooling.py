@@ -53,14 +53,13 @@ answers that way, and search-and-learn defaults to ``last`` (offering ``min`` an
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar, Literal, Sequence
 
 from ponder.engines.http.transport import RetryPolicy
 from ponder.errors import InvalidInputError, UpstreamError
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation, check_score
-from ponder.scorers.prm.remote import make_transport, response_usage, split_url
+from ponder.scorers.prm.remote import make_transport, response_usage, score_in_batches, split_url
 from ponder.usage import Usage
 
 QWEN_PRM_MODEL = "Qwen/Qwen2.5-Math-PRM-7B"
@@ -168,15 +167,9 @@ class VllmPRM(StepScorer):
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """One score per step of every partial (``whole``: the last step's, which judges the prefix);
         partials go out concurrently, an empty one gets ``[]`` without a request."""
-        live = [i for i, partial in enumerate(steps) if partial]
         size = 1 if self.input_format == "messages" else self.batch_size
-        chunks = [live[at:at + size] for at in range(0, len(live), size)]
-        answers = await asyncio.gather(*(self._post(question, [steps[i] for i in chunk]) for chunk in chunks))
-        scores: list[list[float]] = [[] for _ in steps]
-        for chunk, rows in zip(chunks, answers):
-            for i, row in zip(chunk, rows):
-                scores[i] = row[-1:] if self.aggregation == "whole" else row
-        return scores
+        scores = await score_in_batches(self._post, question, steps, size)
+        return [row[-1:] for row in scores] if self.aggregation == "whole" else scores
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
