@@ -52,3 +52,14 @@ async def test_revise_on_the_embedded_model(llama_engine: LlamaEngine) -> None:
     assert len(result.candidates) == 3 and all(c.score is not None for c in result.candidates)
     assert result.usage.engine_calls == 5 and result.usage.scorer_calls == 3
     assert all(isinstance(entry["critique"], str) for entry in result.trace[1:])
+
+
+async def test_pipeline_wrapping_particle_filtering(llama_engine: LlamaEngine) -> None:
+    result = await ponder.asolve(QUESTION, engine=llama_engine, pipeline=EXAMPLES / "search-then-fuse.yaml",
+                                 max_tokens=48, seed=2)
+    assert result.stop_reason == "done"
+    first = result.trace[0]["components"]
+    assert [c["type"] for c in first] == ["strategy", "generator"]
+    assert first[0]["generations"] == 4 and first[0]["usage"]["scorer_calls"] >= 1  # the PRM judged the particles
+    assert result.usage.scorer_calls >= first[0]["usage"]["scorer_calls"]
+    assert len(result.trace) == 3 and result.trace[2]["components"][0]["type"] == "fuser"
