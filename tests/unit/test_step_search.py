@@ -420,3 +420,14 @@ async def test_particle_filtering_with_a_vllm_prm_over_http() -> None:
     assert all(path == "/pooling" for path, _, _ in server.requests)
     assert result.usage.scorer_calls == len(server.requests) > 0
     assert result.usage.scorer_tokens == 50 * len(server.requests)
+
+
+def test_delimiter_escapes_typed_on_a_command_line() -> None:
+    from ponder.strategies.params import build_params
+    from ponder.strategies.particle_filtering import ParticleFilteringParams
+
+    assert build_params(ParticleFilteringParams, {"delimiter": "\\n"}).delimiter == "\n"
+    assert build_params(ParticleFilteringParams, {"delimiter": "\\n\\n"}).delimiter == "\n\n"
+    assert build_params(ParticleFilteringParams, {"delimiter": ". "}).delimiter == ". "
+    with pytest.raises(InvalidInputError, match="bad escape"):
+        build_params(ParticleFilteringParams, {"delimiter": "\\x"})

@@ -80,6 +80,8 @@ def strategies() -> None:
 
 def _short(value: object, width: int = 32) -> str:
     """A default on one line, cut to ``width`` characters (prompt templates are long)."""
+    if isinstance(value, str) and value and not value.strip():
+        return repr(value)  # a whitespace default (a step delimiter) shows as '\n\n'
     text = " ".join(str(value).split()) if isinstance(value, str) else str(value)
     return text if len(text) <= width else text[:width - 3] + "..."
 

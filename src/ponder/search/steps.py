@@ -26,13 +26,15 @@ class StepParams:
 
     prm: str = param("self-eval-prm", "process reward model: self-eval-prm, vllm:URL#MODEL, http:URL, or a scorer passed in",
                      local=True)
-    delimiter: str = param("\n\n", "text that ends a step")
+    delimiter: str = param("\n\n", "text that ends a step (escapes such as \\n are understood)")
     step_tokens: int = param(96, "token cap of one step")
     max_steps: int = param(40, "steps after which a solution counts as finished")
     answer_pattern: str = param(DEFAULT_ANSWER_PATTERN, "regex: a step matching it states the final answer")
     temperature: float = param(0.8, "sampling temperature of each step (the run's --temperature overrides)")
 
     def __post_init__(self) -> None:
+        if "\\" in self.delimiter:  # typed on a command line: -o delimiter='\n' means a newline
+            object.__setattr__(self, "delimiter", _unescape(self.delimiter))
         check(bool(self.delimiter), "delimiter must not be empty")
         check(self.step_tokens >= 1, f"step_tokens must be >= 1, got {self.step_tokens}")
         check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
@@ -41,6 +43,14 @@ class StepParams:
             re.compile(self.answer_pattern)
         except re.error as exc:
             raise InvalidInputError(f"answer_pattern {self.answer_pattern!r} is not a regular expression: {exc}") from None
+
+
+def _unescape(text: str) -> str:
+    """``\\n``, ``\\t`` and friends turned into the characters they name."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"delimiter {text!r} has a bad escape: {exc.reason}") from None
 
 
 @dataclass(frozen=True)
