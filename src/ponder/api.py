@@ -29,10 +29,12 @@ class RunPlan:
     task: AnswerTask
     history: tuple[Message, ...] = ()
     scorers: Mapping[str, Scorer] = field(default_factory=dict)
+    engines: Mapping[str, Engine] = field(default_factory=dict)
 
     def start(self, engine: Engine, scorer_engine: Engine | None = None) -> StrategyRun:
         ctx = StepContext(self.question, engine, self.settings, self.task, self.budget,
-                          scorer_engine=scorer_engine, history=self.history, scorers=self.scorers)
+                          scorer_engine=scorer_engine, history=self.history, scorers=self.scorers,
+                          engines=self.engines)
         return StrategyRun(self.algorithm, ctx)
 
 
@@ -53,6 +55,7 @@ def plan(
     history: Sequence[Message] = (),
     scorers: Mapping[str, Scorer] | None = None,
     pipeline: str | Path | Mapping[str, Any] | None = None,
+    engines: Mapping[str, Engine] | None = None,
 ) -> RunPlan:
     """Validate a run's arguments (a one-line :class:`~ponder.errors.PonderError` names any problem).
 
@@ -64,14 +67,19 @@ def plan(
     ``UnitTestVerifier`` for a coding problem, an ``ExactChecker`` with a gold answer).
     ``pipeline`` (a YAML or JSON config file, or its dict) runs that pipeline instead of
     ``strategy``; ``budget`` defaults to 8 generations, or to what the pipeline can spend.
+    ``engines`` names engines for the pipeline's ``model:`` keys (``{"judge": engine}``; used,
+    not closed); a ``model:`` may instead be a spec (``openai:BASE_URL[#MODEL]``,
+    ``llama:MODEL``) that the run creates and closes.
     """
     if not question or not question.strip():
         raise InvalidInputError("the question is empty")
     extra = dict(scorers or {})
+    named = _check_engines(engines, pipeline)
     if pipeline is not None:
         if options:
             raise InvalidInputError("`options` set a strategy's parameters; a pipeline's come from its config")
-        algorithm: Algorithm[Any] = Pipeline(PipelineParams(), load_pipeline(pipeline, scorers={*SCORERS, *extra}))
+        config = load_pipeline(pipeline, scorers={*SCORERS, *extra}, engines=set(named))
+        algorithm: Algorithm[Any] = Pipeline(PipelineParams(), config)
     else:
         algorithm = get_strategy(strategy, options)
     if budget is None:
@@ -89,7 +97,23 @@ def plan(
         task=get_task(task) if isinstance(task, str) else task,
         history=tuple(history),
         scorers=extra,
+        engines=named,
     )
+
+
+def _check_engines(engines: Mapping[str, Engine] | None, pipeline: object) -> dict[str, Engine]:
+    """The engines a caller passed by name, checked: for a pipeline, under plain names, engines."""
+    named = dict(engines or {})
+    if named and pipeline is None:
+        raise InvalidInputError("`engines` name engines for a pipeline's `model:` keys; pass them with `pipeline=`")
+    for name, engine in named.items():
+        if not isinstance(name, str) or not name or ":" in name:
+            raise InvalidInputError(f"engine name {name!r}: use a plain name (names with ':' are engine specs, "
+                                    "which a pipeline creates itself)")
+        if not callable(getattr(engine, "generate", None)):
+            raise InvalidInputError(f"engines[{name!r}] is not an engine (got {type(engine).__name__}); pass an "
+                                    "engine instance, or write a spec such as openai:BASE_URL in the pipeline")
+    return named
 
 
 def start(question: str, engine: Engine, *, scorer_engine: Engine | None = None, **run_options: Any) -> StrategyRun:
@@ -113,7 +137,7 @@ async def asolve(
     ``engine`` is an engine instance (reused, not closed: the fast way to solve many questions)
     or an engine name (default: the embedded llama.cpp engine, created for this call and closed
     after it, with ``model`` and ``engine_options``). Judges use ``scorer_engine`` when given,
-    else the same engine.
+    else the same engine. A pipeline's components with ``model:`` use ``engines=`` (see :func:`plan`).
     """
     checked = plan(question, **run_options)  # before any model is loaded
     if not isinstance(engine, (str, type(None))):

@@ -78,15 +78,17 @@ def test_unknown_key_names_its_line_and_the_valid_keys(tmp_path: Path) -> None:
     assert "samples" in message and "prompt" in message
 
 
-def test_model_key_explains_that_components_share_the_runs_engine(tmp_path: Path) -> None:
+def test_model_key_is_only_for_components_that_call_a_model(tmp_path: Path) -> None:
     path = write(tmp_path, """
         layers:
           - type: generator
             model: gpt-4
+          - type: verifier
+            model: gpt-4
         """)
     message = error_of(path)
-    assert message.startswith(f"{path}:3: layers[0].model: unknown key 'model'")
-    assert "run's engine" in message
+    assert message.startswith(f"{path}:5: layers[1].model: unknown key 'model'")
+    assert "only components that call a model take one: generator, critic, ranker, fuser" in message
 
 
 def test_unknown_component_type(tmp_path: Path) -> None:

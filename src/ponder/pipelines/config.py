@@ -10,7 +10,13 @@ component's keys::
       - type: generator
         samples: 4
       - type: critic
+        model: judge                         # an engine passed as engines={"judge": ...}
       - type: fuser
+        model: openai:http://host:8000/v1    # or llama:MODEL; created for the run
+
+Components that call a model (generator, critic, ranker ``by: model``, fuser, test_generator,
+strategy) take ``model``: see :mod:`ponder.engines.named`. A spec is checked when the config is
+read; a plain name when the run is planned, against the ``engines`` the caller passed.
 
 Every problem is an :class:`~ponder.errors.InvalidInputError` naming ``file:line: path``, e.g.
 ``pipe.yaml:3: layers[0].samples: expected an integer, got 'four'``.
@@ -25,14 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Literal, Mapping, Union
 
+from ponder.engines.named import is_spec, missing_engine
 from ponder.errors import PonderError
 from ponder.pipelines.components import COMPONENTS, Component
 from ponder.pipelines.source import Path_, Where, read_config
 
 _TOP_KEYS = ("name", "description", "layers")
 _LAYER_KEYS = ("name", "components")
-_MODEL_HINT = ("every component runs on the run's engine and model (--engine/--model); "
-               "per-component models are not supported")
+_MODEL_HINT = ("only components that call a model take one: "
+               + ", ".join(kind for kind, cls in COMPONENTS.items()
+                           if "model" in {f.name for f in dataclasses.fields(cls.Params)}))
 
 
 @dataclass(frozen=True)
@@ -66,16 +74,18 @@ class PipelineConfig:
         return max(total, 1)
 
 
-def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection[str] | None = None) -> PipelineConfig:
+def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection[str] | None = None,
+                  engines: Collection[str] | None = None) -> PipelineConfig:
     """A pipeline from a YAML or JSON file, or a dict. With ``scorers`` (the names a run knows),
-    every scorer a component names is checked against them too."""
+    every scorer a component names is checked against them too; with ``engines`` (the names of
+    the engines the caller passed), so is every ``model`` that is not an engine spec."""
     data, where = read_config(config)
     default_name = Path(config).stem if not isinstance(config, Mapping) else "pipeline"
-    return parse_pipeline(data, where, scorers=scorers, default_name=default_name)
+    return parse_pipeline(data, where, scorers=scorers, engines=engines, default_name=default_name)
 
 
 def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None = None,
-                   default_name: str = "pipeline") -> PipelineConfig:
+                   engines: Collection[str] | None = None, default_name: str = "pipeline") -> PipelineConfig:
     """Validate parsed config data (see the module docstring)."""
     top = _mapping(data, (), where, "the pipeline config")
     _known_keys(top, (), where, _TOP_KEYS)
@@ -88,6 +98,8 @@ def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None =
         raise where.error(("layers",), "expected a non-empty list of layers")
     layers = tuple(_layer(raw, ("layers", i), where, scorers) for i, raw in enumerate(raw_layers))
     _check_order(layers, raw_layers, where)
+    if engines is not None:
+        _check_models(layers, raw_layers, where, engines)
     return PipelineConfig(name=name, layers=layers, description=description, source=where.source)
 
 
@@ -163,6 +175,17 @@ def _check_order(layers: tuple[Layer, ...], raw: list[Any], where: Where) -> Non
                 raise where.error(path, "a test_evaluator needs a test_generator in an earlier layer")
         have_candidates = have_candidates or any(c.creates for c in layer.components)
         have_tests = have_tests or any(c.kind == "test_generator" for c in layer.components)
+
+
+def _check_models(layers: tuple[Layer, ...], raw: list[Any], where: Where, engines: Collection[str]) -> None:
+    """A ``model`` that is not an engine spec must name an engine the caller passed."""
+    for i, layer in enumerate(layers):
+        for j, component in enumerate(layer.components):
+            model = getattr(component.params, "model", None)
+            if model is not None and model not in engines and not is_spec(model):
+                path = _component_path(raw[i], ("layers", i), j) + ("model",)
+                raise where.error(path, f"pipeline layer {i + 1} ({component.kind}) names model {model!r}, but "
+                                        f"{missing_engine(model)}")
 
 
 def _component_path(raw_layer: Any, path: Path_, index: int) -> Path_:

@@ -4,6 +4,9 @@ and unit-test components composed from a config file, run as one strategy.
 Algorithm: the state (candidates, critiques, tests) starts empty; each step runs one layer: its
 components run concurrently on the same input state, each on a step context of its own (so its
 tokens, calls and seconds are metered apart and appear in the trace; the run counts them too).
+A component with a ``model`` key generates on that engine instead of the run's: an engine the
+caller passed under that name, else one created from the spec on first use and closed when
+the run ends (:mod:`ponder.engines.named`); its use counts once in the run's usage and tokens.
 The layer's candidates are those its components contribute (generators, fusers, strategies add
 new ones; rankers, verifiers, test evaluators pass on the ones they keep), or its input
 candidates when none contributes (a layer of critics or test generators). The answer is that of
@@ -21,7 +24,7 @@ spend (:meth:`PipelineConfig.generations`).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ponder.pipelines.components import Component, Slot
@@ -100,8 +103,12 @@ class Pipeline:
         """One component's output, the generations it spent and its usage."""
         if need > 0 and allowed == 0:
             return Output(info={"skipped": f"needs {need} generations, none left"}), 0, Usage()
-        own = ctx.child(allowed)  # meters this component's own use; the run's meters count it too
+        model = getattr(component.params, "model", None)
+        engine = ctx.named_engine(model) if model else None
+        own = ctx.child(allowed, engine=engine)  # meters this component's own use; the run counts it too
         output = await component.run(state, Slot(own, allowed, first))
+        if model:
+            output = replace(output, info={"model": model, **output.info})
         return output, own.generations, own.usage()
 
     def done(self, state: PipelineState, ctx: StepContext) -> bool:

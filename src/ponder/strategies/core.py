@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, Protocol, Seq
 
 from ponder.answers import AnswerTask
 from ponder.engines.base import Completion, Engine, EngineCapabilities, EngineInfo, GenerationRequest, Message
+from ponder.engines.named import NamedEngines
 from ponder.errors import InvalidInputError
 from ponder.result import Candidate
 from ponder.scorers import Scorer, make_scorer
@@ -92,12 +93,14 @@ def mean_logprob(completion: Completion) -> float | None:
 
 class StepContext:
     """What a step may use: the question (after any earlier ``history`` turns), the metered
-    engine, the task, scorers and the budget."""
+    engine, the task, scorers, the budget, and other engines by name (``engines``: those the
+    caller passed; see :mod:`ponder.engines.named`, whose spec-created engines close with this
+    context; a sub-context shares its parent's)."""
 
     def __init__(
         self, question: str, engine: Engine, settings: SolveSettings, task: AnswerTask, budget: Budget,
         scorer_engine: Engine | None = None, history: Sequence[Message] = (),
-        scorers: Mapping[str, Scorer] | None = None,
+        scorers: Mapping[str, Scorer] | None = None, engines: Mapping[str, Engine] | NamedEngines | None = None,
     ) -> None:
         self.question = question
         self.history = tuple(history)
@@ -110,14 +113,22 @@ class StepContext:
         self._owned: list[Any] = []  # PRMs this context built and has not closed yet
         self._prms: list[Any] = []  # every PRM this context built: their remote cost is counted here
         self._children: list[StepContext] = []  # sub-contexts (see child): their PRMs count and close here too
+        self._foreign = False  # set by child(): this context generates on an engine its parent's meter does not see
+        self._owns_named = not isinstance(engines, NamedEngines)
+        self._named = engines if isinstance(engines, NamedEngines) else NamedEngines(engines)
         self.generations = 0
         self.started = time.perf_counter()
 
     # -- accounting ----------------------------------------------------------------------
 
     def usage(self) -> Usage:
-        spent = self.engine.usage + self._scorer_engine.usage.as_scorer_usage()
+        spent = self._engine_usage() + self._scorer_engine.usage.as_scorer_usage()
         return spent + self._prm_usage() + Usage(wall_seconds=time.perf_counter() - self.started)
+
+    def _engine_usage(self) -> Usage:
+        """What generating cost: this context's metered engine (sub-contexts on the same engine
+        go through it, so it counts them) plus the sub-contexts on other engines, added once."""
+        return self.engine.usage + total([c._engine_usage() for c in self._children if c._foreign])
 
     def _prm_usage(self) -> Usage:
         """What the remote PRMs built here and in sub-contexts spent, by their own count."""
@@ -125,28 +136,42 @@ class StepContext:
 
     async def aclose(self) -> None:
         """Release what this context and its sub-contexts opened (connections of remote PRMs they
-        built); what those spent stays counted."""
+        built; engines created from specs, by the context that made them for the run); what
+        those spent stays counted."""
         for child in self._children:
             await child.aclose()
         owned, self._owned = self._owned, []
         for prm in owned:
             await prm.aclose()
+        if self._owns_named:
+            await self._named.aclose()
 
-    def child(self, generations: int, settings: SolveSettings | None = None) -> StepContext:
+    def named_engine(self, name: str) -> Engine:
+        """The engine ``name`` resolves to: one the caller passed under it, else one created from
+        the spec ``name`` on first use (:mod:`ponder.engines.named`) and closed with the run."""
+        return self._named.get(name)
+
+    def child(self, generations: int, settings: SolveSettings | None = None,
+              engine: Engine | None = None) -> StepContext:
         """A sub-context for one part of this run (a pipeline component, a strategy run inside
         another): the same question, history, task, scorers and engines, metered again, so the
         part's own use can be read off the child while this context counts it too. It has
         ``generations`` of its own (at least 1; count what it spends back here), what is left of
         this context's token and time budgets, and ``settings`` (e.g. a derived seed) if given.
-        Remote PRMs it builds are counted in this context's usage and closed with it."""
+        With ``engine`` (not this context's own) it generates there: that use is metered by the
+        child alone and added to this context's usage and token count once. Remote PRMs it
+        builds are counted in this context's usage and closed with it."""
         tokens = self.budget.tokens
         if tokens is not None:
-            tokens = max(tokens - self.engine.usage.completion_tokens, 1)
+            tokens = max(tokens - self._engine_usage().completion_tokens, 1)
         seconds = self.seconds_left()
         budget = Budget(generations=max(generations, 1), tokens=tokens,
                         seconds=None if seconds is None else max(seconds, 1e-3))
-        sub = StepContext(self.question, self.engine, settings or self.settings, self.task, budget,
-                          scorer_engine=self._scorer_engine, history=self.history, scorers=self._scorers)
+        foreign = engine is not None and engine is not self.engine and engine is not self.engine.engine
+        sub = StepContext(self.question, engine if foreign else self.engine, settings or self.settings,
+                          self.task, budget, scorer_engine=self._scorer_engine, history=self.history,
+                          scorers=self._scorers, engines=self._named)
+        sub._foreign = foreign
         self._children.append(sub)
         return sub
 
@@ -169,7 +194,7 @@ class StepContext:
         """Which hard limit has run out (``tokens`` or ``seconds``), if any. Generations are not
         here: a step asks for at most :meth:`remaining_generations`, and a strategy with none left
         may still have work to do (scoring what it sampled), so its ``done`` decides."""
-        if self.budget.tokens is not None and self.engine.usage.completion_tokens >= self.budget.tokens:
+        if self.budget.tokens is not None and self._engine_usage().completion_tokens >= self.budget.tokens:
             return "tokens"
         left = self.seconds_left()
         if left is not None and left <= 0:

@@ -11,6 +11,10 @@ A component is a class with a frozen ``Params`` dataclass (its config keys), a `
 ``slot`` is the component's own :class:`Slot`: a step context metering only this component
 (its usage goes to the trace; the run's context counts it too), the generations it may spend,
 and the first sample identity it may use (so concurrent components never draw the same sample).
+
+A component that calls a model may have a ``model`` key (:data:`MODEL_HELP`, checked by
+:func:`check_model`): its slot's context then generates on that engine (see
+:mod:`ponder.engines.named`); without one it uses the run's engine.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Sequence
 
 from ponder.engines.base import GenerationRequest, Message
+from ponder.engines.named import is_spec, parse_engine_spec
 from ponder.errors import InvalidInputError
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
@@ -51,6 +56,24 @@ class Component(Protocol):
     def estimate(self, candidates: int) -> tuple[int, int | None]: ...
 
     async def run(self, state: PipelineState, slot: Slot) -> Output: ...
+
+
+MODEL_HELP = ("engine: a name passed as engines={...}, openai:BASE_URL[#MODEL] or llama:MODEL "
+              "[default: the run's engine]")
+
+
+def check_model(model: str | None) -> None:
+    """A ``model`` key is unset, the name of an engine passed to the run (checked when the run
+    is planned, against the names passed) or a valid engine spec (checked here)."""
+    if model is None:
+        return
+    if not model.strip():
+        raise InvalidInputError("model must not be empty (leave it out to use the run's engine)")
+    if is_spec(model):
+        try:
+            parse_engine_spec(model)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"model {exc}") from None
 
 
 SEVERAL_TEMPERATURE = 0.8  # several samples of one prompt: they must differ

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ponder.engines.base import Message
-from ponder.pipelines.components.base import Slot, sample_each
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, sample_each
 from ponder.pipelines.state import Critique, Output, PipelineState
 from ponder.strategies.params import check, param
 from ponder.strategies.revise import CRITIQUE_PROMPT
@@ -20,8 +20,10 @@ class CriticParams:
     prompt: str = param(CRITIQUE_PROMPT, "critique request; fields {question} and {answer}")
     temperature: float | None = param(None, "sampling temperature [default: the run's, else 0]")
     max_tokens: int | None = param(None, "tokens per critique [default: the run's]")
+    model: str | None = param(None, MODEL_HELP)
 
     def __post_init__(self) -> None:
+        check_model(self.model)
         check_template("prompt", self.prompt, FIELDS)
         check(self.temperature is None or self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
         check(self.max_tokens is None or self.max_tokens >= 1, f"max_tokens must be >= 1, got {self.max_tokens}")

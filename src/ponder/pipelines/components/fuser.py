@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ponder.pipelines.components.base import Slot, numbered, temperature_for
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, numbered, temperature_for
 from ponder.pipelines.state import Output, PipelineState
 from ponder.strategies.params import check, param
 from ponder.strategies.templates import check_template
@@ -24,8 +24,10 @@ class FuserParams:
     prompt: str = param(FUSE_PROMPT, "fusion request; fields {question} and {candidates} (numbered, with critiques)")
     temperature: float | None = param(None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]")
     max_tokens: int | None = param(None, "tokens per answer [default: the run's]")
+    model: str | None = param(None, MODEL_HELP)
 
     def __post_init__(self) -> None:
+        check_model(self.model)
         check(self.samples >= 1, f"samples must be >= 1, got {self.samples}")
         check_template("prompt", self.prompt, FIELDS)
         check(self.temperature is None or self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")

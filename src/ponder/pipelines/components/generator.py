@@ -1,11 +1,12 @@
-"""Generator: ``samples`` fresh answers to the question (Archon's generator, on the run's engine)."""
+"""Generator: ``samples`` fresh answers to the question (Archon's generator), on the run's engine or
+the one its ``model`` names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ponder.pipelines.components.base import Slot
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
 from ponder.pipelines.state import Output, PipelineState
 from ponder.strategies.params import check, param
 
@@ -19,8 +20,10 @@ class GeneratorParams:
     system_prompt: str | None = param(None, "system prompt [default: the run's]")
     max_tokens: int | None = param(None, "tokens per answer [default: the run's]")
     logprobs: bool = param(False, "record token logprobs (the probability scorer needs them)")
+    model: str | None = param(None, MODEL_HELP)
 
     def __post_init__(self) -> None:
+        check_model(self.model)
         check(self.samples >= 1, f"samples must be >= 1, got {self.samples}")
         check(self.temperature is None or self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
         check(self.max_tokens is None or self.max_tokens >= 1, f"max_tokens must be >= 1, got {self.max_tokens}")

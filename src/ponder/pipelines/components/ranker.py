@@ -3,7 +3,8 @@
 ``by: model`` shows the model all candidates, numbered, and asks for a ranking such as
 ``[2] > [1] > [3]``; numbers are read in order of first mention (only the bracketed ones when
 the reply has any, so ``[2] is right: 3 + 4 = 7`` ranks [2] alone first), and candidates it
-leaves out follow in their original order. ``by: <scorer>`` scores each candidate and sorts (stable).
+leaves out follow in their original order (on the engine ``model`` names, if set).
+``by: <scorer>`` scores each candidate and sorts (stable).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from ponder.pipelines.components.base import Slot, numbered
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, numbered
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.strategies.params import check, param
@@ -36,8 +37,12 @@ class RankerParams:
     prompt: str = param(RANK_PROMPT, "ranking request (by: model); fields {question}, {candidates}, {top_k}")
     temperature: float | None = param(None, "sampling temperature of the ranking [default: the run's, else 0]")
     max_tokens: int | None = param(None, "tokens of the ranking [default: the run's]")
+    model: str | None = param(None, MODEL_HELP + " (by: model only)")
 
     def __post_init__(self) -> None:
+        check_model(self.model)
+        check(self.model is None or self.by == BY_MODEL,
+              f"model applies to by: model; a scorer ({self.by}) judges on the run's scorer engine")
         check(self.top_k >= 1, f"top_k must be >= 1, got {self.top_k}")
         check(bool(self.by), "by must be 'model' or a scorer name")
         check_template("prompt", self.prompt, FIELDS)

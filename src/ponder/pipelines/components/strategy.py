@@ -1,7 +1,7 @@
 """Any registered strategy as a component (e.g. self-consistency, best-of-n, particle filtering).
 
-The strategy runs to its end inside the layer on a step context of its own: the run's engine
-(metered for the run too), the run's scorers, ``budget`` generations (fewer when the run has
+The strategy runs to its end inside the layer on a step context of its own: the run's engine,
+or the one its ``model`` names (metered for the run too), the run's scorers, ``budget`` generations (fewer when the run has
 fewer left), what is left of the run's token and time budgets (over them, it stops with its
 best answer so far) and a seed derived from the run's and the component's first sample identity, so
 its samples differ from the other components'. It contributes the candidate behind its answer
@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping
 
-from ponder.pipelines.components.base import Slot
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.seeding import derive_seed
@@ -31,8 +31,10 @@ class StrategyParams:
     options: Mapping[str, Any] = field(default_factory=dict, metadata={"help": "the strategy's own parameters"})
     budget: int = param(4, "generations the strategy may spend")
     keep: Literal["answer", "all"] = param("answer", "contribute the answer's candidate, or all candidates")
+    model: str | None = param(None, MODEL_HELP + "; its scorers judge on the run's scorer engine")
 
     def __post_init__(self) -> None:
+        check_model(self.model)
         check(self.budget >= 1, f"budget must be >= 1, got {self.budget}")
         algorithm(self.name, self.options)  # unknown names and bad options fail at load time
 
@@ -64,7 +66,8 @@ class StrategyComponent:
         return self.params.budget, 1 if self.params.keep == "answer" else self.params.budget
 
     def context(self, slot: Slot) -> StepContext:
-        """The strategy's own context: the run's engine, scorers and settings, its own budget (with what
+        """The strategy's own context: the slot's engine (the run's, or the one ``model`` names), the
+        run's scorers and settings, its own budget (with what
         is left of the run's token and time budgets, so it stops with its best answer) and seed."""
         outer = slot.ctx
         settings = dataclasses.replace(outer.settings, seed=derive_seed(outer.settings.seed, slot.first_index))

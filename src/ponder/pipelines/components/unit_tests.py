@@ -20,7 +20,7 @@ from typing import ClassVar, Sequence
 
 from ponder.answers.extract import extract_program
 from ponder.engines.base import Message
-from ponder.pipelines.components.base import Slot, sample_each, temperature_for
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, sample_each, temperature_for
 from ponder.pipelines.state import Output, PipelineState
 from ponder.result import Candidate
 from ponder.strategies.params import check, param
@@ -46,8 +46,10 @@ class TestGeneratorParams:
     prompt: str = param(TEST_PROMPT, "test request; fields {question} and {count}")
     temperature: float | None = param(None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]")
     max_tokens: int | None = param(None, "tokens per generation [default: the run's]")
+    model: str | None = param(None, MODEL_HELP)
 
     def __post_init__(self) -> None:
+        check_model(self.model)
         check(self.samples >= 1, f"samples must be >= 1, got {self.samples}")
         check(self.count >= 1, f"count must be >= 1, got {self.count}")
         check(self.max_tests >= 1, f"max_tests must be >= 1, got {self.max_tests}")
