@@ -10,8 +10,8 @@ import pytest
 import ponder
 from ponder.engines import FakeEngine, GenerationRequest
 from ponder.errors import InvalidInputError
-from ponder.strategies import think_execute
-from ponder.strategies.think_execute import (
+from ponder.strategies import pseudocode
+from ponder.strategies.pseudocode import (
     THINK_PROMPT,
     PseudocodeCache,
     awrite_pseudocode,
@@ -45,7 +45,7 @@ def scripted(answers: tuple[str, ...] = ("4",)) -> FakeEngine:
 @pytest.fixture(autouse=True)
 def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no process-level caches (as a new process would)."""
-    monkeypatch.setattr(think_execute, "_CACHES", {})
+    monkeypatch.setattr(pseudocode, "_CACHES", {})
 
 
 def options(tmp_path: Path, **extra: object) -> dict[str, object]:
@@ -80,7 +80,7 @@ async def test_the_disk_cache_survives_a_new_process_level_cache(tmp_path: Path,
     await ponder.asolve(QUESTION, engine=scripted(), strategy="think-and-execute", budget=1, options=options(tmp_path))
     [saved] = list((tmp_path / "cache").glob("*.json"))
     assert json.loads(saved.read_text())["pseudocode"] == PSEUDOCODE
-    monkeypatch.setattr(think_execute, "_CACHES", {})  # a new process
+    monkeypatch.setattr(pseudocode, "_CACHES", {})  # a new process
     engine = scripted()
     result = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1,
                                  options=options(tmp_path))
