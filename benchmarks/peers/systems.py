@@ -29,6 +29,7 @@ from __future__ import annotations
 import random
 import time
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, ClassVar, Mapping
 
@@ -99,7 +100,7 @@ def extract(text: str | None) -> str | None:
     return get_task("math").extract(text) if text else None
 
 
-class System:
+class System(ABC):
     """One benchmarked system; ``open`` before use and ``close`` after, ``prepare`` per configuration."""
 
     name: str = ""
@@ -108,9 +109,9 @@ class System:
     async def open(self) -> None:
         """Start what the system needs (an engine, a client)."""
 
+    @abstractmethod
     async def prepare(self, strategy: str, budget: int) -> Solver:
         """A solver for one configuration, or :class:`Unavailable`."""
-        raise NotImplementedError
 
     async def close(self) -> None:
         """Release what ``open`` started."""
@@ -260,7 +261,7 @@ def judge_prm(judge: Any) -> Any:
         """Partial answers scored by an LLM judge."""
 
         def score(self, prompt_or_messages: Any, steps: list[str]) -> list[float]:
-            raise NotImplementedError("JudgePRM is asynchronous: use ascore")
+            raise TypeError("JudgePRM scores over HTTP and is asynchronous only: its_hub calls ascore")
 
         async def ascore(self, prompt_or_messages: Any, steps: Any) -> Any:
             single = isinstance(steps, str)

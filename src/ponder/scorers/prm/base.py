@@ -22,6 +22,7 @@ scorer does (best-of-N, weighted best-of-N, ...).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
 
 from ponder.errors import InvalidInputError, UpstreamError
@@ -94,7 +95,7 @@ class ProcessRewardModel(Protocol):
     async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]: ...
 
 
-class StepScorer:
+class StepScorer(ABC):
     """Shared ``score`` for PRMs: split each candidate into steps, score, aggregate.
 
     Subclasses set ``name``, ``info``, ``aggregation`` and ``delimiter`` and implement
@@ -106,9 +107,9 @@ class StepScorer:
     aggregation: Aggregation = "last"
     delimiter: str = DEFAULT_DELIMITER
 
+    @abstractmethod
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Step scores of each partial (see :class:`ProcessRewardModel`); subclasses implement it."""
-        raise NotImplementedError
+        """Step scores of each partial (see :class:`ProcessRewardModel`)."""
 
     async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
         """Aggregated step scores of each candidate's text (split at ``delimiter``)."""
