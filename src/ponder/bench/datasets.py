@@ -18,9 +18,7 @@ messages name 1-based line numbers, as an editor shows them. Every problem keeps
 
 from __future__ import annotations
 
-import gzip
 import importlib
-import json
 import math
 import os
 from dataclasses import dataclass, replace
@@ -31,6 +29,7 @@ from typing import Any, Callable, Generator, Iterable, Mapping
 from ponder.answers import normalize_answer
 from ponder.answers.extract import last_boxed
 from ponder.bench.graders import get_grader
+from ponder.jsonl import read_jsonl
 from ponder.errors import BackendUnavailableError, InvalidInputError, UnknownNameError
 
 DATA_DIR_ENV = "PONDER_DATA_DIR"
@@ -220,25 +219,6 @@ def find_data_file(filename: str, data_dir: Path | None = None) -> Path:
     raise InvalidInputError(f"data file {filename} not found in {searched} (set {DATA_DIR_ENV} or data_dir)")
 
 
-def _read_jsonl(path: Path) -> Generator[tuple[int, Row], None, None]:
-    """(0-based line index, row) for every non-blank line of a .jsonl or .jsonl.gz file."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as lines:
-            for index, line in enumerate(lines):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{path}: line {index + 1}: not JSON ({exc.msg})") from exc
-                if not isinstance(row, dict):
-                    raise InvalidInputError(f"{path}: line {index + 1}: expected a JSON object")
-                yield index, row
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
-
-
 def _split_hf(source: str) -> tuple[str, str | None, str]:
     """``hf:NAME[:SPLIT]`` or ``hf:NAME:CONFIG:SPLIT`` -> (name, config, split)."""
     parts = source[len(HF_PREFIX):].split(":")
@@ -345,7 +325,7 @@ def load_problems(source: str, *, limit: int | None = None, question_field: str 
     elif source in BUILTIN:
         spec = _builtin_spec(BUILTIN[source], question_field, answer_field, id_field, grader)
         path = find_data_file(spec.filename, data_dir)
-        rows, source, hint = _read_jsonl(path), str(path), ""
+        rows, source, hint = read_jsonl(path), str(path), ""
     elif source.endswith(LOCAL_SUFFIXES) or Path(source).exists():
         path = Path(source).expanduser()
         if not path.is_file():
@@ -353,7 +333,7 @@ def load_problems(source: str, *, limit: int | None = None, question_field: str 
         if not path.name.endswith(LOCAL_SUFFIXES):
             raise InvalidInputError(f"{source}: expected a .jsonl or .jsonl.gz file")
         spec = _local_spec(question_field, answer_field, id_field, grader)
-        rows = _read_jsonl(path)
+        rows = read_jsonl(path)
     else:
         raise UnknownNameError(
             f"unknown data set {source!r}; built-in: {', '.join(dataset_names())}; "

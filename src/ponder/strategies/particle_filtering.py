@@ -64,7 +64,7 @@ class Swarm:
 
     @property
     def finished(self) -> bool:
-        return bool(self.particles) and (all(p.finished for p in self.particles))
+        return bool(self.particles) and all(p.finished for p in self.particles)
 
 
 def weights(particles: tuple[Partial, ...], temperature: float) -> np.ndarray:
@@ -109,8 +109,6 @@ class ParticleFiltering:
             "scores": [None if p.score is None else round(p.score, 4) for p in state.particles],
             "ess": round(effective_sample_size(probs), 3),
         }
-        if depth >= self.params.max_steps:
-            state = replace(state, particles=tuple(_finish(p) for p in state.particles))
         if not state.finished and should_resample(probs, self.params.ess_threshold):
             state, ancestors = self._resample(state, probs, ctx)
             info["ancestors"] = ancestors
@@ -149,7 +147,3 @@ class ParticleFiltering:
         probs = weights(particles, self.params.weight_temperature) if particles else None
         return decide_partials(particles, ctx.task, self.params.answer, probs)
 
-
-def _finish(partial: Partial) -> Partial:
-    """``partial`` finished at the step cap (as ``length``) unless it already ended."""
-    return partial if partial.finished else replace(partial, finish_reason="length")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ponder.jsonl import read_jsonl
 from ponder.engines.base import Engine, GenerationRequest, Message
 from ponder.errors import EngineError, InvalidInputError
 from ponder.seeding import derive_seed
@@ -72,15 +73,10 @@ def load_examples(source: str | Sequence[Mapping[str, Any]] | Sequence[Example])
     path = Path(text).expanduser()
     if not path.is_file():
         raise InvalidInputError(f"examples: no such file {text} (give a .jsonl path or an inline JSON list)")
-    examples = []
-    for number, line in enumerate(read_text(path, "examples").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-        examples.append(_example(row, f"{path}: line {number}"))
+    try:
+        examples = [_example(row, f"{path}: line {index + 1}") for index, row in read_jsonl(path)]
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"examples: {exc}") from None
     if not examples:
         raise InvalidInputError(f"{path}: no examples in the file")
     return tuple(examples)

@@ -13,7 +13,7 @@ under ``$XDG_CACHE_HOME`` when set, or the folder the ``cache`` option names; ``
 in memory only), keyed by a hash of the task description, the examples, the engine and model, and
 the Think settings. Writing it is counted in the usage and trace of the run that wrote it, not in
 that run's generation budget (which counts Execute samples); a run that finds it cached records
-0 tokens for it. :func:`write_pseudocode` precomputes it from Python.
+0 tokens for it. :func:`~ponder.strategies.pseudocode.write_pseudocode` precomputes it from Python.
 
 Without a ``task`` option the settings' system prompt describes the task; with neither a
 description nor examples, the question itself is the task (pseudocode per question).
@@ -30,7 +30,7 @@ from ponder.result import Candidate
 from ponder.strategies.core import Decision, StepContext
 from ponder.strategies.params import check, param
 from ponder.strategies.pseudocode import (
-    Example, Pseudocode, PseudocodeCache, awrite_pseudocode, cache_at, load_examples, read_text, write_pseudocode,
+    Example, Pseudocode, awrite_pseudocode, cache_at, load_examples, read_text,
 )
 from ponder.strategies.sampling import vote
 from ponder.strategies.spending import spent
@@ -140,6 +140,3 @@ class ThinkAndExecute:
     def decide(self, state: ThinkState, ctx: StepContext) -> Decision:
         return vote(state.candidates, ctx.task)
 
-
-__all__ = ["Example", "Pseudocode", "PseudocodeCache", "ThinkAndExecute", "awrite_pseudocode",
-           "cache_at", "load_examples", "write_pseudocode"]
