@@ -54,8 +54,8 @@ async def solve_problem(engine: LlamaEngine, row: dict[str, Any], args: argparse
         tokens = [c.completion_tokens for c in sc.candidates]
         entry: dict[str, Any] = {"answers": answers, "tokens": tokens}
         for k in SIZES:
-            voted = ponder.strategies.voting.winner(
-                ponder.strategies.voting.tally(answers[:k], equivalent=checker.task.equivalent))
+            voted = ponder.core.voting.winner(
+                ponder.core.voting.tally(answers[:k], equivalent=checker.task.equivalent))
             entry[f"sc@{k}"] = checker.is_correct(voted)
             entry[f"pass@{k}"] = any(checker.is_correct(a) for a in answers[:k])
         await replay_adaptive(entry, [c.text for c in sc.candidates], row, checker, temperature, args)

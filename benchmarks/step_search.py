@@ -60,23 +60,23 @@ def summarize(db: str, max_tokens: int, seed: int, temperature: float) -> list[d
     try:
         rows = []
         for config in store.configs():
-            key = json.loads(config["key"])
+            key = json.loads(config.key)
             if (key["dataset"], key["max_tokens"], key["seed"], key["temperature"]) != (DATASET, max_tokens, seed, temperature):
                 continue
-            results = list(store.results(config["id"]))
+            results = list(store.results(config.id))
             if not results:
                 continue
             n = len(results)
             rows.append({
                 "strategy": key["strategy"], "budget": key["budget"], "options": key["options"], "problems": n,
-                "accuracy": sum(r["correct"] for r in results) / n,
-                "completion_tokens": sum(r["completion_tokens"] for r in results) / n,
-                "prompt_tokens": sum(r["prompt_tokens"] for r in results) / n,
-                "prompt_tokens_computed": sum(r["prompt_tokens_computed"] for r in results) / n,
-                "scorer_tokens": sum(r["scorer_tokens"] for r in results) / n,
-                "seconds": sum(r["seconds"] for r in results) / n,
-                "errors": sum(str(r["stop_reason"]).startswith("error") for r in results),
-                "seconds_by_problem": {r["problem_id"]: r["seconds"] for r in results},
+                "accuracy": sum(r.correct for r in results) / n,
+                "completion_tokens": sum(r.completion_tokens for r in results) / n,
+                "prompt_tokens": sum(r.prompt_tokens for r in results) / n,
+                "prompt_tokens_computed": sum(r.prompt_tokens_computed for r in results) / n,
+                "scorer_tokens": sum(r.scorer_tokens for r in results) / n,
+                "seconds": sum(r.seconds for r in results) / n,
+                "errors": sum(r.stop_reason.startswith("error") for r in results),
+                "seconds_by_problem": {r.problem_id: r.seconds for r in results},
             })
         return rows
     finally:

@@ -38,7 +38,7 @@ from peers.systems import (  # noqa: E402
     OPTILLM_SC_SAMPLES, SC, STRATEGIES, ItsHubSystem, OptillmSystem, Setup, System, ponder_embedded, ponder_http)
 from ponder.bench.datasets import Problem, load_problems  # noqa: E402
 from ponder.engines.http.profiles import PROFILES  # noqa: E402
-from ponder.settings import DEFAULT_SYSTEM_PROMPT  # noqa: E402
+from ponder.core.settings import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_SYSTEMS = ("ponder-http", "its_hub", "optillm")

@@ -41,8 +41,8 @@ from ponder.answers import get_task
 from ponder.bench.datasets import Problem
 from ponder.engines.base import Engine
 from ponder.engines.http.profiles import EndpointProfile
-from ponder.errors import PonderError
-from ponder.strategies import get_strategy
+from ponder.core.errors import PonderError
+from ponder.registry import get_strategy
 
 from .servers import start_optillm
 

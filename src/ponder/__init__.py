@@ -7,11 +7,11 @@
 
 from ponder.api import alinc, asolve, linc, plan, solve, start
 from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest, Message, create_engine
-from ponder.errors import PonderError
-from ponder.result import Candidate, SolveResult
-from ponder.routing.search import aroute, route
-from ponder.settings import SolveSettings
-from ponder.usage import Usage
+from ponder.core.errors import PonderError
+from ponder.core.result import Candidate, SolveResult
+from ponder.bench.route_search import aroute, route
+from ponder.core.settings import SolveSettings
+from ponder.core.usage import Usage
 
 __version__ = "0.1.0"
 

@@ -10,12 +10,15 @@ from typing import Any, Mapping, Sequence
 from ponder.answers import AnswerTask, get_task
 from ponder.engines.base import Engine, Message
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
-from ponder.errors import InvalidInputError
-from ponder.pipelines import Pipeline, PipelineParams, load_pipeline
-from ponder.result import SolveResult
+from ponder.core.errors import InvalidInputError
+from ponder.pipelines import Pipeline, PipelineParams
+from ponder.core.result import SolveResult
 from ponder.scorers import SCORERS, Scorer
-from ponder.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
-from ponder.strategies import Algorithm, Budget, StepContext, StrategyRun, get_strategy
+from ponder.core.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
+from ponder.context import StepContext
+from ponder.core.budget import Budget
+from ponder.registry import get_strategy, load_pipeline
+from ponder.strategies import Algorithm, StrategyRun
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def plan(
     pipeline: str | Path | Mapping[str, Any] | None = None,
     engines: Mapping[str, Engine] | None = None,
 ) -> RunPlan:
-    """Validate a run's arguments (a one-line :class:`~ponder.errors.PonderError` names any problem).
+    """Validate a run's arguments (a one-line :class:`~ponder.core.errors.PonderError` names any problem).
 
     ``budget`` counts generations, ``token_budget`` completion tokens, ``time_budget`` seconds;
     ``options`` are the strategy's own parameters (``ponder strategies`` lists them);

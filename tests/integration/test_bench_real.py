@@ -30,10 +30,10 @@ def test_bench_resumes_and_reports(tmp_path: Path) -> None:
     assert more.stdout.count("(1 new)") == 2
     store = BenchStore(db)
     rows = store.configs()
-    assert [r["label"] for r in rows] == ["greedy@2 seed=0", "self-consistency@2 seed=0"]
-    results = list(store.results(rows[1]["id"]))
-    assert len(results) == 3 and all(len(r["candidates"]) == 2 for r in results)
-    assert all(r["prompt_tokens_computed"] < r["prompt_tokens"] for r in results)
+    assert [r.label for r in rows] == ["greedy@2 seed=0", "self-consistency@2 seed=0"]
+    results = list(store.results(rows[1].id))
+    assert len(results) == 3 and all(len(r.candidates) == 2 for r in results)
+    assert all(r.prompt_tokens_computed < r.prompt_tokens for r in results)
     store.close()
     report = ponder_cli("report", "--db", str(db), "--out", str(tmp_path / "report"), "--baseline", "greedy@2 seed=0")
     assert report.returncode == 0, report.stderr

@@ -6,7 +6,7 @@ import pytest
 
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.llama import LlamaEngine
-from ponder.errors import ContextOverflowError, InvalidModelError, ModelNotFoundError
+from ponder.core.errors import ContextOverflowError, InvalidModelError, ModelNotFoundError
 
 pytestmark = pytest.mark.model
 

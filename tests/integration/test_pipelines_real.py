@@ -8,7 +8,7 @@ import pytest
 
 import ponder
 from ponder.engines.llama import LlamaEngine
-from ponder.pipelines import load_pipeline
+from ponder.registry import load_pipeline
 
 pytestmark = pytest.mark.model
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ponder.engines.llama import LlamaEngine
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.scorers.prm import SelfEvalPRM
-from ponder.strategies.core import MeteredEngine
+from ponder.context import MeteredEngine
 
 pytestmark = pytest.mark.model
 

@@ -10,7 +10,7 @@ import pytest
 import ponder
 from ponder.engines.llama import LlamaEngine
 from ponder.routing import load_router
-from ponder.routing.search import aroute
+from ponder.bench.route_search import aroute
 
 pytestmark = pytest.mark.model
 

@@ -8,7 +8,7 @@ import pytest
 
 import ponder
 from ponder.engines.llama import LlamaEngine
-from ponder.strategies import available
+from ponder.registry import available
 
 pytestmark = pytest.mark.model
 

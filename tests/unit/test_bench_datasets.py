@@ -13,7 +13,7 @@ import pytest
 
 from ponder.bench.datasets import BUILTIN, Problem, dataset_names, load_problems
 from ponder.bench.graders import GRADERS, grade, task_for
-from ponder.errors import BackendUnavailableError, InvalidInputError, UnknownNameError
+from ponder.core.errors import BackendUnavailableError, InvalidInputError, UnknownNameError
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from ponder.bench.report import (ReportFiles, bootstrap_ci, paired_difference, pareto_frontier, summarise,
                                  write_report)
-from ponder.bench.store import BenchStore, Config
-from ponder.errors import InvalidInputError
+from ponder.bench.report_curves import verifier_line
+from ponder.bench.store import BenchStore
+from ponder.bench.types import BenchRow, Config
+from ponder.core.errors import InvalidInputError
 
 PROBLEMS = 20
 SCRIPT_QUESTION = "What is 2 + 2? <script>alert('x')</script> & more"
@@ -28,9 +29,9 @@ def _config(strategy: str, budget: int) -> Config:
                   engine="fake", model="fake-model")
 
 
-def _record(problem: int, correct: bool, completion: int, scorer: int) -> dict[str, Any]:
+def _record(problem: int, correct: bool, completion: int, scorer: int) -> BenchRow:
     answer = "4" if correct else "5"
-    return {
+    return BenchRow.from_dict({
         "problem_id": f"p{problem:02d}",
         "question": SCRIPT_QUESTION if problem == 3 else f"Question {problem}: what is {problem} + 1?",
         "gold": "4", "answer": answer, "correct": int(correct),
@@ -39,7 +40,7 @@ def _record(problem: int, correct: bool, completion: int, scorer: int) -> dict[s
         "votes": {answer: 1.0}, "trace": [{"step": 0, "note": "x < y"}], "stop_reason": "budget",
         "prompt_tokens": 50, "prompt_tokens_computed": 30, "completion_tokens": completion, "scorer_tokens": scorer,
         "engine_calls": 1, "scorer_calls": 1 if scorer else 0, "seconds": 0.5,
-    }
+    })
 
 
 @pytest.fixture(scope="module")
@@ -172,32 +173,27 @@ def test_configurations_without_results_are_named_not_reported(tmp_path: Path) -
 
 
 def test_cheap_curves_section_from_recorded_samples(tmp_path: Path) -> None:
-    from ponder.bench.report import write_report as write
-    from ponder.bench.store import BenchStore as Store, Config as Conf
-
-    store = Store(tmp_path / "curves.db")
+    store = BenchStore(tmp_path / "curves.db")
     run = store.start_run(ponder_version="t", dataset="toy", engine="fake", model="m", model_sha256=None, settings={})
-    config_id = store.config_id(run, Conf(dataset="toy", strategy="self-consistency", budget=4, seed=0,
-                                          temperature=0.8, max_tokens=8, engine="fake", model="m"))
+    config_id = store.config_id(run, Config(dataset="toy", strategy="self-consistency", budget=4, seed=0,
+                                            temperature=0.8, max_tokens=8, engine="fake", model="m"))
     for i in range(10):
         right = i % 2 == 0  # half the problems have 3 right samples of 4, half none
         candidates = [{"text": "t", "answer": "1" if right and j < 3 else str(j + 2), "correct": right and j < 3,
                        "score": None, "completion_tokens": 5, "finish_reason": "stop"} for j in range(4)]
-        store.add_result(config_id, {
+        store.add_result(config_id, BenchRow.from_dict({
             "problem_id": str(i), "question": "q", "gold": "1", "answer": "1" if right else "2", "correct": int(right),
             "candidates": candidates, "votes": {}, "trace": [], "stop_reason": "done", "prompt_tokens": 10,
             "prompt_tokens_computed": 10, "completion_tokens": 20, "scorer_tokens": 0, "engine_calls": 1,
-            "scorer_calls": 0, "seconds": 0.1})
+            "scorer_calls": 0, "seconds": 0.1}))
     store.close()
-    text = write(tmp_path / "curves.db", tmp_path / "out").markdown.read_text()
+    text = write_report(tmp_path / "curves.db", tmp_path / "out").markdown.read_text()
     assert "## Cheap curves" in text and "| k | self-consistency@k | pass@k |" in text
     assert "| 4 | 50.0% ± 16.7 | 50.0% ± 16.7 |" in text  # all four samples: SC and pass@4 are exact
     assert "| 1 |" in text and "saturation budget" in text
 
 
 def test_scored_candidates_get_a_verifier_analysis() -> None:
-    from ponder.bench.report_curves import verifier_line
-
     samples = [[("1", True, 0.9), ("2", False, 0.2), ("3", False, 0.7)], [("1", True, 0.8), ("4", False, 0.1)]]
     line = verifier_line(samples)
     assert "completeness 1.00, soundness 0.67" in line and "accuracy ceiling" in line

@@ -12,8 +12,8 @@ import pytest
 from ponder.analysis.curves import (
     BEST_OF_K, METHODS, PASS_AT_K, SELF_CONSISTENCY, CurvePoint, Sample, curves, pass_at_k, per_problem_curves,
 )
-from ponder.errors import InvalidInputError
-from ponder.strategies.voting import tally, winner
+from ponder.core.errors import InvalidInputError
+from ponder.core.voting import tally, winner
 
 
 def _brute_pass_at_k(n: int, c: int, k: int) -> float:

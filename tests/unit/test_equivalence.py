@@ -7,8 +7,8 @@ import pytest
 import ponder
 from ponder.answers import get_task, math_equivalent, normalize_answer
 from ponder.engines import FakeEngine
-from ponder.errors import UnknownNameError
-from ponder.strategies.voting import group_answers, tally, top_two, winner
+from ponder.core.errors import UnknownNameError
+from ponder.core.voting import group_answers, tally, top_two, winner
 
 # -- math_equivalent -------------------------------------------------------------------------
 

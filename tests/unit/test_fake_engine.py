@@ -6,7 +6,7 @@ import pytest
 
 from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 
 async def one(engine: FakeEngine, request: GenerationRequest) -> list[Completion]:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ponder.errors import InvalidInputError, PonderError
+from ponder.core.errors import InvalidInputError, PonderError
 from ponder.logic import (
     And, Const, Eq, Exists, FOLParseError, Forall, Iff, Implies, LogicError, Not, Or, Pred, Var, Verdict, Xor,
     decide, format_formula, parse,

@@ -10,8 +10,8 @@ import pytest
 import ponder
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.http import OpenAIEngine, detect_profile
-from ponder.seeding import derive_seed
-from ponder.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, UpstreamError
+from ponder.core.seeding import derive_seed
+from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, UpstreamError
 from tests.support.stub_server import Action, StubServer
 
 CHAT = GenerationRequest.chat("What is 2 + 2?", max_tokens=16, temperature=0.5, seed=3)
@@ -210,7 +210,7 @@ async def test_api_key_is_sent_and_never_shown(monkeypatch: pytest.MonkeyPatch) 
 def test_bad_engine_options_are_refused() -> None:
     with pytest.raises(InvalidInputError):
         OpenAIEngine(base_url="localhost:8000")
-    with pytest.raises(ponder.errors.UnknownNameError):
+    with pytest.raises(ponder.core.errors.UnknownNameError):
         OpenAIEngine(base_url="http://x", profile="nope")
 
 

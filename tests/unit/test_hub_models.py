@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ponder.engines.llama.models import resolve_model
-from ponder.errors import ModelNotFoundError
+from ponder.core.errors import ModelNotFoundError
 
 pytest.importorskip("huggingface_hub")
 

@@ -6,7 +6,7 @@ import pytest
 
 import ponder
 from ponder.engines import FakeEngine
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.strategies.linc import format_problem, parse_problem
 
 PREMISES = ["All dogs are mammals.", "Rex is a dog."]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ponder.engines.llama.models import BUILTIN_MODELS, DEFAULT_MODEL, check_gguf, resolve_model
-from ponder.errors import InvalidModelError, ModelNotFoundError
+from ponder.core.errors import InvalidModelError, ModelNotFoundError
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import ponder
 from ponder.scorers import ExactChecker
 
 import ponder
-from ponder.errors import InvalidInputError, UnknownNameError
-from ponder.strategies import get_strategy
+from ponder.core.errors import InvalidInputError, UnknownNameError
+from ponder.registry import get_strategy
 from ponder.strategies.adaptive import AdaptiveParams, AdaptiveSelfConsistency
-from ponder.strategies.params import NoParams, build_params, describe, param
+from ponder.core.params import NoParams, build_params, describe, param
 from ponder.strategies.scored import BestOfN, ScorerParams, WeightedMajority, WeightParams
 from ponder.strategies.self_consistency import SelfConsistency, SelfConsistencyParams
 

@@ -14,13 +14,14 @@ from ponder.cli.main import cli
 from ponder.engines import Completion, FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
 from ponder.answers import get_task
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.pipelines.components.ranker import read_ranking
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.scorers import ScorerInfo
-from ponder.settings import SolveSettings
-from ponder.strategies.core import Budget, StepContext
-from ponder.usage import Usage, total
+from ponder.core.settings import SolveSettings
+from ponder.context import StepContext
+from ponder.core.budget import Budget
+from ponder.core.usage import Usage, total
 
 QUESTION = "What is 2 + 2?"
 CRITIQUE_MARK = "Check the solution step by step"
@@ -257,16 +258,16 @@ async def test_a_sub_context_meters_itself_and_its_remote_prms_count_in_the_run(
         async def aclose(self) -> None:
             self.closed = True
 
-    monkeypatch.setattr("ponder.scorers.prm.make_prm", lambda spec, engine: RemotePRM())
+    monkeypatch.setattr("ponder.context.scorers.make_prm", lambda spec, engine: RemotePRM())
     ctx = StepContext(QUESTION, FakeEngine(script), SolveSettings(), get_task("math"), Budget(4, tokens=100))
-    await ctx.sample(1, first_index=0, temperature=0.0)
+    await ctx.sample(1, temperature=0.0)
     used = ctx.engine.usage.completion_tokens
     sub = ctx.child(2)
     assert (sub.budget.generations, sub.budget.tokens) == (2, 100 - used)
-    await sub.sample(2, first_index=1, temperature=0.0)
+    await sub.sample(2, temperature=0.0)
     prm = sub.prm("remote")
     await sub.aclose()  # as a strategy run closes its own context
-    assert prm.closed and sub.generations == 2 and ctx.generations == 1  # the caller counts them back
+    assert prm.closed and sub.ledger.spent == 2 and ctx.ledger.spent == 3  # charged to the run as they are spent
     assert (sub.usage().engine_calls, ctx.usage().engine_calls) == (1, 2)
     assert sub.usage().scorer_tokens == ctx.usage().scorer_tokens == 5  # still counted after closing
 

@@ -11,11 +11,12 @@ from click.testing import CliRunner
 
 import ponder
 from ponder.cli.main import cli
-from ponder.errors import InvalidInputError
-from ponder.pipelines import Pipeline, load_pipeline
+from ponder.core.errors import InvalidInputError
+from ponder.pipelines import Pipeline
+from ponder.registry import load_pipeline
 from ponder.pipelines.components import Critic, Fuser, Generator
 from ponder.scorers import SCORERS
-from ponder.strategies import get_strategy
+from ponder.registry import get_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 

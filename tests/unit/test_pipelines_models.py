@@ -16,11 +16,12 @@ from ponder.cli.main import cli
 from ponder.engines import FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
 from ponder.engines.named import NamedEngines, parse_engine_spec
-from ponder.errors import InvalidInputError
-from ponder.pipelines import load_pipeline
-from ponder.settings import SolveSettings
-from ponder.strategies.core import Budget, StepContext
-from ponder.usage import Usage, total
+from ponder.core.errors import InvalidInputError
+from ponder.registry import load_pipeline
+from ponder.core.settings import SolveSettings
+from ponder.context import StepContext
+from ponder.core.budget import Budget
+from ponder.core.usage import Usage, total
 from tests.support.stub_server import StubServer
 
 QUESTION = "What is 2 + 2?"
@@ -132,16 +133,16 @@ async def test_the_runs_own_engine_passed_by_name_is_not_counted_twice() -> None
 async def test_a_sub_context_on_another_engine_counts_in_the_parents_usage_and_token_budget() -> None:
     main, other = FakeEngine(main_script), FakeEngine(other_script)
     ctx = StepContext(QUESTION, main, SolveSettings(), get_task("math"), Budget(8, tokens=20))
-    await ctx.sample(1, first_index=0, temperature=0.0)
-    sub = ctx.child(2, engine=other)
-    nested = sub.child(1)  # a strategy inside the component: on the component's engine
-    await nested.sample(1, first_index=1, temperature=0.0)
+    await ctx.sample(1, temperature=0.0)
+    sub = ctx.child(3, engine=other)
+    nested = sub.child(1)  # charges the component's ledger, which charges the run's  # a strategy inside the component: on the component's engine
+    await nested.sample(1, temperature=0.0)
     own = ctx.engine.usage.completion_tokens
     assert sub.usage().engine_calls == 1 and ctx.usage().engine_calls == 2
     assert ctx.usage().completion_tokens == own + sub.usage().completion_tokens
-    assert ctx.limit_reached() is None
-    await sub.sample(2, first_index=2, temperature=0.0)
-    assert ctx.usage().engine_calls == 3 and ctx.limit_reached() == "tokens"  # the other engine's tokens count
+    assert ctx.ledger.limit_reached() is None
+    await sub.sample(2, temperature=0.0)
+    assert ctx.usage().engine_calls == 3 and ctx.ledger.limit_reached() == "tokens"  # the other engine's tokens count
     assert len(other.requests) == 2 and len(main.requests) == 1
 
 
@@ -174,7 +175,10 @@ async def test_a_name_that_reaches_the_run_unchecked_is_still_a_clear_error() ->
 
 
 @pytest.mark.parametrize(("model", "problem"), [
-    ("ftp:x", "model 'ftp:x' is not an engine spec: use openai:BASE_URL[#MODEL] or llama:MODEL"),
+    ("ftp:x", "model 'ftp:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL]"),
+    ("llama:m.gguf?n_ctx=big", "model 'llama:m.gguf?n_ctx=big': option n_ctx='big': expected int"),
+    ("llama:m.gguf?base_url=x", "model 'llama:m.gguf?base_url=x': engine 'llama' has no option 'base_url'; "
+                                "its options: model, n_ctx"),
     ("openai:localhost:8000", "model 'openai:localhost:8000' needs a base URL starting with http://"),
     ("llama:", "model 'llama:' needs a model after llama:"),
     ("", "model must not be empty"),
@@ -276,7 +280,7 @@ async def test_a_llama_spec_is_created_lazily_once_and_closed(monkeypatch: pytes
     assert [(name, options) for name, options, _ in made] == [("llama", {"model": "smollm2-135m"})]
     assert made[0][2].closed == 1 and len(made[0][2].requests) == 2
     assert components(result)[-1]["skipped"]  # the fuser had no budget left: its engine was never made
-    assert parse_engine_spec("llama:hf:owner/repo/model.gguf").model == "hf:owner/repo/model.gguf"
+    assert parse_engine_spec("llama:hf:owner/repo/model.gguf").options == {"model": "hf:owner/repo/model.gguf"}
 
 
 async def test_created_engines_close_even_when_the_run_fails(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ponder.engines.http.transport import RetryPolicy
-from ponder.errors import InvalidInputError, UpstreamError
-from ponder.result import Candidate
+from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.result import Candidate
 from ponder.scorers.prm import QWEN_PRM_SYSTEM, GenericHttpPRM, VllmPRM
 from tests.support.prm_server import PrmServer, pooling_answer
 
@@ -211,7 +211,7 @@ async def test_generic_http_malformed_responses(payload: Any, message: str) -> N
 
 
 async def test_unreachable_server_is_a_typed_error() -> None:
-    from ponder.errors import BackendUnavailableError
+    from ponder.core.errors import BackendUnavailableError
 
     prm = GenericHttpPRM("http://127.0.0.1:9/score", retry=RetryPolicy(attempts=1))
     with pytest.raises(BackendUnavailableError, match="cannot reach"):

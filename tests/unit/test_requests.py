@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from ponder.engines import GenerationRequest, Message
-from ponder.errors import InvalidInputError, PonderError
-from ponder.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
-from ponder.usage import Usage, total
+from ponder.core.errors import InvalidInputError, PonderError
+from ponder.core.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
+from ponder.core.usage import Usage, total
 
 CHAT = (Message("user", "hi"),)
 

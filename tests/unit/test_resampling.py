@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.search.resampling import (
     RESAMPLERS,
     _inverse_cdf,

@@ -9,10 +9,10 @@ import pytest
 import ponder
 from ponder.engines import FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
-from ponder.errors import InvalidInputError
-from ponder.result import Candidate
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
 from ponder.scorers import ScorerInfo
-from ponder.strategies import get_strategy
+from ponder.registry import get_strategy
 
 QUESTION = "What is 2 + 2?"
 CRITIQUE_MARK = "Check the solution step by step"

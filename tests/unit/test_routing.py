@@ -10,12 +10,14 @@ from click.testing import CliRunner
 
 import ponder
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT
-from ponder.bench.datasets import Problem
+from ponder.bench.route_search import search_router
+from ponder.bench.types import Problem
 from ponder.cli.main import cli
 from ponder.engines import FakeEngine, GenerationRequest
 from ponder.engines import registry as engines
-from ponder.errors import InvalidInputError
-from ponder.routing import Router, all_trajectories, classify, load_router, parse_trajectory, search_router
+from ponder.engines.plugin import plugin_from_factory
+from ponder.core.errors import InvalidInputError
+from ponder.routing import Router, all_trajectories, classify, load_router, parse_trajectory
 from ponder.routing.actions import COT_SUFFIX, PLAN_PROMPT, REWRITE_PROMPT, VERIFY_PROMPT
 from ponder.routing.trajectory import parse_trajectories
 
@@ -232,7 +234,7 @@ async def test_the_search_can_type_by_dataset_or_field() -> None:
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--engine fake`` builds a scripted engine."""
-    monkeypatch.setitem(engines.BUILTIN, "fake", lambda **options: FakeEngine(script))
+    monkeypatch.setitem(engines.BUILTIN, "fake", plugin_from_factory("fake", lambda **options: FakeEngine(script)))
 
 
 def dev_file(tmp_path: Path) -> str:

@@ -11,7 +11,7 @@ import pytest
 import ponder
 from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted
 from ponder.engines.fake import prompt_text
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.strategies import StrategyRun
 
 QUESTION = "What is 2 + 2?"
@@ -238,20 +238,20 @@ async def test_sample_rejects_zero_and_more_than_remaining() -> None:
     run = ponder.start(QUESTION, engine, budget=3)
     ctx = run.ctx
     with pytest.raises(InvalidInputError, match="asked for 0"):
-        await ctx.sample(0, first_index=0, temperature=0.5)
+        await ctx.sample(0, temperature=0.5)
     with pytest.raises(InvalidInputError, match="asked for 4 generations with 3 left"):
-        await ctx.sample(4, first_index=0, temperature=0.5)
-    assert engine.calls == 0 and ctx.generations == 0
+        await ctx.sample(4, temperature=0.5)
+    assert engine.calls == 0 and ctx.ledger.spent == 0
 
-    assert len(await ctx.sample(2, first_index=0, temperature=0.5)) == 2
-    assert ctx.remaining_generations() == 1
+    assert len(await ctx.sample(2, temperature=0.5)) == 2
+    assert ctx.ledger.remaining() == 1
     with pytest.raises(InvalidInputError, match="asked for 2 generations with 1 left"):
-        await ctx.sample(2, first_index=2, temperature=0.5)
-    [last] = await ctx.sample(1, first_index=2, temperature=0.5)
+        await ctx.sample(2, temperature=0.5)
+    [last] = await ctx.sample(1, temperature=0.5)
     assert last.index == 2
-    assert ctx.remaining_generations() == 0
+    assert ctx.ledger.remaining() == 0
     with pytest.raises(InvalidInputError):
-        await ctx.sample(1, first_index=3, temperature=0.5)
+        await ctx.sample(1, temperature=0.5)
     assert engine.calls == 2
 
 

@@ -9,7 +9,7 @@ import pytest
 from ponder.analysis.saturation import (
     ScalingModel, fit_scaling, marginal_gain, parallel, saturation_budget, scaling_curve, sequential,
 )
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 
 def _by_search(p: float, ceiling: float, epsilon: float) -> int:

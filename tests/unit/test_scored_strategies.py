@@ -9,10 +9,10 @@ import pytest
 import ponder
 from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted, TokenLogprob
 from ponder.engines.fake import prompt_text
-from ponder.errors import InvalidInputError
-from ponder.result import Candidate
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
 from ponder.scorers import RestartJudge, SelfEvalJudge, SequenceProbability, make_scorer, verdict_probability
-from ponder.usage import Usage
+from ponder.core.usage import Usage
 
 QUESTION = "What is 2 + 2?"
 JUDGE_MARK = "Is the proposed solution's final answer correct?"
@@ -266,7 +266,7 @@ def test_make_scorer() -> None:
 
 
 async def test_a_failed_sample_weighs_nothing_in_a_probability_vote() -> None:
-    from ponder.result import Candidate
+    from ponder.core.result import Candidate
     from ponder.scorers import SequenceProbability
 
     live = Candidate(text="The answer is 4.", answer="4", finish_reason="stop", completion_tokens=5, mean_logprob=-0.1)

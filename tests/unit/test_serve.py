@@ -22,7 +22,7 @@ import pytest
 
 from ponder.engines.base import Completion, GenerationRequest, Message
 from ponder.engines.fake import FakeEngine, Script
-from ponder.errors import BackendUnavailableError, InvalidInputError
+from ponder.core.errors import BackendUnavailableError, InvalidInputError
 from ponder.serve import ServeConfig, create_app
 from tests.support.app_server import AppServer
 

@@ -16,11 +16,11 @@ import pytest
 
 import ponder
 from ponder.engines import Completion, FakeEngine, GenerationRequest
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.scorers.prm import ScriptedPRM
 from ponder.search.steps import Partial, StepParams, grow, prefix, root
-from ponder.seeding import derive_seed
-from ponder.usage import Usage
+from ponder.core.seeding import derive_seed
+from ponder.core.usage import Usage
 
 QUESTION = "Tom has 3 boxes of 4 apples. How many apples?"
 SEARCHES = ["beam-search", "dvts", "particle-filtering", "particle-gibbs", "a-star"]
@@ -125,7 +125,7 @@ async def test_finished_particles_are_frozen_never_extended_nor_recounted() -> N
     assert not finished & {r.assistant_prefix for r in engine.requests}  # none was continued
     assert len(run.state.particles) > len({p.index for p in run.state.particles})  # resampling copied some
     steps = [r for r in engine.requests if r.stop == ("\n\n",)]
-    assert sum(r.n for r in steps) > 8 and run.ctx.generations == 8  # N particles counted once
+    assert sum(r.n for r in steps) > 8 and run.ctx.ledger.spent == 8  # N particles counted once
     assert result.answer == "12"
 
 
@@ -199,7 +199,7 @@ async def test_particle_gibbs_never_extends_its_reference() -> None:
     reference = run.state.particles[0]
     assert reference.index in {p.index for p in run.state.pool}  # a particle of the first sweep
     assert reference == next(p for p in run.state.pool if p.index == reference.index)
-    assert run.ctx.generations == 4 + 3  # the reference costs nothing
+    assert run.ctx.ledger.spent == 4 + 3  # the reference costs nothing
 
 
 async def test_particle_gibbs_needs_two_particles_per_sweep() -> None:
@@ -277,7 +277,7 @@ class ShortRows(FakeEngine):
 
 @pytest.mark.parametrize("fork", [True, False])
 async def test_an_engine_that_drops_samples_is_a_clear_error(fork: bool) -> None:
-    from ponder.errors import UpstreamError
+    from ponder.core.errors import UpstreamError
 
     with pytest.raises(UpstreamError, match="returned 7 samples for a request of 8"):
         await search("particle-filtering", ShortRows(three_steps, fork=fork))
@@ -376,7 +376,7 @@ class ClosingPRM(ScriptedPRM):
 
 
 async def test_a_run_closes_the_prm_it_built_but_not_one_passed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ponder.scorers.prm as prm_module
+    import ponder.context.scorers as prm_module
 
     built = ClosingPRM(lambda q, steps: [0.9 if "good" in s else 0.1 for s in steps], aggregation="min")
     monkeypatch.setattr(prm_module, "make_prm", lambda spec, engine: built)
@@ -391,15 +391,16 @@ async def test_a_run_closes_the_prm_it_built_but_not_one_passed_in(monkeypatch: 
 
 def test_claim_counts_generations_and_refuses_more_than_left() -> None:
     from ponder.answers import get_task
-    from ponder.settings import SolveSettings
-    from ponder.strategies.core import Budget, StepContext
+    from ponder.core.settings import SolveSettings
+    from ponder.context import StepContext
+    from ponder.core.budget import Budget
 
     ctx = StepContext(QUESTION, FakeEngine(["x"]), SolveSettings(), get_task("math"), Budget(generations=4))
-    ctx.claim(3)
-    assert ctx.remaining_generations() == 1
+    ctx.ledger.spend(3)
+    assert ctx.ledger.remaining() == 1
     for bad in (0, 2):
         with pytest.raises(InvalidInputError, match="generations with 1 left"):
-            ctx.claim(bad)
+            ctx.ledger.spend(bad)
 
 
 # -- a PRM served over HTTP ------------------------------------------------------------------
@@ -423,7 +424,7 @@ async def test_particle_filtering_with_a_vllm_prm_over_http() -> None:
 
 
 def test_delimiter_escapes_typed_on_a_command_line() -> None:
-    from ponder.strategies.params import build_params
+    from ponder.core.params import build_params
     from ponder.strategies.particle_filtering import ParticleFilteringParams
 
     assert build_params(ParticleFilteringParams, {"delimiter": "\\n"}).delimiter == "\n"

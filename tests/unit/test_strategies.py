@@ -8,9 +8,9 @@ import pytest
 
 import ponder
 from ponder.engines import FakeEngine, GenerationRequest, Message
-from ponder.errors import InvalidInputError, UnknownNameError
-from ponder.settings import DEFAULT_SYSTEM_PROMPT
-from ponder.strategies import available, get_strategy
+from ponder.core.errors import InvalidInputError, UnknownNameError
+from ponder.core.settings import DEFAULT_SYSTEM_PROMPT
+from ponder.registry import available, get_strategy
 
 QUESTION = "What is 2 + 2?"
 SCRIPT = [

@@ -9,7 +9,7 @@ import pytest
 
 import ponder
 from ponder.engines import FakeEngine, GenerationRequest
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.strategies import pseudocode
 from ponder.strategies.pseudocode import (
     THINK_PROMPT,
@@ -64,7 +64,7 @@ async def test_pseudocode_is_written_once_and_reused_at_no_cost(tmp_path: Path) 
     assert think1["source"] == "written" and think2["source"] == "memory"
     assert think1["pseudocode"] == think2["pseudocode"] == PSEUDOCODE
     assert think1["usage"]["completion_tokens"] > 0 and think1["usage"]["engine_calls"] == 1
-    assert think2["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "engine_calls": 0}
+    assert not any(think2["usage"].values())  # the runner records each step's usage: nothing was spent
     execute1, execute2 = first.trace[1], second.trace[1]
     assert execute1["action"] == "execute"
     # the writer's usage holds the Think cost; the reuser's holds its Execute call alone

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.verifiers import UnitTestVerifier, check_solution, extract_code
 
 HUMANEVAL = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "humaneval.jsonl.gz"

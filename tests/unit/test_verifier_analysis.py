@@ -8,7 +8,7 @@ import random
 import pytest
 
 from ponder.analysis import resampling_with_verifier
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 
 def test_one_problem_matches_the_closed_form() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ponder.strategies.voting import tally, winner
+from ponder.core.voting import tally, winner
 
 
 def test_tally_counts_in_first_appearance_order() -> None:

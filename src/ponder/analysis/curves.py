@@ -19,9 +19,9 @@ equal draws. At k == N there is one subset, the recorded order, so the value is 
 
 - self-consistency: majority vote over the subset's answers; ``None`` answers do not vote; ties
   go to the answer that appeared first in the subset order (the rule of
-  :func:`ponder.strategies.voting.winner`). The vote is right when the winning group's first
+  :func:`ponder.core.voting.winner`). The vote is right when the winning group's first
   sample in the subset is correct; a subset without any answer is wrong. Equivalent answers are
-  grouped once per problem with :func:`ponder.strategies.voting.group_answers` (so an expensive
+  grouped once per problem with :func:`ponder.core.voting.group_answers` (so an expensive
   ``equivalent`` runs at most once per distinct answer and group); the votes are then counted per
   group, vectorised over draws.
 - best-of-k: the correct flag of the highest-scored sample in the subset, ties to the first in
@@ -43,8 +43,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from ponder.errors import InvalidInputError
-from ponder.strategies.voting import group_answers
+from ponder.core.errors import InvalidInputError
+from ponder.core.voting import group_answers
 
 PASS_AT_K = "pass_at_k"
 SELF_CONSISTENCY = "self_consistency"

@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 _GRID_POINTS = 2001
 _SMALLEST_P = 1e-6

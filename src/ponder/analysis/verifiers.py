@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Callable
 
 from ponder.answers.equivalence import math_equivalent
 from ponder.answers.extract import extract_answer, extract_program
-from ponder.errors import UnknownNameError
+from ponder.core.errors import UnknownNameError
 
 
 @dataclass(frozen=True)

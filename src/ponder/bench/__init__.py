@@ -1,1 +1,15 @@
-"""The benchmark harness: data sets x strategies x budgets x seeds, stored in SQLite."""
+"""The benchmark harness: data sets x strategies x budgets x seeds, stored in SQLite.
+
+- :mod:`~ponder.bench.types`: the records the modules share (``Problem``, ``Config``,
+  ``StoredConfig``, ``BenchRow``, ``ConfigTotals``, ``ConfigSummary``, ``PairedDifference``);
+- :mod:`~ponder.bench.graders` and :mod:`~ponder.bench.datasets`: judging answers, reading problems;
+- :mod:`~ponder.bench.store`, :mod:`~ponder.bench.runner`, :mod:`~ponder.bench.api`: running
+  configurations resumably into SQLite (``ponder bench``);
+- :mod:`~ponder.bench.report` with ``report_table``, ``report_plot``, ``report_html`` and
+  ``report_curves``: what the runs bought (``ponder report``);
+- :mod:`~ponder.bench.route_search`: the DOTS trajectory search over a dev set (``ponder route``,
+  ``ponder.route``).
+
+Nothing is imported here: ``import ponder`` loads ``route_search``, and ``api`` reads
+``ponder.__version__``.
+"""

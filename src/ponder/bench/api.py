@@ -1,4 +1,4 @@
-"""``ponder.bench.bench``: the Python form of ``ponder bench``."""
+"""``ponder.bench.api.bench`` and ``abench``: the Python form of ``ponder bench``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from typing import Any, Mapping, Sequence
 
 from ponder import __version__
 from ponder.bench.datasets import load_problems
-from ponder.bench.runner import ConfigSummary, file_sha256, run_benchmark
-from ponder.bench.store import BenchStore, Config
+from ponder.bench.runner import file_sha256, run_benchmark
+from ponder.bench.store import BenchStore
+from ponder.bench.types import Config, ConfigTotals
+from ponder.core.errors import InvalidInputError
 from ponder.engines.base import Engine
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
-from ponder.errors import InvalidInputError
-from ponder.strategies import get_strategy
+from ponder.registry import get_strategy
 
 DEFAULT_DB = "ponder-bench.db"
 
@@ -35,7 +36,7 @@ async def abench(
     engine_options: Mapping[str, Any] | None = None,
     fields: Mapping[str, str] | None = None,
     progress: bool = True,
-) -> list[ConfigSummary]:
+) -> list[ConfigTotals]:
     """Benchmark every strategy x budget x seed x temperature on a data set, storing results in
     ``db`` (resuming what an earlier run stored). ``dataset`` is a built-in name, a JSONL path or
     ``hf:NAME[:SPLIT]``; ``fields`` maps ``question_field``, ``answer_field``, ``id_field``,
@@ -73,6 +74,6 @@ async def abench(
             await backend.aclose()
 
 
-def bench(dataset: str, **options: Any) -> list[ConfigSummary]:
+def bench(dataset: str, **options: Any) -> list[ConfigTotals]:
     """Synchronous :func:`abench`."""
     return asyncio.run(abench(dataset, **options))

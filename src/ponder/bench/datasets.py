@@ -13,7 +13,8 @@
 
 Ids are the row's ``id`` (or ``task_id``) when it has one, else its 0-based line index; error
 messages name 1-based line numbers, as an editor shows them. Every problem keeps its raw row in
-``Problem.data`` (HumanEval's tests, FOLIO's first-order-logic premises).
+``Problem.data`` (HumanEval's tests, FOLIO's first-order-logic premises). :class:`Problem` is
+defined in :mod:`ponder.bench.types`.
 """
 
 from __future__ import annotations
@@ -29,28 +30,14 @@ from typing import Any, Callable, Generator, Iterable, Mapping
 from ponder.answers import normalize_answer
 from ponder.answers.extract import last_boxed
 from ponder.bench.graders import get_grader
-from ponder.jsonl import read_jsonl
-from ponder.errors import BackendUnavailableError, InvalidInputError, UnknownNameError
+from ponder.bench.types import Problem
+from ponder.core.errors import BackendUnavailableError, InvalidInputError, UnknownNameError
+from ponder.core.jsonl import read_jsonl
 
 DATA_DIR_ENV = "PONDER_DATA_DIR"
 HF_PREFIX = "hf:"
 HF_DEFAULT_SPLIT = "test"
 LOCAL_SUFFIXES = (".jsonl", ".jsonl.gz")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One benchmark question: its id, the text the model sees, the gold answer and its grader.
-
-    ``gold`` is empty for graders that need none (HumanEval's unit tests are the oracle).
-    ``data`` is the raw row the problem was read from.
-    """
-
-    id: str
-    question: str
-    gold: str
-    grader: str
-    data: dict[str, Any]
 
 
 Row = Mapping[str, Any]

@@ -17,16 +17,14 @@ No answer (``None``) is never right.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ponder.answers import extract_choice, extract_label, get_task, normalize_answer
-from ponder.errors import InvalidInputError, UnknownNameError
+from ponder.bench.types import Problem
+from ponder.core.errors import InvalidInputError, UnknownNameError
 from ponder.verifiers.unit_tests import UnitTestVerifier
 
-if TYPE_CHECKING:  # datasets.py imports this module at run time; this import is for types only
-    from ponder.bench.datasets import Problem
-
-Check = Callable[["Problem", "str | None", "str | None"], bool]
+Check = Callable[[Problem, str | None, str | None], bool]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ files: a Markdown table, a PNG of accuracy against tokens with the Pareto fronti
 self-contained HTML page (the table, the picture, and every problem's answer, candidates, votes
 and trace). The statistics are small pure functions here (:func:`bootstrap_ci`,
 :func:`paired_difference`, :func:`pareto_frontier`); rendering lives in ``report_table``,
-``report_plot`` and ``report_html``.
+``report_plot`` and ``report_html``, and the records they share (:class:`ConfigSummary`,
+:class:`PairedDifference`) in :mod:`ponder.bench.types`.
 
 Uncertainty is a percentile bootstrap over problems: problems are what a benchmark samples, so
 they are what is resampled. Every draw comes from a numpy ``Generator`` seeded by the report seed
@@ -20,13 +21,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ponder.bench.report_curves import curves_markdown
 from ponder.bench.report_html import write_html
 from ponder.bench.report_plot import write_plot
 from ponder.bench.report_table import write_markdown
-from ponder.bench.report_curves import curves_markdown
 from ponder.bench.store import BenchStore
-from ponder.errors import InvalidInputError
-from ponder.seeding import derive_seed
+from ponder.bench.types import ConfigRows, ConfigSummary, PairedDifference, StoredConfig
+from ponder.core.errors import InvalidInputError
+from ponder.core.seeding import derive_seed
 
 LEVEL = 0.95  # confidence level of every interval in a report
 _CHUNK = 4_000_000  # at most this many resampled indices in memory at once
@@ -39,36 +41,6 @@ class ReportFiles:
     markdown: Path
     png: Path
     html: Path
-
-
-@dataclass(frozen=True)
-class PairedDifference:
-    """Mean of (config - baseline) correctness over the problems both have, with a bootstrap CI."""
-
-    difference: float
-    low: float
-    high: float
-    problems: int
-
-
-@dataclass(frozen=True)
-class ConfigSummary:
-    """One configuration's row in a report, plus its per-problem records for the drill-down."""
-
-    config_id: int
-    label: str  # unique within the report (the stored label, disambiguated by id if repeated)
-    strategy: str
-    problems: int
-    accuracy: float
-    low: float
-    high: float
-    tokens: float  # mean prompt + completion + scorer tokens per problem
-    completion_tokens: float  # mean completion tokens per problem
-    seconds: float  # mean wall seconds per problem
-    is_baseline: bool
-    versus_baseline: PairedDifference | None  # None for the baseline, without one, or with no shared problem
-    on_frontier: bool
-    records: tuple[dict[str, Any], ...]
 
 
 def _check_resamples(resamples: int) -> None:
@@ -138,17 +110,13 @@ def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(keep, key=lambda i: (points[i][0], -points[i][1], i))
 
 
-def _total_tokens(record: Mapping[str, Any]) -> int:
-    return int(record["prompt_tokens"]) + int(record["completion_tokens"]) + int(record["scorer_tokens"])
-
-
-def _load(db_path: Path) -> list[tuple[Any, list[dict[str, Any]]]]:
-    """Every configuration with its records (problem order); raises unless one has results."""
+def _load(db_path: Path) -> list[ConfigRows]:
+    """Every configuration with its rows (problem order); raises unless one has results."""
     if not db_path.is_file():
         raise InvalidInputError(f"no benchmark database at {db_path}")
     store = BenchStore(db_path)
     try:
-        loaded = [(row, list(store.results(int(row["id"])))) for row in store.configs()]
+        loaded = [(config, list(store.results(config.id))) for config in store.configs()]
     finally:
         store.close()
     if not any(records for _, records in loaded):
@@ -156,15 +124,15 @@ def _load(db_path: Path) -> list[tuple[Any, list[dict[str, Any]]]]:
     return loaded
 
 
-def _labels(rows: Sequence[Any]) -> list[str]:
+def _labels(configs: Sequence[StoredConfig]) -> list[str]:
     """Stored labels, with ``#id`` appended where two configurations share one."""
-    names = [str(row["label"]) for row in rows]
-    return [f"{n} #{row['id']}" if names.count(n) > 1 else n for n, row in zip(names, rows)]
+    names = [config.label for config in configs]
+    return [f"{n} #{config.id}" if names.count(n) > 1 else n for n, config in zip(names, configs)]
 
 
-def _baseline_index(baseline: str, rows: Sequence[Any], labels: Sequence[str]) -> int:
+def _baseline_index(baseline: str, configs: Sequence[StoredConfig], labels: Sequence[str]) -> int:
     matches = [i for i, label in enumerate(labels) if label == baseline]
-    matches = matches or [i for i, row in enumerate(rows) if row["label"] == baseline]
+    matches = matches or [i for i, config in enumerate(configs) if config.label == baseline]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -180,32 +148,32 @@ def summarise(db_path: str | Path, *, baseline: str | None = None, seed: int = 0
     return _summaries(_load(Path(db_path)), baseline=baseline, seed=seed, resamples=resamples)
 
 
-def _summaries(loaded: Sequence[tuple[Any, list[dict[str, Any]]]], *, baseline: str | None, seed: int,
+def _summaries(loaded: Sequence[ConfigRows], *, baseline: str | None, seed: int,
                resamples: int) -> list[ConfigSummary]:
     """Summaries of the loaded configurations that have results (the others are skipped)."""
     _check_resamples(resamples)
-    loaded = [(row, records) for row, records in loaded if records]
-    rows = [row for row, _ in loaded]
-    labels = _labels(rows)
-    correct = [{(row["dataset"], r["problem_id"]): float(r["correct"]) for r in records} for row, records in loaded]
-    base = None if baseline is None else _baseline_index(baseline, rows, labels)
-    tokens = [float(np.mean([_total_tokens(r) for r in records])) for _, records in loaded]
+    loaded = [(config, rows) for config, rows in loaded if rows]
+    configs = [config for config, _ in loaded]
+    labels = _labels(configs)
+    correct = [{(config.dataset, r.problem_id): float(r.correct) for r in rows} for config, rows in loaded]
+    base = None if baseline is None else _baseline_index(baseline, configs, labels)
+    tokens = [float(np.mean([r.tokens for r in rows])) for _, rows in loaded]
     accuracy = [float(np.mean(list(c.values()))) for c in correct]
     frontier = set(pareto_frontier(list(zip(tokens, accuracy))))
     summaries = []
-    for i, (row, records) in enumerate(loaded):
-        config_seed = derive_seed(seed, int(row["id"]))
+    for i, (config, rows) in enumerate(loaded):
+        config_seed = derive_seed(seed, config.id)
         low, high = bootstrap_ci(list(correct[i].values()), resamples=resamples, seed=config_seed)
         versus = None
         if base is not None and i != base and set(correct[i]) & set(correct[base]):
             versus = paired_difference(correct[i], correct[base], resamples=resamples,
-                                       seed=derive_seed(seed, int(row["id"]), int(rows[base]["id"])))
+                                       seed=derive_seed(seed, config.id, configs[base].id))
         summaries.append(ConfigSummary(
-            config_id=int(row["id"]), label=labels[i], strategy=str(row["strategy"]), problems=len(records),
+            config_id=config.id, label=labels[i], strategy=config.strategy, problems=len(rows),
             accuracy=accuracy[i], low=low, high=high, tokens=tokens[i],
-            completion_tokens=float(np.mean([r["completion_tokens"] for r in records])),
-            seconds=float(np.mean([r["seconds"] for r in records])), is_baseline=i == base, versus_baseline=versus,
-            on_frontier=i in frontier, records=tuple(records)))
+            completion_tokens=float(np.mean([r.completion_tokens for r in rows])),
+            seconds=float(np.mean([r.seconds for r in rows])), is_baseline=i == base, versus_baseline=versus,
+            on_frontier=i in frontier, records=tuple(rows)))
     return summaries
 
 
@@ -229,14 +197,14 @@ def write_report(db_path: str | Path, out_dir: str | Path, *, baseline: str | No
     """
     loaded = _load(Path(db_path))
     summaries = _summaries(loaded, baseline=baseline, seed=seed, resamples=resamples)
-    pending = [str(row["label"]) for row, records in loaded if not records]
+    pending = [config.label for config, rows in loaded if not rows]
     note = method_note(resamples=resamples, seed=seed, baseline=baseline, pending=pending)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out / "report.md", out / "accuracy_vs_tokens.png", out / "report.html")
     show_baseline = baseline is not None
     write_markdown(files.markdown, summaries, note=note, baseline=show_baseline, image=files.png.name)
-    extra = curves_markdown(loaded, _labels([row for row, _ in loaded]), seed=seed)
+    extra = curves_markdown(loaded, _labels([config for config, _ in loaded]), seed=seed)
     if extra:
         with files.markdown.open("a", encoding="utf-8") as handle:
             handle.write(extra)

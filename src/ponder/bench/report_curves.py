@@ -12,9 +12,11 @@ samples with a false positive costing 4x a success.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
-from ponder.analysis import BEST_OF_K, PASS_AT_K, SELF_CONSISTENCY, curves, resampling_with_verifier, saturation_budget
+from ponder.analysis import (BEST_OF_K, PASS_AT_K, SELF_CONSISTENCY, Sample, curves, resampling_with_verifier,
+                             saturation_budget)
+from ponder.bench.types import ConfigRows
 
 EPSILON = 0.005
 VERIFIER_PASS = 0.5
@@ -29,9 +31,10 @@ def _budgets(n: int) -> list[int]:
     return ks + [n]
 
 
-def verifier_line(samples: Sequence[Sequence[tuple[Any, bool, Any]]]) -> str:
+def verifier_line(samples: Sequence[Sequence[tuple[str | None, bool, float | None]]]) -> str:
     """The fLaws analysis of the configuration's scorer, read as a verifier passing scores >= 0.5."""
-    flat = [(correct, score >= VERIFIER_PASS) for problem in samples for _, correct, score in problem]
+    flat = [(correct, score is not None and score >= VERIFIER_PASS)
+            for problem in samples for _, correct, score in problem]
     right = [passed for correct, passed in flat if correct]
     wrong = [passed for correct, passed in flat if not correct]
     if not right or not wrong:
@@ -46,16 +49,16 @@ def verifier_line(samples: Sequence[Sequence[tuple[Any, bool, Any]]]) -> str:
             f"the best number of samples is {analysis.best_samples} (0: abstain).")
 
 
-def curves_markdown(loaded: Sequence[tuple[Any, list[dict[str, Any]]]], labels: Sequence[str], *, seed: int) -> str:
+def curves_markdown(loaded: Sequence[ConfigRows], labels: Sequence[str], *, seed: int) -> str:
     """A Markdown section with one small table per configuration that kept several samples."""
     parts = []
-    for (row, records), label in zip(loaded, labels):
-        sizes = {len(r["candidates"]) for r in records}
+    for (_, records), label in zip(loaded, labels):
+        sizes = {len(r.candidates) for r in records}
         if not records or len(sizes) != 1 or min(sizes) < 2:
             continue
         n = sizes.pop()
-        samples = [[(c["answer"], bool(c["correct"]), c["score"]) for c in r["candidates"]] for r in records]
-        scored = all(c["score"] is not None for r in records for c in r["candidates"])
+        samples = [[Sample(c.answer, c.correct, c.score) for c in r.candidates] for r in records]
+        scored = all(c.score is not None for r in records for c in r.candidates)
         ks = _budgets(n)
         points = curves(samples, ks, seed=seed)
         methods = [(SELF_CONSISTENCY, "self-consistency@k"), (PASS_AT_K, "pass@k")]

@@ -11,12 +11,10 @@ import base64
 import json
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from ponder.bench.report_table import table_cells
-
-if TYPE_CHECKING:
-    from ponder.bench.report import ConfigSummary
+from ponder.bench.types import BenchRow, CandidateRow, ConfigSummary
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 80rem; }
@@ -58,40 +56,40 @@ def table_html(summaries: Sequence[ConfigSummary], *, baseline: bool) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _candidates_html(candidates: Sequence[Mapping[str, Any]]) -> str:
+def _candidates_html(candidates: Sequence[CandidateRow]) -> str:
     if not candidates:
         return "<p>No candidates.</p>"
     rows = []
     for i, c in enumerate(candidates):
-        text = f"<details><summary>text</summary><pre>{_text(c.get('text'))}</pre></details>"
-        rows.append(f"<tr><td>{i}</td><td>{_text(c.get('answer'))}</td><td>{_mark(c.get('correct'))}</td>"
-                    f"<td>{_text(c.get('score'))}</td><td>{_text(c.get('completion_tokens'))}</td>"
-                    f"<td>{_text(c.get('finish_reason'))}</td><td>{text}</td></tr>")
+        text = f"<details><summary>text</summary><pre>{_text(c.text)}</pre></details>"
+        rows.append(f"<tr><td>{i}</td><td>{_text(c.answer)}</td><td>{_mark(c.correct)}</td>"
+                    f"<td>{_text(c.score)}</td><td>{_text(c.completion_tokens)}</td>"
+                    f"<td>{_text(c.finish_reason)}</td><td>{text}</td></tr>")
     head = "".join(f"<th>{h}</th>" for h in ("#", "answer", "correct", "score", "completion tokens", "finish", "text"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _record_html(record: Mapping[str, Any]) -> str:
+def _record_html(row: BenchRow) -> str:
     """One problem: a collapsible section with its question, answers, candidates, votes and trace."""
-    question = str(record["question"])
+    question = row.question
     snippet = question if len(question) <= _SNIPPET else question[:_SNIPPET] + "…"
-    usage = (f"prompt {record['prompt_tokens']} (computed {record['prompt_tokens_computed']}), completion "
-             f"{record['completion_tokens']}, scorer {record['scorer_tokens']} tokens; {record['engine_calls']} engine"
-             f" calls, {record['scorer_calls']} scorer calls; {float(record['seconds']):.2f} s")
-    return (f'<details class="problem"><summary>{_mark(record["correct"])} {escape(str(record["problem_id"]))}: '
+    usage = (f"prompt {row.prompt_tokens} (computed {row.prompt_tokens_computed}), completion "
+             f"{row.completion_tokens}, scorer {row.scorer_tokens} tokens; {row.engine_calls} engine"
+             f" calls, {row.scorer_calls} scorer calls; {row.seconds:.2f} s")
+    return (f'<details class="problem"><summary>{_mark(row.correct)} {escape(row.problem_id)}: '
             f"{escape(' '.join(snippet.split()))}</summary><dl>"
             f"<dt>Question</dt><dd><pre>{escape(question)}</pre></dd>"
-            f"<dt>Gold</dt><dd>{_text(record['gold'])}</dd>"
-            f"<dt>Answer</dt><dd>{_text(record['answer'])} {_mark(record['correct'])}</dd>"
-            f"<dt>Stop reason</dt><dd>{_text(record['stop_reason'])}</dd>"
+            f"<dt>Gold</dt><dd>{_text(row.gold)}</dd>"
+            f"<dt>Answer</dt><dd>{_text(row.answer)} {_mark(row.correct)}</dd>"
+            f"<dt>Stop reason</dt><dd>{_text(row.stop_reason)}</dd>"
             f"<dt>Usage</dt><dd>{escape(usage)}</dd>"
-            f"<dt>Candidates</dt><dd>{_candidates_html(record['candidates'])}</dd>"
-            f"<dt>Votes</dt><dd>{_pretty(record['votes'])}</dd>"
-            f"<dt>Trace</dt><dd>{_pretty(record['trace'])}</dd></dl></details>")
+            f"<dt>Candidates</dt><dd>{_candidates_html(row.candidates)}</dd>"
+            f"<dt>Votes</dt><dd>{_pretty(row.votes)}</dd>"
+            f"<dt>Trace</dt><dd>{_pretty(list(row.trace))}</dd></dl></details>")
 
 
 def _config_html(summary: ConfigSummary) -> str:
-    solved = sum(1 for r in summary.records if r["correct"])
+    solved = sum(1 for r in summary.records if r.correct)
     problems = "".join(_record_html(r) for r in summary.records)
     return (f'<details class="config"><summary>{escape(summary.label)}: {solved}/{summary.problems} correct'
             f"</summary>{problems}</details>")

@@ -1,7 +1,8 @@
 """The report's picture: accuracy (95% CI) against mean tokens per problem, with the Pareto frontier.
 
 Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas, so no pyplot state and no
-interactive backend is involved.
+interactive backend is involved. matplotlib is imported when a picture is drawn: it takes longer
+to import than the rest of the CLI, which imports this module.
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter, PercentFormatter
+from ponder.bench.types import ConfigSummary
 
 if TYPE_CHECKING:
-    from ponder.bench.report import ConfigSummary
+    from matplotlib.figure import Figure
 
 _LABEL_OFFSETS = ((6, 6), (6, -12))  # alternated along x so that neighbouring labels overlap less
 
@@ -22,6 +21,10 @@ _LABEL_OFFSETS = ((6, 6), (6, -12))  # alternated along x so that neighbouring l
 def accuracy_figure(summaries: Sequence[ConfigSummary]) -> Figure:
     """A figure with one point per configuration (coloured by strategy, labelled, with CI error
     bars) on a log token axis, and the Pareto frontier as a step line through ringed points."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: imported when drawing
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatter, PercentFormatter
+
     figure = Figure(figsize=(9, 5.5), dpi=120)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()

@@ -7,10 +7,9 @@ show exactly the same numbers.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from ponder.bench.report import ConfigSummary, PairedDifference
+from ponder.bench.types import ConfigSummary, PairedDifference
 
 
 def _percent(value: float) -> str:

@@ -12,30 +12,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 from tqdm import tqdm
 
-import ponder
-from ponder.bench.datasets import Problem
+from ponder.api import asolve
 from ponder.bench.graders import grade, task_for
-from ponder.bench.store import BenchStore, Config
+from ponder.bench.store import BenchStore
+from ponder.bench.types import BenchRow, CandidateRow, Config, ConfigTotals, Problem
+from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, PonderError
+from ponder.core.result import Candidate, SolveResult
 from ponder.engines.base import Engine
-from ponder.errors import BackendUnavailableError, EngineTimeoutError, PonderError
-from ponder.result import SolveResult
-from ponder.result import Candidate
 from ponder.scorers import Scorer, ScorerInfo
 from ponder.verifiers import UnitTestVerifier
-
-
-@dataclass(frozen=True)
-class ConfigSummary:
-    label: str
-    solved: int  # problems with a stored result
-    correct: int
-    new: int  # results added by this run
 
 
 def file_sha256(path: str | Path) -> str | None:
@@ -72,37 +62,36 @@ def scorers_for(problem: Problem) -> dict[str, Scorer]:
     return scorers
 
 
-def record_for(problem: Problem, result: SolveResult) -> dict[str, Any]:
+def record_for(problem: Problem, result: SolveResult) -> BenchRow:
+    """The stored row of a finished solve: the answer and every candidate graded, usage, seconds."""
     usage = result.usage
-    candidates = [
-        {"text": c.text, "answer": c.answer, "correct": grade(problem, c.answer, c.text), "score": c.score,
-         "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason, "evidence": c.evidence}
+    candidates = tuple(
+        CandidateRow(text=c.text, answer=c.answer, correct=grade(problem, c.answer, c.text), score=c.score,
+                     completion_tokens=c.completion_tokens, finish_reason=c.finish_reason, evidence=c.evidence)
         for c in result.candidates
-    ]
+    )
     best_text = next((c.text for c in result.candidates if c.answer == result.answer), None)
-    return {
-        "problem_id": problem.id, "question": problem.question, "gold": problem.gold, "answer": result.answer,
-        "correct": int(grade(problem, result.answer, best_text)), "candidates": candidates, "votes": result.votes,
-        "trace": result.trace, "stop_reason": result.stop_reason, "prompt_tokens": usage.prompt_tokens,
-        "prompt_tokens_computed": usage.prompt_tokens_computed, "completion_tokens": usage.completion_tokens,
-        "scorer_tokens": usage.scorer_tokens, "engine_calls": usage.engine_calls, "scorer_calls": usage.scorer_calls,
-        "seconds": usage.wall_seconds,
-    }
+    return BenchRow(
+        problem_id=problem.id, question=problem.question, gold=problem.gold, answer=result.answer,
+        correct=grade(problem, result.answer, best_text), candidates=candidates, votes=result.votes,
+        trace=tuple(result.trace), stop_reason=result.stop_reason, prompt_tokens=usage.prompt_tokens,
+        prompt_tokens_computed=usage.prompt_tokens_computed, completion_tokens=usage.completion_tokens,
+        scorer_tokens=usage.scorer_tokens, engine_calls=usage.engine_calls, scorer_calls=usage.scorer_calls,
+        seconds=usage.wall_seconds,
+    )
 
 
-def failed_record(problem: Problem, error: PonderError, seconds: float) -> dict[str, Any]:
-    return {
-        "problem_id": problem.id, "question": problem.question, "gold": problem.gold, "answer": None, "correct": 0,
-        "candidates": [], "votes": {}, "trace": [], "stop_reason": f"error: {error}", "prompt_tokens": 0,
-        "prompt_tokens_computed": 0, "completion_tokens": 0, "scorer_tokens": 0, "engine_calls": 0,
-        "scorer_calls": 0, "seconds": seconds,
-    }
+def failed_record(problem: Problem, error: PonderError, seconds: float) -> BenchRow:
+    """The stored row of a problem whose run failed: no answer, wrong, the reason as its stop reason."""
+    return BenchRow(problem_id=problem.id, question=problem.question, gold=problem.gold, answer=None,
+                    correct=False, stop_reason=f"error: {error}", seconds=seconds)
 
 
-async def solve_one(engine: Engine, problem: Problem, config: Config) -> dict[str, Any]:
+async def solve_one(engine: Engine, problem: Problem, config: Config) -> BenchRow:
+    """One problem under one configuration, graded (a bad-input error becomes a failed row)."""
     started = time.perf_counter()
     try:
-        result = await ponder.asolve(
+        result = await asolve(
             problem.question, engine=engine, strategy=config.strategy, options=dict(config.options),
             budget=config.budget, seed=config.seed, temperature=config.temperature, max_tokens=config.max_tokens,
             task=task_for(problem.grader), scorers=scorers_for(problem))
@@ -116,26 +105,26 @@ async def solve_one(engine: Engine, problem: Problem, config: Config) -> dict[st
 async def run_benchmark(
     problems: Sequence[Problem], configs: Sequence[Config], *, engine: Engine, store: BenchStore, run_id: int,
     progress: bool = True, echo: Callable[[str], None] = print,
-) -> list[ConfigSummary]:
+) -> list[ConfigTotals]:
     """Solve every (configuration, problem) pair not yet stored; return per-configuration totals."""
-    summaries = []
+    summaries: list[ConfigTotals] = []
     wanted = {p.id for p in problems}
     for config in configs:
         config_id = store.config_id(run_id, config)
         stored = store.done(config_id)
         todo = [p for p in problems if p.id not in stored]
-        correct = sum(r["correct"] for r in store.results(config_id) if r["problem_id"] in wanted)
+        correct = sum(r.correct for r in store.results(config_id) if r.problem_id in wanted)
         stored &= wanted
         tokens, started = 0, time.perf_counter()
         bar = tqdm(todo, desc=config.label, unit="problem", disable=not progress or not todo, leave=True)
         for index, problem in enumerate(bar, start=1):
-            record = await solve_one(engine, problem, config)
-            store.add_result(config_id, record)
-            correct += record["correct"]
-            tokens += record["completion_tokens"]
+            row = await solve_one(engine, problem, config)
+            store.add_result(config_id, row)
+            correct += row.correct
+            tokens += row.completion_tokens
             done = len(stored) + index
             bar.set_postfix(accuracy=f"{correct / done:.1%}", tokens_per_s=f"{tokens / (time.perf_counter() - started):.0f}")
-        summaries.append(ConfigSummary(config.label, len(stored) + len(todo), correct, len(todo)))
+        summaries.append(ConfigTotals(config.label, len(stored) + len(todo), correct, len(todo)))
         if not progress:
             echo(f"{config.label}: {correct}/{len(stored) + len(todo)} correct ({len(todo)} new)")
     return summaries

@@ -9,7 +9,9 @@ Schema (version 1, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades 
   reports (``self-consistency@8 T=0.8 seed=0``).
 - ``results``: one row per problem per configuration (primary key ``(config_id, problem_id)``):
   the answer and whether it is correct, every candidate (text, answer, correct, score, tokens,
-  finish reason) as JSON, votes and trace as JSON, usage and seconds.
+  finish reason, evidence) as JSON, votes and trace as JSON, usage and seconds: a
+  :class:`~ponder.bench.types.BenchRow` (:meth:`~ponder.bench.types.BenchRow.to_columns` is the
+  row's shape), read back with :meth:`BenchStore.results`.
 
 Each result is committed as soon as it exists, so a killed run loses at most the problem in
 flight, and a rerun skips every (configuration, problem) pair already stored.
@@ -20,11 +22,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ponder.errors import InvalidInputError
+from ponder.bench.types import ROW_FIELDS, BenchRow, Config, StoredConfig
+from ponder.core.errors import InvalidInputError
 
 SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, str] = {
@@ -49,34 +51,6 @@ MIGRATIONS: dict[int, str] = {
     );
     """,
 }
-
-
-@dataclass(frozen=True)
-class Config:
-    """One configuration to benchmark."""
-
-    dataset: str
-    strategy: str
-    budget: int
-    seed: int
-    temperature: float | None
-    max_tokens: int
-    engine: str
-    model: str
-    options: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def key(self) -> str:
-        fields = {"dataset": self.dataset, "strategy": self.strategy, "budget": self.budget, "seed": self.seed,
-                  "temperature": self.temperature, "max_tokens": self.max_tokens, "engine": self.engine,
-                  "model": self.model, "options": dict(self.options)}
-        return json.dumps(fields, sort_keys=True)
-
-    @property
-    def label(self) -> str:
-        options = "".join(f" {k}={v}" for k, v in self.options)
-        temperature = "" if self.temperature is None else f" T={self.temperature:g}"
-        return f"{self.strategy}@{self.budget}{options}{temperature} seed={self.seed}"
 
 
 def _now() -> str:
@@ -134,27 +108,22 @@ class BenchStore:
         rows = self.db.execute("SELECT problem_id FROM results WHERE config_id = ?", (config_id,))
         return {r["problem_id"] for r in rows}
 
-    def add_result(self, config_id: int, record: dict[str, Any]) -> None:
-        """Store one problem's outcome (see the module docstring for the fields) and commit."""
-        columns = ["config_id", "problem_id", "question", "gold", "answer", "correct", "candidates", "votes", "trace",
-                   "stop_reason", "prompt_tokens", "prompt_tokens_computed", "completion_tokens", "scorer_tokens",
-                   "engine_calls", "scorer_calls", "seconds", "created"]
-        values = {**record, "config_id": config_id, "created": _now()}
-        for field in ("candidates", "votes", "trace"):
-            values[field] = json.dumps(values[field])
+    def add_result(self, config_id: int, row: BenchRow) -> None:
+        """Store one problem's outcome (a :class:`BenchRow`, see the module docstring) and commit."""
+        columns = ["config_id", *ROW_FIELDS, "created"]
+        values = {**row.to_columns(), "config_id": config_id, "created": _now()}
         with self.db:
             self.db.execute(f"INSERT INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                             [values[c] for c in columns])
 
-    def configs(self) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM configs ORDER BY id"))
+    def configs(self) -> list[StoredConfig]:
+        """Every stored configuration, in the order they were first stored."""
+        return [StoredConfig.from_row(dict(row)) for row in self.db.execute("SELECT * FROM configs ORDER BY id")]
 
-    def results(self, config_id: int) -> Iterator[dict[str, Any]]:
+    def results(self, config_id: int) -> Iterator[BenchRow]:
+        """The rows stored for a configuration, by problem id."""
         for row in self.db.execute("SELECT * FROM results WHERE config_id = ? ORDER BY problem_id", (config_id,)):
-            record = dict(row)
-            for field in ("candidates", "votes", "trace"):
-                record[field] = json.loads(record[field])
-            yield record
+            yield BenchRow.from_columns(dict(row))
 
     def close(self) -> None:
         self.db.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
+from ponder.bench.api import bench as run_bench
+from ponder.bench.report import write_report
+from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.failure import fail
-from ponder.cli.engine_options import engine_options, parse_options, remote_options
-from ponder.errors import InvalidInputError, PonderError
+from ponder.core.errors import InvalidInputError, PonderError
+from ponder.engines.named import EngineSpec
 
 
 def _list(kind: type, text: str, name: str) -> list[Any]:
@@ -36,11 +40,8 @@ def _list(kind: type, text: str, name: str) -> list[Any]:
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str | None, options: tuple[str, ...],
           limit: int | None, max_tokens: int, db: str, question_field: str | None, answer_field: str | None,
-          id_field: str | None, grader: str | None, engine: str, model: str | None, base_url: str | None,
-          api_key: str | None, profile: str | None, chat_template: str | None, quiet: bool) -> None:
+          id_field: str | None, grader: str | None, engine: EngineSpec, quiet: bool) -> None:
     """Benchmark strategies x budgets x seeds on DATASET (a built-in name, a JSONL path or hf:NAME)."""
-    from ponder.bench.api import bench as run_bench
-
     try:
         fields = {k: v for k, v in {"question_field": question_field, "answer_field": answer_field,
                                     "id_field": id_field, "grader": grader}.items() if v is not None}
@@ -48,17 +49,14 @@ def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str 
             dataset, strategies=_list(str, strategy, "strategy"), budgets=_list(int, budget, "budget"),
             seeds=_list(int, seed, "seed"),
             temperatures=_list(float, temperature, "temperature") if temperature else [None],
-            options=parse_options(options), limit=limit, max_tokens=max_tokens, db=db, engine=engine, model=model,
-            engine_options=remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
-                                                   "chat_template": chat_template}),
-            fields=fields, progress=not quiet)
+            options=parse_options(options), limit=limit, max_tokens=max_tokens, db=db, engine=engine.name,
+            engine_options=engine.options, fields=fields, progress=not quiet)
     except PonderError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(f"interrupted; rerun the same command to resume from {db}")
-    for summary in summaries:
-        accuracy = summary.correct / summary.solved if summary.solved else 0.0
-        click.echo(f"{summary.label:48s} {accuracy:6.1%}  ({summary.correct}/{summary.solved}, {summary.new} new)")
+    for totals in summaries:
+        click.echo(f"{totals.label:48s} {totals.accuracy:6.1%}  ({totals.correct}/{totals.solved}, {totals.new} new)")
     click.echo(f"stored in {db}; `ponder report --db {db} --out DIR` draws the report")
 
 
@@ -68,10 +66,6 @@ def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str 
 @click.option("--baseline", default=None, help="a configuration label to compare every other against")
 def report(db: str, out: str, baseline: str | None) -> None:
     """Write a Markdown table, an accuracy-vs-tokens picture with its Pareto frontier, and an HTML report."""
-    from pathlib import Path
-
-    from ponder.bench.report import write_report
-
     try:
         if not Path(db).is_file():
             raise InvalidInputError(f"no benchmark database at {db}")

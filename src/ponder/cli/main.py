@@ -1,8 +1,10 @@
 """``ponder``: solve questions with inference-time strategies.
 
     ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
+                 [-E ENGINE_OPTION=VALUE ...]
                  [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
     ponder strategies
+    ponder engines
     ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
 """
 
@@ -16,13 +18,15 @@ from ponder import __version__
 from ponder.api import solve as solve_question
 from ponder.cli.render import format_result
 from ponder.cli.failure import fail
-from ponder.cli.engine_options import engine_options, parse_options, remote_options
+from ponder.cli.engine_options import engine_options, parse_options
+from ponder.cli.engines import engines
 from ponder.cli.bench import bench, report
 from ponder.cli.route import route
 from ponder.cli.serve import serve
-from ponder.errors import PonderError
-from ponder.strategies import available
-from ponder.strategies.params import describe
+from ponder.core.errors import PonderError
+from ponder.engines.named import EngineSpec
+from ponder.registry import available
+from ponder.core.params import describe
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,18 +52,15 @@ def cli() -> None:
 @click.option("--time-budget", type=float, default=None, help="stop after this many seconds, keeping the best answer")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def solve(
-    question: str, strategy: str, pipeline: str | None, budget: int | None, engine: str, model: str | None,
-    base_url: str | None, api_key: str | None, profile: str | None, chat_template: str | None,
+    question: str, strategy: str, pipeline: str | None, budget: int | None, engine: EngineSpec,
     temperature: float | None, max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
     time_budget: float | None, as_json: bool,
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations."""
     try:
-        given = remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
-                                         "chat_template": chat_template})
         result = solve_question(
-            question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine,
-            model=model, engine_options=given, temperature=temperature, max_tokens=max_tokens, seed=seed,
+            question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine.name,
+            engine_options=engine.options, temperature=temperature, max_tokens=max_tokens, seed=seed,
             task=task, token_budget=token_budget, time_budget=time_budget, pipeline=pipeline,
         )
     except PonderError as exc:
@@ -86,6 +87,7 @@ def _short(value: object, width: int = 32) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+cli.add_command(engines)
 cli.add_command(serve)
 cli.add_command(bench)
 cli.add_command(report)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ponder.result import SolveResult
+from ponder.core.result import SolveResult
 
 
 def format_votes(result: SolveResult) -> str:

@@ -6,9 +6,11 @@ import asyncio
 
 import click
 
-from ponder.cli.engine_options import engine_options, remote_options
+from ponder.bench.route_search import aroute
+from ponder.cli.engine_options import engine_options
 from ponder.cli.failure import fail
-from ponder.errors import PonderError
+from ponder.core.errors import PonderError
+from ponder.engines.named import EngineSpec
 
 
 @click.command()
@@ -31,20 +33,15 @@ from ponder.errors import PonderError
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def route(dataset: str, out: str, limit: int | None, trajectories: str, types: str, samples: int, seed: int,
           temperature: float | None, max_tokens: int, question_field: str | None, answer_field: str | None,
-          id_field: str | None, grader: str | None, engine: str, model: str | None, base_url: str | None,
-          api_key: str | None, profile: str | None, chat_template: str | None, quiet: bool) -> None:
+          id_field: str | None, grader: str | None, engine: EngineSpec, quiet: bool) -> None:
     """Run every trajectory on DATASET (a built-in name, a JSONL path or hf:NAME), keep the best per
     question type (ties: fewer tokens), and write the router with its evidence to OUT."""
-    from ponder.routing.search import aroute
-
     try:
         fields = {k: v for k, v in {"question_field": question_field, "answer_field": answer_field,
                                     "id_field": id_field, "grader": grader}.items() if v is not None}
-        given = remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
-                                        "chat_template": chat_template})
         router = asyncio.run(aroute(
             dataset, out=out, limit=limit, trajectories=trajectories, types=types, seed=seed, max_tokens=max_tokens,
-            samples=samples, temperature=temperature, engine=engine, model=model, engine_options=given,
+            samples=samples, temperature=temperature, engine=engine.name, engine_options=engine.options,
             fields=fields, progress=not quiet))
     except PonderError as exc:
         fail(str(exc))

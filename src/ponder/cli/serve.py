@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import click
 
 from ponder.cli.failure import fail
-from ponder.cli.engine_options import engine_options, remote_options
-from ponder.engines.registry import create_engine
-from ponder.errors import BackendUnavailableError, PonderError
+from ponder.cli.engine_options import engine_options
+from ponder.core.errors import BackendUnavailableError, PonderError
+from ponder.engines.base import Engine
+from ponder.engines.named import EngineSpec
+from ponder.engines.registry import engine_plugin
 
 
 @click.command()
@@ -17,7 +20,9 @@ from ponder.errors import BackendUnavailableError, PonderError
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--api-key", "server_key", default=None, help="API key clients must send [default: $PONDER_SERVE_API_KEY]")
 @engine_options
-@click.option("--served-name", default=None, help="model name clients ask for [default: the engine's model name]")
+@click.option("--served-name", default=None,
+              help="model name clients ask for [default: the engine's model name; openai without --model: "
+                   "the server's first model, asked at start]")
 @click.option("--strategy", default="self-consistency", show_default=True, help="strategy when a request names none")
 @click.option("--budget", type=int, default=4, show_default=True, help="generations when a request names none")
 @click.option("--max-budget", type=int, default=64, show_default=True, help="most generations per request")
@@ -26,8 +31,7 @@ from ponder.errors import BackendUnavailableError, PonderError
               help="seconds after which a run returns its best answer so far")
 @click.option("--prm", "prms", multiple=True, metavar="SPEC",
               help="a PRM clients may name with the prm option (vllm:URL#MODEL, http:URL); repeatable")
-def serve(host: str, port: int, server_key: str | None, engine: str, model: str | None, base_url: str | None,
-          api_key: str | None, profile: str | None, chat_template: str | None, served_name: str | None,
+def serve(host: str, port: int, server_key: str | None, engine: EngineSpec, served_name: str | None,
           strategy: str, budget: int, max_budget: int, max_concurrent: int, request_timeout: float,
           prms: tuple[str, ...]) -> None:
     """Serve inference-time strategies behind the OpenAI chat completions API."""
@@ -36,20 +40,23 @@ def serve(host: str, port: int, server_key: str | None, engine: str, model: str 
 
         from ponder.serve import ServeConfig, create_app
         from ponder.serve.logs import configure
-        from ponder.strategies import strategy_class
+        from ponder.registry import strategy_class
     except ImportError as exc:
         fail(str(BackendUnavailableError(f"the server needs the server extra: {exc.name} is missing")))
     try:
         strategy_class(strategy)
-        options = remote_options(engine, {"base_url": base_url, "api_key": api_key, "profile": profile,
-                                          "chat_template": chat_template})
-        config = ServeConfig.with_env_key(
-            model_name=served_name or model or ("ponder" if engine == "openai" else "smollm2-135m"),
-            api_key=server_key, default_strategy=strategy, default_budget=budget, max_budget=max_budget,
-            max_concurrent=max_concurrent, request_timeout=request_timeout, prms=prms,
+        config = ServeConfig.with_env_key(  # checked before the engine loads; named once it has
+            **({"model_name": served_name} if served_name else {}), api_key=server_key, default_strategy=strategy,
+            default_budget=budget, max_budget=max_budget, max_concurrent=max_concurrent,
+            request_timeout=request_timeout, prms=prms,
         )
-        backend = create_engine(engine, **({"model": model} if model else {}), **options)
+        backend = engine.create()
     except PonderError as exc:
+        fail(str(exc))
+    try:
+        config = dataclasses.replace(config, model_name=served_name or served_model_name(engine, backend))
+    except PonderError as exc:
+        asyncio.run(backend.aclose())
         fail(str(exc))
     configure()
     click.echo(f"ponder serving {config.model_name!r} on http://{host}:{port}/v1"
@@ -58,3 +65,17 @@ def serve(host: str, port: int, server_key: str | None, engine: str, model: str 
         uvicorn.run(create_app(backend, config), host=host, port=port, log_level="warning")
     finally:
         asyncio.run(backend.aclose())
+
+
+def served_model_name(spec: EngineSpec, backend: Engine) -> str:
+    """What clients call the model when ``--served-name`` is not given: the ``model`` option as
+    given, else the plugin's ``default_model_name``, else the engine's own ``info.model``, learnt
+    by a first, empty call (the openai engine asks its server's ``/v1/models``)."""
+    model = spec.options.get("model")
+    if model:
+        return str(model)
+    default = engine_plugin(spec.name).default_model_name
+    if default:
+        return default
+    asyncio.run(backend.generate([]))
+    return backend.info.model

@@ -10,9 +10,10 @@ from ponder.engines.base import (
     TokenLogprob,
 )
 from ponder.engines.fake import FakeEngine, Scripted
-from ponder.engines.registry import create_engine, engine_names
+from ponder.engines.plugin import EnginePlugin
+from ponder.engines.registry import create_engine, engine_names, engine_plugin, engine_plugins
 
 __all__ = [
-    "Completion", "Engine", "EngineCapabilities", "EngineInfo", "FakeEngine", "GenerationRequest",
-    "Message", "Scripted", "TokenLogprob", "create_engine", "engine_names",
+    "Completion", "Engine", "EngineCapabilities", "EngineInfo", "EnginePlugin", "FakeEngine", "GenerationRequest",
+    "Message", "Scripted", "TokenLogprob", "create_engine", "engine_names", "engine_plugin", "engine_plugins",
 ]

@@ -1,6 +1,6 @@
 """The engine contract: a batch of generation requests in, completions out.
 
-Every backend (embedded llama.cpp, OpenAI-compatible HTTP, in-process vLLM, the fake for tests)
+Every backend (embedded llama.cpp, OpenAI-compatible HTTP, the fake for tests)
 implements :class:`Engine`. Strategies talk only to this contract.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import AsyncIterator, Literal, Protocol, Sequence, runtime_checkable
 
-from ponder.errors import InvalidInputError
-from ponder.usage import Usage
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import FinishReason
+from ponder.core.usage import Usage
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "error"]
 
 
 @dataclass(frozen=True)
@@ -158,3 +158,27 @@ class Engine(Protocol):
     async def aclose(self) -> None:
         """Release the backend's resources."""
         ...
+
+
+Arrivals = AsyncIterator[list[tuple[int, list[Completion]]]]
+"""Rows of a batch as they arrive: each item is ``[(request position, its completions), ...]``."""
+
+
+@runtime_checkable
+class ServesEach(Protocol):
+    """An engine that chooses how to serve several requests (concurrent calls to a server,
+    rows handed back as each finishes) rather than in one batch."""
+
+    def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals: ...
+
+
+async def generate_each(engine: Engine, requests: Sequence[GenerationRequest]) -> Arrivals:
+    """Serve ``requests`` the way ``engine`` prefers: its own ``generate_each`` (a server's
+    engine sends them at once and yields each row as it arrives, so the caller can work on it
+    while the rest are in flight), else one batch (a local engine decodes them together)."""
+    if isinstance(engine, ServesEach):
+        async for arrived in engine.generate_each(requests):
+            yield arrived
+        return
+    rows = await engine.generate(requests)
+    yield list(enumerate(rows))

@@ -9,7 +9,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ponder.engines.base import Message
-from ponder.errors import InvalidModelError
+from ponder.core.errors import InvalidModelError
 
 # Used when a GGUF file has no template (base models): plain turns a base model can follow.
 PLAIN_TEMPLATE = (

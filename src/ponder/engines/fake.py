@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ponder.engines.base import (
+    Arrivals,
     Completion,
     EngineCapabilities,
     EngineInfo,
@@ -26,8 +27,8 @@ from ponder.engines.base import (
     GenerationRequest,
     TokenLogprob,
 )
-from ponder.errors import InvalidInputError
-from ponder.usage import Usage
+from ponder.core.errors import InvalidInputError
+from ponder.core.usage import Usage
 
 
 
@@ -113,6 +114,16 @@ class FakeEngine:
                 ))
             results.append(samples)
         return results
+
+    async def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
+        """Like a server's engine when ``remote`` (each request its own call, rows yielded one by
+        one), else one batch, as a local engine serves them."""
+        if not self.capabilities.remote:
+            yield list(enumerate(await self.generate(requests)))
+            return
+        for position, request in enumerate(requests):
+            [row] = await self.generate([request])
+            yield [(position, row)]
 
     async def aclose(self) -> None:
         return None

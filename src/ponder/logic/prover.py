@@ -29,7 +29,7 @@ from typing import Literal, Sequence
 
 import z3
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.logic.parser import parse
 from ponder.logic.syntax import (
     And, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, Not, Or, Pred, Term, Var, Xor,

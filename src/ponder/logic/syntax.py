@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Union
 
-from ponder.errors import InvalidInputError, PonderError
+from ponder.core.errors import InvalidInputError, PonderError
 
 # ---------------------------------------------------------------------------------------------
 # Errors

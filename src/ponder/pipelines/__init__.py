@@ -1,8 +1,6 @@
 """Pipelines: layers of components (generate, critique, rank, fuse, verify, unit-test, any
 strategy) composed from a YAML or JSON config and run as the ``pipeline`` strategy."""
 
-import ponder.strategies  # noqa: F401  (first: the strategy registry imports the pipeline strategy)
-
 from ponder.pipelines.config import Layer, PipelineConfig, load_pipeline, parse_pipeline
 from ponder.pipelines.pipeline import DEFAULT_PIPELINE, Pipeline, PipelineParams
 from ponder.pipelines.state import Critique, Output, PipelineState

@@ -18,7 +18,7 @@ Components that call a model (generator, critic, ranker ``by: model``, fuser, te
 strategy) take ``model``: see :mod:`ponder.engines.named`. A spec is checked when the config is
 read; a plain name when the run is planned, against the ``engines`` the caller passed.
 
-Every problem is an :class:`~ponder.errors.InvalidInputError` naming ``file:line: path``, e.g.
+Every problem is an :class:`~ponder.core.errors.InvalidInputError` naming ``file:line: path``, e.g.
 ``pipe.yaml:3: layers[0].samples: expected an integer, got 'four'``.
 """
 
@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Collection, Literal, Mapping, Union
 
 from ponder.engines.named import is_spec, missing_engine
-from ponder.errors import PonderError
-from ponder.pipelines.components import COMPONENTS, Component
+from ponder.core.errors import PonderError
+from ponder.pipelines.components import COMPONENTS, Component, StrategyComponent
 from ponder.pipelines.source import Path_, Where, read_config
+from ponder.strategies.base import StrategyLookup
 
 _TOP_KEYS = ("name", "description", "layers")
 _LAYER_KEYS = ("name", "components")
@@ -75,17 +76,21 @@ class PipelineConfig:
 
 
 def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection[str] | None = None,
-                  engines: Collection[str] | None = None) -> PipelineConfig:
+                  engines: Collection[str] | None = None, strategies: StrategyLookup | None = None) -> PipelineConfig:
     """A pipeline from a YAML or JSON file, or a dict. With ``scorers`` (the names a run knows),
     every scorer a component names is checked against them too; with ``engines`` (the names of
-    the engines the caller passed), so is every ``model`` that is not an engine spec."""
+    the engines the caller passed), so is every ``model`` that is not an engine spec.
+    ``strategy`` components find their strategies with ``strategies`` (a config with one needs
+    it: :func:`ponder.registry.load_pipeline` passes the registry's)."""
     data, where = read_config(config)
     default_name = Path(config).stem if not isinstance(config, Mapping) else "pipeline"
-    return parse_pipeline(data, where, scorers=scorers, engines=engines, default_name=default_name)
+    return parse_pipeline(data, where, scorers=scorers, engines=engines, strategies=strategies,
+                          default_name=default_name)
 
 
 def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None = None,
-                   engines: Collection[str] | None = None, default_name: str = "pipeline") -> PipelineConfig:
+                   engines: Collection[str] | None = None, strategies: StrategyLookup | None = None,
+                   default_name: str = "pipeline") -> PipelineConfig:
     """Validate parsed config data (see the module docstring)."""
     top = _mapping(data, (), where, "the pipeline config")
     _known_keys(top, (), where, _TOP_KEYS)
@@ -96,14 +101,15 @@ def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None =
     raw_layers = top["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
         raise where.error(("layers",), "expected a non-empty list of layers")
-    layers = tuple(_layer(raw, ("layers", i), where, scorers) for i, raw in enumerate(raw_layers))
+    layers = tuple(_layer(raw, ("layers", i), where, scorers, strategies) for i, raw in enumerate(raw_layers))
     _check_order(layers, raw_layers, where)
     if engines is not None:
         _check_models(layers, raw_layers, where, engines)
     return PipelineConfig(name=name, layers=layers, description=description, source=where.source)
 
 
-def _layer(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None) -> Layer:
+def _layer(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None,
+           strategies: StrategyLookup | None) -> Layer:
     name = ""
     if isinstance(raw, dict) and "type" in raw:
         items, base = [raw], None
@@ -120,12 +126,13 @@ def _layer(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None)
         raise where.error(path, f"expected a component or a list of components, got {_kind(raw)}")
     if not items:
         raise where.error(path, "a layer needs at least one component")
-    components = tuple(_component(item, path if base is None else base + (i,), where, scorers)
+    components = tuple(_component(item, path if base is None else base + (i,), where, scorers, strategies)
                        for i, item in enumerate(items))
     return Layer(name=name or "+".join(c.kind for c in components), components=components)
 
 
-def _component(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None) -> Component:
+def _component(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None,
+               strategies: StrategyLookup | None) -> Component:
     spec = _mapping(raw, path, where, "a component")
     kind = spec.get("type")
     if kind not in COMPONENTS:
@@ -141,13 +148,18 @@ def _component(raw: Any, path: Path_, where: Where, scorers: Collection[str] | N
                and f.default_factory is dataclasses.MISSING]
     if missing:
         raise where.error(path, f"a {kind} needs key {missing[0]!r}")
+    runs_strategies = issubclass(cls, StrategyComponent)
+    if runs_strategies and strategies is None:
+        raise where.error(path, "a strategy component needs the strategy registry: load the pipeline with "
+                                "ponder.registry.load_pipeline (or pass strategies=)")
     try:
         params = cls.Params(**values)
+        component: Component = cls(params, strategies) if runs_strategies else cls(params)
     except PonderError as exc:  # a check of the values; point at the key it names, if any
         key = next((k for k in values if str(exc).startswith((k + " ", f"option {k}=", f"{k} "))), None)
         raise where.error(path + ((key,) if key else ()), str(exc)) from None
     _check_scorers(kind, params, path, where, scorers)
-    return cls(params)  # type: ignore[no-any-return]
+    return component
 
 
 def _check_scorers(kind: str, params: Any, path: Path_, where: Where, scorers: Collection[str] | None) -> None:

@@ -30,10 +30,12 @@ from typing import Any, ClassVar
 from ponder.pipelines.components import Component, Slot
 from ponder.pipelines.config import PipelineConfig, load_pipeline
 from ponder.pipelines.state import Output, PipelineState
-from ponder.result import Candidate
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.sampling import best_scored, vote
-from ponder.usage import Usage
+from ponder.core.result import Candidate
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.voting import best_scored, vote
+from ponder.strategies.base import StepInfo, Strategy, step_info
+from ponder.core.usage import Usage
 
 DEFAULT_PIPELINE: dict[str, Any] = {
     "name": "generate-critique-fuse",
@@ -47,7 +49,7 @@ class PipelineParams:
     never from a strategy option, so a server client cannot make the server read a file."""
 
 
-class Pipeline:
+class Pipeline(Strategy[PipelineParams, PipelineState]):
     """Runs a :class:`PipelineConfig` one layer per step (see the module docstring)."""
 
     name: ClassVar[str] = "pipeline"
@@ -55,29 +57,28 @@ class Pipeline:
                               "--pipeline FILE (by name: 2 drafts, critique each, fuse)")
     Params: ClassVar[type] = PipelineParams
 
-    def __init__(self, params: Any = None, config: PipelineConfig | None = None) -> None:
-        self.params = params if params is not None else self.Params()
+    def __init__(self, params: PipelineParams | None = None, config: PipelineConfig | None = None) -> None:
+        super().__init__(params)
         self.config = config or load_pipeline(DEFAULT_PIPELINE)
 
     def init(self, ctx: StepContext) -> PipelineState:
         return PipelineState()
 
-    async def step(self, state: PipelineState, ctx: StepContext) -> tuple[PipelineState, dict[str, Any]]:
+    async def step(self, state: PipelineState, ctx: StepContext) -> tuple[PipelineState, StepInfo]:
         number = state.layers_done
         layer = self.config.layers[number]
-        plans, left, first = [], ctx.remaining_generations(), state.next_index
-        for component in layer.components:
+        plans, left = [], ctx.ledger.remaining()
+        for component in layer.components:  # shares out the generations and identities, in config order
             need = component.need(state)
             allowed = min(need, left)
-            plans.append((component, need, allowed, first))
-            left, first = left - allowed, first + allowed
+            plans.append((component, need, allowed, self._slot(ctx, component, need, allowed)))
+            left -= allowed
         try:
             async with asyncio.TaskGroup() as group:  # a failing component cancels the others
-                tasks = [group.create_task(self._run(state, ctx, *plan)) for plan in plans]
+                tasks = [group.create_task(self._run(state, *plan)) for plan in plans]
         except BaseExceptionGroup as failed:  # the first failure, as itself (a PonderError stays one)
             raise failed.exceptions[0] from None
         results = [task.result() for task in tasks]
-        ctx.generations += sum(spent for _, spent, _ in results)
         outputs = [output for output, _, _ in results]
         produced = [output.candidates for output in outputs if output.candidates is not None]
         candidates = _unique(c for group in produced for c in group) if produced else state.candidates
@@ -88,28 +89,37 @@ class Pipeline:
         after = PipelineState(
             layers_done=number + 1, candidates=candidates,
             critiques=state.critiques + tuple(k for output in outputs for k in output.critiques),
-            tests=tuple(dict.fromkeys(tests)), seen=seen, next_index=first,
+            tests=tuple(dict.fromkeys(tests)), seen=seen, next_index=ctx.ledger.next_identity,
         )
-        info = {
-            "action": "layer", "layer": number + 1, "name": layer.name, "pipeline": self.config.name,
-            "candidates": [c.index for c in candidates],
-            "components": [{"type": component.kind, "generations": spent, "usage": usage.to_dict(), **output.info}
-                           for (component, *_), (output, spent, usage) in zip(plans, results, strict=True)],
-        }
+        info = step_info(
+            "layer", layer=number + 1, name=layer.name, pipeline=self.config.name,
+            candidates=[c.index for c in candidates],
+            components=[{"type": component.kind, "generations": spent, "usage": usage.to_dict(), **output.info}
+                        for (component, *_), (output, spent, usage) in zip(plans, results, strict=True)],
+        )
         return after, info
 
-    async def _run(self, state: PipelineState, ctx: StepContext, component: Component, need: int, allowed: int,
-                   first: int) -> tuple[Output, int, Usage]:
-        """One component's output, the generations it spent and its usage."""
+    @staticmethod
+    def _slot(ctx: StepContext, component: Component, need: int, allowed: int) -> Slot | None:
+        """The component's slot: a sub-context on a child ledger (its own use is metered there,
+        and charged to the run as it spends) holding ``allowed`` generations and as many sample
+        identities; none for a component that needs generations and gets none."""
         if need > 0 and allowed == 0:
-            return Output(info={"skipped": f"needs {need} generations, none left"}), 0, Usage()
+            return None
         model = getattr(component.params, "model", None)
         engine = ctx.named_engine(model) if model else None
-        own = ctx.child(allowed, engine=engine)  # meters this component's own use; the run counts it too
-        output = await component.run(state, Slot(own, allowed, first))
+        return Slot(ctx.child(allowed, engine=engine), allowed)
+
+    async def _run(self, state: PipelineState, component: Component, need: int, allowed: int,
+                   slot: Slot | None) -> tuple[Output, int, Usage]:
+        """One component's output, the generations it spent and its usage."""
+        if slot is None:
+            return Output(info={"skipped": f"needs {need} generations, none left"}), 0, Usage()
+        output = await component.run(state, slot)
+        model = getattr(component.params, "model", None)
         if model:
             output = replace(output, info={"model": model, **output.info})
-        return output, own.generations, own.usage()
+        return output, slot.ctx.ledger.spent, slot.ctx.usage()
 
     def done(self, state: PipelineState, ctx: StepContext) -> bool:
         return state.layers_done >= len(self.config.layers)

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 Path_ = tuple[str | int, ...]
 

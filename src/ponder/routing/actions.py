@@ -6,7 +6,7 @@ via Optimal Reasoning Trajectories Search"), in three layers:
   the sandbox runs);
 - verification: ``verify`` (the model checks the solution and confirms or corrects its answer).
 
-Each action is one prompt sent through :meth:`~ponder.strategies.core.StepContext.sample`, so its
+Each action is one prompt sent through :meth:`~ponder.context.StepContext.sample`, so its
 generations, tokens and calls are metered like any other sample. Actions read and extend a
 :class:`Work` record: analysis adds a note that the solution prompt shows, the solution adds
 candidates, verification adds a verdict.
@@ -19,10 +19,10 @@ from typing import Awaitable, Callable, Literal
 
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT
 from ponder.engines.base import Message
-from ponder.result import Candidate
-from ponder.strategies.core import StepContext
+from ponder.core.result import Candidate
+from ponder.context import StepContext
 from ponder.strategies.programs import execute
-from ponder.strategies.sampling import vote
+from ponder.core.voting import vote
 
 Layer = Literal["analysis", "solution", "verification"]
 LAYERS: tuple[Layer, ...] = ("analysis", "solution", "verification")
@@ -75,7 +75,7 @@ def posed(ctx: StepContext, work: Work) -> str:
 
 
 async def _one(ctx: StepContext, messages: tuple[Message, ...], temperature: float) -> Candidate:
-    [candidate] = await ctx.sample(1, first_index=ctx.generations, temperature=temperature, messages=messages)
+    [candidate] = await ctx.sample(1, temperature=temperature, messages=messages)
     return candidate
 
 
@@ -92,13 +92,13 @@ def _note(label: str, prompt: str) -> Run:
 
 async def _cot(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
     system = (ctx.settings.system_prompt or "Answer the question. Finish with 'The answer is' and the answer.")
-    new = await ctx.sample(n, first_index=ctx.generations, temperature=temperature,
+    new = await ctx.sample(n, temperature=temperature,
                            messages=ctx.messages(system + COT_SUFFIX, posed(ctx, work)))
     return replace(work, solutions=work.solutions + tuple(new))
 
 
 async def _pot(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
-    drafts = await ctx.sample(n, first_index=ctx.generations, temperature=temperature,
+    drafts = await ctx.sample(n, temperature=temperature,
                               messages=ctx.messages(PROGRAM_SYSTEM_PROMPT, posed(ctx, work)))
     return replace(work, solutions=work.solutions + tuple(await execute(drafts)), programs=True)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 HEURISTIC = "heuristic"
 DATASET = "dataset"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ponder.errors import InvalidInputError, PonderError
+from ponder.core.errors import InvalidInputError, PonderError
 from ponder.routing.question_types import HEURISTIC, check_scheme, classify
 from ponder.routing.trajectory import Trajectory, parse_trajectory
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.routing.actions import ACTIONS, LAYERS, Action, layer_actions
 
 NONE = "none"

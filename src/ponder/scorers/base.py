@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, Sequence
 
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 
 
 @dataclass(frozen=True)

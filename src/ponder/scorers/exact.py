@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Sequence
 
 from ponder.answers import AnswerTask, get_task
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
 
 

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Sequence
 
 from ponder.engines.base import Completion, Engine, GenerationRequest, Message
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
 
 TOP_LOGPROBS = 10

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Sequence
 
-from ponder.errors import InvalidInputError
-from ponder.result import Candidate
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
 
 

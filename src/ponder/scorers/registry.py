@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ponder.engines.base import Engine
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.scorers.base import Scorer
 from ponder.scorers.judge import RestartJudge, SelfEvalJudge
 from ponder.scorers.probability import SequenceProbability

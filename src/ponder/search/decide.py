@@ -7,8 +7,8 @@ from typing import Literal, Sequence
 
 from ponder.answers import AnswerTask
 from ponder.search.steps import Partial
-from ponder.strategies.core import Decision
-from ponder.strategies.sampling import best_scored, vote
+from ponder.core.decision import Decision
+from ponder.core.voting import best_scored, vote
 
 AnswerRule = Literal["best", "vote"]
 

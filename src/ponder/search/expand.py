@@ -3,25 +3,36 @@
 One call extends a list of parents, one child each. Parents with the same text (copies made by
 resampling, or a beam expanded M ways) go out as one request with ``n`` samples, so a forking
 engine computes their shared prefix once and forks it. On a local engine every request of the
-step goes out in one call, so all live partials decode in one batch; the prefix a parent's
-child continues was left in the engine's cache by the parent's own step, so only the new text
-is computed.
-
-On a remote engine (a server) each request is its own call, all in flight at once, and its
-children are scored as soon as they arrive: scoring overlaps the generation of the rest, and
-the server's prefix cache does the reuse.
+step goes out together, served as the engine prefers (:func:`ponder.engines.base.generate_each`):
+a local engine decodes all live partials in one batch (the prefix a parent's child continues
+was left in the engine's cache by the parent's own step, so only the new text is computed); a
+server's engine sends each request as its own call, all in flight at once, and the children of
+each are scored as soon as they arrive, so scoring overlaps the generation of the rest and the
+server's prefix cache does the reuse. Children take the sample identities they are given (the
+ones a first step spent) or fresh ones from the run's ledger; an identity seeds its sample.
 """
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
 from typing import Sequence
 
-from ponder.engines.base import GenerationRequest
-from ponder.errors import UpstreamError
+from ponder.engines.base import Completion, GenerationRequest
+from ponder.core.errors import UpstreamError
 from ponder.scorers.prm import ProcessRewardModel, aggregate
 from ponder.search.steps import Partial, StepParams, grow, with_score
-from ponder.strategies.core import StepContext
+from ponder.context import StepContext
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One request of a step: the positions of the parents it serves (all with the same text),
+    that text's partial, the identity of its first sample, and the request."""
+
+    positions: list[int]
+    parent: Partial
+    first: int
+    request: GenerationRequest
 
 
 class Expander:
@@ -31,39 +42,34 @@ class Expander:
         self.ctx = ctx
         self.params = params
         self.prm: ProcessRewardModel = ctx.prm(params.prm)
-        self.temperature = ctx.temperature(params.temperature)
+        self.temperature = ctx.temperature(default=params.temperature)
 
-    async def expand(self, parents: Sequence[Partial], next_index: int) -> tuple[list[Partial], int]:
-        """One scored child per parent (parents must be unfinished), in the parents' order, and
-        the next free identity (children take identities from ``next_index`` on; an identity
-        seeds its sample)."""
+    async def expand(self, parents: Sequence[Partial], identities: Sequence[int] | None = None) -> list[Partial]:
+        """One scored child per parent (parents must be unfinished), in the parents' order.
+        Children take ``identities`` in order (parents with the same text are one request, whose
+        samples take consecutive identities), or fresh ones from the ledger."""
         if any(p.finished for p in parents):
             raise ValueError("a finished partial is never extended")
+        ids = list(self.ctx.ledger.identities(len(parents)) if identities is None else identities)
+        if len(ids) != len(parents):
+            raise ValueError(f"{len(ids)} identities for {len(parents)} parents")
         groups: dict[str, list[int]] = {}
         for position, parent in enumerate(parents):
             groups.setdefault(parent.text, []).append(position)
-        plans = []
+        plans, taken = [], 0
         for positions in groups.values():
             parent = parents[positions[0]]
-            first = next_index
-            next_index += len(positions)
-            plans.append((positions, parent, first, self._request(parent, len(positions), first)))
-        children: list[Partial | None] = [None] * len(parents)
-        if not self.ctx.engine.capabilities.remote:
-            rows = await self.ctx.engine.generate([plan[3] for plan in plans])
-            grown = [self._grow(plan, row) for plan, row in zip(plans, rows, strict=True)]
-            flat = await self.score([c for group in grown for c in group])
-            it = iter(flat)
-            for (positions, *_), group in zip(plans, grown):
-                for position in positions:
-                    children[position] = next(it)
-        else:
-            async def one(plan: tuple) -> None:
-                [row] = await self.ctx.engine.generate([plan[3]])
-                for position, child in zip(plan[0], await self.score(self._grow(plan, row))):
-                    children[position] = child
-            await asyncio.gather(*(one(plan) for plan in plans))
-        return children, next_index  # type: ignore[return-value]  # every position is filled
+            first = ids[taken]
+            taken += len(positions)
+            plans.append(Plan(positions, parent, first, self._request(parent, len(positions), first)))
+        children: dict[int, Partial] = {}
+        async for arrived in self.ctx.generate_each([plan.request for plan in plans]):
+            grown = [(plans[i], self._grow(plans[i], row)) for i, row in arrived]
+            flat = iter(await self.score([c for _, group in grown for c in group]))
+            for plan, group in grown:
+                for position in plan.positions:
+                    children[position] = next(flat)
+        return [children[position] for position in range(len(parents))]
 
     def _request(self, parent: Partial, n: int, first: int) -> GenerationRequest:
         """``n`` next steps of ``parent`` (identities ``first`` on), capped by the step and run token caps."""
@@ -75,9 +81,9 @@ class Expander:
             seed=settings.seed, first_index=first,
         )
 
-    def _grow(self, plan: tuple, row: list) -> list[Partial]:
+    def _grow(self, plan: Plan, row: list[Completion]) -> list[Partial]:
         """The children one request's samples make, in identity order (one per sample asked for)."""
-        positions, parent, first, _ = plan
+        positions, parent, first = plan.positions, plan.parent, plan.first
         if len(row) != len(positions):  # a short row would hand children to the wrong parents
             raise UpstreamError(f"the engine returned {len(row)} samples for a request of {len(positions)}")
         reports = self.ctx.engine.capabilities.reports_stop

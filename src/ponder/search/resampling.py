@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 Resampler = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 """(normalised weights, n, rng) -> ``n`` ancestor indices (int array, sorted ascending)."""

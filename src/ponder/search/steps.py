@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass, replace
 
 from ponder.answers import AnswerTask
-from ponder.engines.base import Completion, FinishReason
-from ponder.errors import InvalidInputError
-from ponder.result import Candidate
-from ponder.strategies.params import check, param
+from ponder.core.result import FinishReason
+from ponder.engines.base import Completion
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
+from ponder.core.params import check, param
 
 DEFAULT_ANSWER_PATTERN = r"\\boxed\{|answer is|[Aa]nswer:|####"
 

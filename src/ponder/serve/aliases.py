@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ponder.errors import InvalidInputError, UnknownNameError
-from ponder.strategies import strategy_class
+from ponder.core.errors import InvalidInputError, UnknownNameError
+from ponder.registry import strategy_class
 
 SEPARATOR = "::"
 LISTED = ("greedy", "self-consistency:8", "adaptive-self-consistency:16", "best-of-n:4", "weighted-majority:8")

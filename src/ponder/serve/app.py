@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.engines.base import Engine
-from ponder.errors import PonderError
-from ponder.result import SolveResult
+from ponder.core.errors import PonderError
+from ponder.core.result import SolveResult
 from ponder.serve.aliases import listed_models
 from ponder.serve.completion import Job, build_job, response_body
 from ponder.serve.config import ServeConfig

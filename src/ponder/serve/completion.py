@@ -15,15 +15,15 @@ from typing import Any, Mapping
 
 from ponder.api import RunPlan, plan
 from ponder.engines.base import Message
-from ponder.errors import InvalidInputError
-from ponder.result import Candidate, SolveResult
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate, SolveResult
 from ponder.scorers.prm.spec import DEFAULT_PRM
 from ponder.serve.aliases import parse_model
 from ponder.serve.config import ServeConfig
 from ponder.serve.schemas import ChatRequest, PonderOptions
-from ponder.strategies import strategy_class
-from ponder.strategies.params import local_parameters
-from ponder.usage import Usage, total
+from ponder.registry import strategy_class
+from ponder.core.params import local_parameters
+from ponder.core.usage import Usage, total
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 API_KEY_VARIABLE = "PONDER_SERVE_API_KEY"
 

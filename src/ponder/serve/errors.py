@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from ponder.errors import ContextOverflowError, EngineError, InvalidInputError, PonderError, UnknownNameError
+from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputError, PonderError, UnknownNameError
 
 
 class HTTPProblem(Exception):

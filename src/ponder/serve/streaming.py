@@ -13,8 +13,8 @@ import json
 from typing import Any, AsyncIterator
 
 from ponder.engines.base import Engine
-from ponder.errors import PonderError
-from ponder.result import SolveResult
+from ponder.core.errors import PonderError
+from ponder.core.result import SolveResult
 from ponder.serve.completion import Job, chosen, usage_body
 from ponder.serve.errors import from_ponder_error
 from ponder.strategies import StrategyRun

@@ -1,10 +1,9 @@
-"""Inference-time strategies, found by name through :func:`get_strategy`."""
+"""Inference-time strategies: the base they share and the runner that steps them.
 
-from ponder.strategies.core import Algorithm, Budget, Decision, MeteredEngine, StepContext
-from ponder.strategies.registry import available, get_strategy, strategy_class
+Strategies are found by name in :mod:`ponder.registry`.
+"""
+
+from ponder.strategies.base import Algorithm, StepInfo, Strategy, StrategyLookup, step_info
 from ponder.strategies.runner import StrategyRun
 
-__all__ = [
-    "Algorithm", "Budget", "Decision", "MeteredEngine", "StepContext", "StrategyRun", "available",
-    "get_strategy", "strategy_class",
-]
+__all__ = ["Algorithm", "StepInfo", "Strategy", "StrategyLookup", "StrategyRun", "step_info"]

@@ -14,13 +14,15 @@ best-scored finished solution seen, else the best partial one, answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ponder.search.decide import AnswerRule, decide_partials
 from ponder.search.expand import Expander
 from ponder.search.steps import Partial, StepParams, root
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.strategies.base import Strategy, StepInfo, step_info
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,15 @@ class Frontier:
     finished: tuple[Partial, ...] = ()
     found: Partial | None = None
     sampled: int = 0
-    next_index: int = 1
     started: bool = False
 
 
-class AStar:
+class AStar(Strategy[AStarParams, Frontier]):
     """Best-first search on f = g + h over partial solutions."""
 
     name: ClassVar[str] = "a-star"
     summary: ClassVar[str] = "A*-decoding: expand the partial solution with the lowest g + (1 - PRM score)"
     Params: ClassVar[type] = AStarParams
-
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     def f(self, node: Partial) -> float:
         h = 1.0 - (node.score if node.score is not None else 0.5)
@@ -71,28 +69,28 @@ class AStar:
     def init(self, ctx: StepContext) -> Frontier:
         return Frontier()
 
-    async def step(self, state: Frontier, ctx: StepContext) -> tuple[Frontier, dict[str, Any]]:
+    async def step(self, state: Frontier, ctx: StepContext) -> tuple[Frontier, StepInfo]:
         if not state.started:
-            ctx.claim(ctx.budget.generations)
-            state = Frontier(open=(root(0),), started=True)
+            [first] = ctx.ledger.spend(ctx.budget.generations, identities=1)  # the root's; steps take fresh ones
+            state = Frontier(open=(root(first),), started=True)
         ranked = sorted(state.open + state.finished, key=self.order)
         if ranked[0].finished:
             return Frontier(finished=state.finished, found=ranked[0], sampled=state.sampled, started=True,
-                            next_index=state.next_index, open=state.open), {"action": "found", "index": ranked[0].index}
+                            open=state.open), step_info("found", index=ranked[0].index)
         chosen = sorted(state.open, key=self.order)[: self.params.expand]
         room = self.cap(ctx) - state.sampled
         per_node = [min(self.params.k, max(room - i * self.params.k, 0)) for i in range(len(chosen))]
         parents = [node for node, count in zip(chosen, per_node) for _ in range(count)]
-        children, next_index = await Expander(ctx, self.params).expand(parents, state.next_index)
+        children = await Expander(ctx, self.params).expand(parents)
         rest = tuple(node for node in state.open if node not in chosen)
         state = Frontier(
             open=rest + tuple(c for c in children if not c.finished),
             finished=state.finished + tuple(c for c in children if c.finished),
-            sampled=state.sampled + len(parents), next_index=next_index, started=True,
+            sampled=state.sampled + len(parents), started=True,
         )
-        info = {"action": "expand", "nodes": [(n.index, round(self.f(n), 4)) for n in chosen],
-                "children": [(c.index, round(c.score or 0.0, 4), c.finished) for c in children],
-                "frontier": len(state.open)}
+        info = step_info("expand", nodes=[(n.index, round(self.f(n), 4)) for n in chosen],
+                         children=[(c.index, round(c.score or 0.0, 4), c.finished) for c in children],
+                         frontier=len(state.open))
         return state, info
 
     def cap(self, ctx: StepContext) -> int:

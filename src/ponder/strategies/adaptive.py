@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from ponder.result import Candidate
-from ponder.seeding import derive_seed
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
-from ponder.strategies.sampling import Samples, vote
+from ponder.core.result import Candidate
+from ponder.core.seeding import derive_seed
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.core.voting import top_two, vote
+from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.strategies.sampling import Samples
 from ponder.strategies.stopping import beta_leader_probability, dirichlet_leader_probability
-from ponder.strategies.voting import top_two
-
-DEFAULT_TEMPERATURE = 0.8
-
 
 @dataclass(frozen=True)
 class AdaptiveParams:
@@ -50,38 +49,35 @@ class AdaptiveParams:
 @dataclass(frozen=True)
 class AdaptiveState(Samples):
     leader_probability: float = 0.0
-    drawn: int = 0  # generations drawn so far, pruned ones included: the next sample's identity
+    drawn: int = 0  # generations drawn so far, pruned ones included
 
 
-class AdaptiveSelfConsistency:
+class AdaptiveSelfConsistency(Strategy[AdaptiveParams, AdaptiveState]):
     """Self-consistency that stops sampling once the answer is settled."""
 
     name: ClassVar[str] = "adaptive-self-consistency"
     summary: ClassVar[str] = "sample in batches until the leading answer is likely to stay ahead"
     Params: ClassVar[type] = AdaptiveParams
 
-    def __init__(self, params: AdaptiveParams = AdaptiveParams()) -> None:
-        self.params = params
-
     def init(self, ctx: StepContext) -> AdaptiveState:
         return AdaptiveState()
 
-    async def step(self, state: AdaptiveState, ctx: StepContext) -> tuple[AdaptiveState, dict[str, Any]]:
-        n = min(self.params.batch, ctx.remaining_generations())
-        temperature = ctx.temperature(DEFAULT_TEMPERATURE)
-        new, pruned = await self._draw(n, state.drawn, temperature, ctx)
+    async def step(self, state: AdaptiveState, ctx: StepContext) -> tuple[AdaptiveState, StepInfo]:
+        n = min(self.params.batch, ctx.ledger.remaining())
+        temperature = self.temperature(ctx)
+        new, pruned = await self._draw(n, temperature, ctx)
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
         probability = await self._leader_probability(candidates, decision, ctx)
         finished = len(candidates) >= self.params.min_samples and probability >= self.params.threshold
-        info = {"action": "sample", "n": n, "kept": len(new), "pruned": pruned, "votes": decision.votes,
-                "leader_probability": round(probability, 4), "stop": finished}
+        info = step_info("sample", n=n, kept=len(new), pruned=pruned, votes=decision.votes,
+                         leader_probability=round(probability, 4), stop=finished)
         return AdaptiveState(candidates, finished, probability, state.drawn + n), info
 
-    async def _draw(self, n: int, first: int, temperature: float, ctx: StepContext) -> tuple[list[Candidate], int]:
+    async def _draw(self, n: int, temperature: float, ctx: StepContext) -> tuple[list[Candidate], int]:
         if not self.params.prune_tokens or self.params.prune_tokens >= ctx.settings.max_tokens:
-            return await ctx.sample(n, first_index=first, temperature=temperature), 0
-        partial = await ctx.sample(n, first_index=first, temperature=temperature, max_tokens=self.params.prune_tokens)
+            return await ctx.sample(n, temperature=temperature), 0
+        partial = await ctx.sample(n, temperature=temperature, max_tokens=self.params.prune_tokens)
         finished = [c for c in partial if c.finish_reason != "length"]  # done, or failed: nothing to continue
         open_ = [c for c in partial if c.finish_reason == "length"]
         if not open_:
@@ -106,7 +102,7 @@ class AdaptiveSelfConsistency:
         return scored.score or 0.0
 
     def done(self, state: AdaptiveState, ctx: StepContext) -> bool:
-        return state.finished or ctx.remaining_generations() == 0
+        return state.finished or ctx.ledger.remaining() == 0
 
     def decide(self, state: AdaptiveState, ctx: StepContext) -> Decision:
         return vote(state.candidates, ctx.task)

@@ -13,13 +13,15 @@ one cached prefix on a forking engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ponder.search.decide import AnswerRule, decide_partials
 from ponder.search.expand import Expander
 from ponder.search.steps import Partial, StepParams, root
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.strategies.base import Strategy, StepInfo, step_info
 
 
 @dataclass(frozen=True)
@@ -34,42 +36,38 @@ class BeamParams(StepParams):
 
 @dataclass(frozen=True)
 class Beams:
-    """Live beams, finished solutions, and the identities handed out so far."""
+    """Live beams, finished solutions, and the steps taken."""
 
     active: tuple[Partial, ...] = ()
     completed: tuple[Partial, ...] = ()
     depth: int = 0
-    next_index: int = 0
 
 
-class BeamSearch:
+class BeamSearch(Strategy[BeamParams, Beams]):
     """Keep the N/M best partial solutions by PRM, expand each M ways, one step at a time."""
 
     name: ClassVar[str] = "beam-search"
     summary: ClassVar[str] = "step-level beam search: keep the top N/M partial solutions by PRM (search-and-learn)"
     Params: ClassVar[type] = BeamParams
 
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
-
     def init(self, ctx: StepContext) -> Beams:
         return Beams()
 
-    async def step(self, state: Beams, ctx: StepContext) -> tuple[Beams, dict[str, Any]]:
+    async def step(self, state: Beams, ctx: StepContext) -> tuple[Beams, StepInfo]:
         n = ctx.budget.generations
+        identities: range | None = None
         if state.depth == 0:
-            ctx.claim(n)
+            identities = ctx.ledger.spend(n)  # the N beams' first steps
             parents = [root()] * n
         else:
             parents = sorted((state.active[i % len(state.active)] for i in range(n)), key=lambda p: p.index)
-        children, next_index = await Expander(ctx, self.params).expand(parents, state.next_index)
+        children = await Expander(ctx, self.params).expand(parents, identities)
         finished = tuple(c for c in children if c.finished)
         ranked = sorted((c for c in children if not c.finished), key=lambda c: -(c.score or 0.0))
         keep = max(1, n // self.params.width)
-        state = Beams(active=tuple(ranked[:keep]), completed=state.completed + finished, depth=state.depth + 1,
-                      next_index=next_index)
-        info = {"action": "step", "depth": state.depth, "expanded": len(parents), "finished": len(finished),
-                "kept": [(b.index, round(b.score or 0.0, 4)) for b in state.active]}
+        state = Beams(active=tuple(ranked[:keep]), completed=state.completed + finished, depth=state.depth + 1)
+        info = step_info("step", depth=state.depth, expanded=len(parents), finished=len(finished),
+                         kept=[(b.index, round(b.score or 0.0, 4)) for b in state.active])
         return state, info
 
     def done(self, state: Beams, ctx: StepContext) -> bool:

@@ -12,13 +12,15 @@ diversity that a single beam search loses when its beams collapse onto one prefi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ponder.search.decide import decide_partials
 from ponder.search.expand import Expander
 from ponder.search.steps import Partial, root
+from ponder.strategies.base import Strategy, StepInfo, step_info
 from ponder.strategies.beam_search import BeamParams
-from ponder.strategies.core import Decision, StepContext
+from ponder.context import StepContext
+from ponder.core.decision import Decision
 
 
 @dataclass(frozen=True)
@@ -28,31 +30,28 @@ class Forest:
     beams: tuple[Partial | None, ...] = ()
     leaves: tuple[Partial | None, ...] = ()
     depth: int = 0
-    next_index: int = 0
 
 
-class DVTS:
+class DVTS(Strategy[BeamParams, Forest]):
     """N/M independent subtrees, each greedy on the PRM."""
 
     name: ClassVar[str] = "dvts"
     summary: ClassVar[str] = "N/M independent subtrees, greedy on the PRM within each (search-and-learn)"
     Params: ClassVar[type] = BeamParams
 
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
-
     def init(self, ctx: StepContext) -> Forest:
         return Forest()
 
-    async def step(self, state: Forest, ctx: StepContext) -> tuple[Forest, dict[str, Any]]:
+    async def step(self, state: Forest, ctx: StepContext) -> tuple[Forest, StepInfo]:
         width = min(self.params.width, ctx.budget.generations)  # a budget under M: one subtree that wide
+        identities: range | None = None
         if state.depth == 0:
             trees = ctx.budget.generations // width
-            ctx.claim(trees * width)
+            identities = ctx.ledger.spend(trees * width)  # every subtree's first M steps
             state = Forest(beams=(root(),) * trees, leaves=(None,) * trees)
         live = [t for t, beam in enumerate(state.beams) if beam is not None]
-        parents = [state.beams[t] for t in live for _ in range(width)]
-        children, next_index = await Expander(ctx, self.params).expand(parents, state.next_index)  # type: ignore[arg-type]
+        parents = [beam for beam in state.beams if beam is not None for _ in range(width)]  # the live ones
+        children = await Expander(ctx, self.params).expand(parents, identities)
         beams, leaves = list(state.beams), list(state.leaves)
         for k, t in enumerate(live):
             best = max(children[k * width:(k + 1) * width], key=lambda c: c.score or 0.0)
@@ -60,10 +59,10 @@ class DVTS:
                 beams[t], leaves[t] = None, best
             else:
                 beams[t] = best
-        state = Forest(beams=tuple(beams), leaves=tuple(leaves), depth=state.depth + 1, next_index=next_index)
-        info = {"action": "step", "depth": state.depth, "subtrees": len(live),
-                "best": [None if b is None else round(b.score or 0.0, 4) for b in state.beams],
-                "finished": sum(leaf is not None for leaf in state.leaves)}
+        state = Forest(beams=tuple(beams), leaves=tuple(leaves), depth=state.depth + 1)
+        info = step_info("step", depth=state.depth, subtrees=len(live),
+                         best=[None if b is None else round(b.score or 0.0, 4) for b in state.beams],
+                         finished=sum(leaf is not None for leaf in state.leaves))
         return state, info
 
     def done(self, state: Forest, ctx: StepContext) -> bool:

@@ -13,18 +13,20 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ponder.answers import get_task
 from ponder.engines.base import Message
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.logic import decide
-from ponder.result import Candidate
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
-from ponder.strategies.sampling import Samples, vote
+from ponder.core.result import Candidate
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.core.voting import vote
+from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.strategies.sampling import Samples
 
-DEFAULT_TEMPERATURE = 0.8
 LABELS = get_task("label")
 
 SYSTEM = (
@@ -98,31 +100,28 @@ class LincParams:
         check(self.timeout_ms >= 1, f"timeout_ms must be >= 1, got {self.timeout_ms}")
 
 
-class Linc:
+class Linc(Strategy[LincParams, Samples]):
     """K translations to first-order logic, each decided by z3; majority over decided labels."""
 
     name: ClassVar[str] = "linc"
     summary: ClassVar[str] = "translate to first-order logic, prove with z3, vote over K translations"
     Params: ClassVar[type] = LincParams
 
-    def __init__(self, params: LincParams = LincParams()) -> None:
-        self.params = params
-
     def init(self, ctx: StepContext) -> Samples:
         parse_problem(ctx.question)  # a malformed problem fails before any generation
         return Samples()
 
-    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, dict[str, Any]]:
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, StepInfo]:
         premises, conclusion = parse_problem(ctx.question)
-        n = ctx.remaining_generations()
-        temperature = ctx.temperature(DEFAULT_TEMPERATURE)
+        n = ctx.ledger.remaining()
+        temperature = self.temperature(ctx)
         messages = (Message("system", SYSTEM), Message("user", prompt_for(premises, conclusion)))
-        drafts = await ctx.sample(n, first_index=0, temperature=temperature, messages=messages,
+        drafts = await ctx.sample(n, temperature=temperature, messages=messages,
                                   assistant_prefix="<EVALUATE>\n", stop=("</EVALUATE>",))
         judged = await asyncio.gather(*(asyncio.to_thread(judge, c, self.params.timeout_ms) for c in drafts))
         votes = vote(judged, LABELS).votes
-        info = {"action": "translate-and-prove", "n": n, "temperature": temperature, "votes": votes,
-                "errors": sum(c.answer is None for c in judged)}
+        info = step_info("translate-and-prove", n=n, temperature=temperature, votes=votes,
+                         errors=sum(c.answer is None for c in judged))
         return Samples(tuple(judged), finished=True), info
 
     def done(self, state: Samples, ctx: StepContext) -> bool:

@@ -29,9 +29,11 @@ from ponder.search.decide import decide_partials
 from ponder.search.expand import Expander
 from ponder.search.resampling import effective_sample_size, logit, resample, should_resample, softmax
 from ponder.search.steps import Partial, StepParams, prefix, root
-from ponder.seeding import derive_seed
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
+from ponder.core.seeding import derive_seed
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.strategies.base import StepInfo, Strategy
 
 RESAMPLE_SALT = 7919  # keeps the resampling draws apart from the sampling seeds
 
@@ -57,7 +59,6 @@ class Swarm:
 
     particles: tuple[Partial, ...] = ()
     depth: int = 0  # steps taken in this sweep
-    next_index: int = 0
     reference: Partial | None = None
     sweep: int = 0
     pool: tuple[Partial, ...] = ()  # particles of the finished sweeps (particle Gibbs)
@@ -72,15 +73,12 @@ def weights(particles: tuple[Partial, ...], temperature: float) -> np.ndarray:
     return softmax([logit(0.5 if p.score is None else p.score) / temperature for p in particles])
 
 
-class ParticleFiltering:
+class ParticleFiltering(Strategy[ParticleFilteringParams, Swarm]):
     """N particles extended step by step, weighted by the PRM and resampled."""
 
     name: ClassVar[str] = "particle-filtering"
     summary: ClassVar[str] = "N particles grown step by step, resampled by PRM weights (Puri et al. 2025)"
     Params: ClassVar[type] = ParticleFilteringParams
-
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     def particles_per_sweep(self, ctx: StepContext) -> int:
         """N: the budget (particle Gibbs splits it between its sweeps)."""
@@ -89,22 +87,22 @@ class ParticleFiltering:
     def init(self, ctx: StepContext) -> Swarm:
         return Swarm()
 
-    async def step(self, state: Swarm, ctx: StepContext) -> tuple[Swarm, dict[str, Any]]:
+    async def step(self, state: Swarm, ctx: StepContext) -> tuple[Swarm, StepInfo]:
         if not state.particles:
             state = self._start(state, ctx)
         expander = Expander(ctx, self.params)
         live = [i for i, p in enumerate(state.particles) if not p.finished and not self._is_reference(state, i)]
-        children, next_index = await expander.expand([state.particles[i] for i in live], state.next_index)
+        children = await expander.expand([state.particles[i] for i in live])
         particles = list(state.particles)
         for i, child in zip(live, children):
             particles[i] = child
         depth = state.depth + 1
         if state.reference is not None:
             particles[0] = prefix(state.reference, depth)
-        state = replace(state, particles=tuple(particles), depth=depth, next_index=next_index)
+        state = replace(state, particles=tuple(particles), depth=depth)
         probs = weights(state.particles, self.params.weight_temperature)
         info: dict[str, Any] = {
-            "action": "step", "sweep": state.sweep, "depth": depth, "extended": len(live),
+            "sweep": state.sweep, "depth": depth, "extended": len(live),
             "finished": sum(p.finished for p in state.particles),
             "scores": [None if p.score is None else round(p.score, 4) for p in state.particles],
             "ess": round(effective_sample_size(probs), 3),
@@ -112,16 +110,17 @@ class ParticleFiltering:
         if not state.finished and should_resample(probs, self.params.ess_threshold):
             state, ancestors = self._resample(state, probs, ctx)
             info["ancestors"] = ancestors
-        return state, info
+        return state, StepInfo("step", info)
 
     def _start(self, state: Swarm, ctx: StepContext) -> Swarm:
         """A sweep's N empty particles (slot 0 following the reference, if any: it costs nothing)."""
         n = self.particles_per_sweep(ctx)
-        ctx.claim(n - (state.reference is not None))
-        fresh = [root(state.next_index + i) for i in range(n)]
+        reference = state.reference is not None  # its slot was paid for by the sweep before
+        identities = ctx.ledger.spend(n - reference, identities=n)
+        fresh = [root(i) for i in identities]
         if state.reference is not None:
             fresh[0] = prefix(state.reference, 0)
-        return replace(state, particles=tuple(fresh), next_index=state.next_index + n, depth=0)
+        return replace(state, particles=tuple(fresh), depth=0)
 
     def _is_reference(self, state: Swarm, i: int) -> bool:
         """Whether slot ``i`` holds the reference particle (slot 0 of a conditioned sweep)."""

@@ -17,11 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.search.steps import Partial
-from ponder.seeding import derive_seed
-from ponder.strategies.core import StepContext
-from ponder.strategies.params import check, param
+from ponder.core.seeding import derive_seed
+from ponder.context import StepContext
+from ponder.core.params import check, param
+from ponder.strategies.base import StepInfo
 from ponder.strategies.particle_filtering import (
     RESAMPLE_SALT, ParticleFiltering, ParticleFilteringParams, Swarm, weights,
 )
@@ -53,11 +54,10 @@ class ParticleGibbs(ParticleFiltering):
             )
         return max(n, 1)
 
-    async def step(self, state: Swarm, ctx: StepContext) -> tuple[Swarm, dict[str, Any]]:
+    async def step(self, state: Swarm, ctx: StepContext) -> tuple[Swarm, StepInfo]:
         if state.finished:  # a sweep ended and another remains (else done() stopped the run)
             reference = self._draw_reference(state, ctx)
-            state = Swarm(reference=reference, sweep=state.sweep + 1, pool=state.pool + state.particles,
-                          next_index=state.next_index)
+            state = Swarm(reference=reference, sweep=state.sweep + 1, pool=state.pool + state.particles)
         return await super().step(state, ctx)
 
     def _draw_reference(self, state: Swarm, ctx: StepContext) -> Partial:

@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import replace
 
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT, run_program
-from ponder.result import Candidate
-from ponder.strategies.core import StepContext
+from ponder.core.result import Candidate
+from ponder.context import StepContext
 
 
 async def execute(candidates: list[Candidate]) -> list[Candidate]:
@@ -24,9 +24,9 @@ async def execute(candidates: list[Candidate]) -> list[Candidate]:
     return list(await asyncio.gather(*(one(c) for c in candidates)))
 
 
-async def sample_programs(ctx: StepContext, n: int, *, first_index: int, temperature: float,
+async def sample_programs(ctx: StepContext, n: int, *, temperature: float,
                           logprobs: bool = False) -> list[Candidate]:
     """``n`` program-of-thought samples, run, with their printed answers."""
-    drafts = await ctx.sample(n, first_index=first_index, temperature=temperature, logprobs=logprobs,
+    drafts = await ctx.sample(n, temperature=temperature, logprobs=logprobs,
                               messages=ctx.messages(PROGRAM_SYSTEM_PROMPT))
     return await execute(drafts)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ponder.jsonl import read_jsonl
+from ponder.core.jsonl import read_jsonl
 from ponder.engines.base import Engine, GenerationRequest, Message
-from ponder.errors import EngineError, InvalidInputError
-from ponder.seeding import derive_seed
-from ponder.usage import Usage
+from ponder.core.errors import EngineError, InvalidInputError
+from ponder.core.seeding import derive_seed
+from ponder.core.usage import Usage
 
 PROMPT_VERSION = "think-and-execute/1"  # part of the cache key: change it when the prompts change
 

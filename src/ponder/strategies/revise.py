@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ponder.engines.base import Message
-from ponder.result import Candidate
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
-from ponder.strategies.sampling import best_scored
-from ponder.strategies.spending import spent
+from ponder.core.result import Candidate
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.core.voting import best_scored
+from ponder.strategies.base import Strategy, StepInfo, step_info
 from ponder.strategies.templates import check_template
 
-DEFAULT_TEMPERATURE = 0.7
 CRITIQUE_PROMPT = (
     "Question: {question}\n\nProposed solution:\n{answer}\n\n"
     "Check the solution step by step. Point out every mistake in its reasoning or arithmetic. "
@@ -68,15 +68,13 @@ class Drafts:
     settled: bool = False
 
 
-class Revise:
+class Revise(Strategy[ReviseParams, Drafts]):
     """Draft, then critique-and-revise rounds; the best draft by a scorer, or the last."""
 
     name: ClassVar[str] = "revise"
     summary: ClassVar[str] = "answer, critique, revise for R rounds; keep the best draft (or the last)"
     Params: ClassVar[type] = ReviseParams
-
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
+    default_temperature: ClassVar[float] = 0.7
 
     def init(self, ctx: StepContext) -> Drafts:
         return Drafts()
@@ -85,33 +83,28 @@ class Revise:
         """Rounds this run will try: the parameter, or as many as the budget holds."""
         return self.params.rounds or max((ctx.budget.generations - 1) // 2, 0)
 
-    async def step(self, state: Drafts, ctx: StepContext) -> tuple[Drafts, dict[str, Any]]:
-        before = ctx.engine.usage
-        state, info = await self._round(state, ctx)
-        return state, {**info, "usage": spent(before, ctx.engine.usage)}  # the draft's or round's own cost
-
-    async def _round(self, state: Drafts, ctx: StepContext) -> tuple[Drafts, dict[str, Any]]:
+    async def step(self, state: Drafts, ctx: StepContext) -> tuple[Drafts, StepInfo]:
         """The first draft, or one round: a critique of the latest draft, then (unless settled) a revision."""
-        temperature = ctx.temperature(DEFAULT_TEMPERATURE)
+        temperature = self.temperature(ctx)
         if not state.drafts:
-            [draft] = await ctx.sample(1, first_index=0, temperature=temperature)
+            [draft] = await ctx.sample(1, temperature=temperature)
             draft = await self._scored(draft, ctx)
-            return Drafts((draft,)), {"action": "draft", "round": 0, "temperature": temperature, **_about(draft)}
+            return Drafts((draft,)), step_info("draft", round=0, temperature=temperature, **_about(draft))
         last = state.drafts[-1]
         round_number = len(state.drafts)
         fields = {"question": ctx.question, "answer": last.text.strip()}
         [critique] = await ctx.sample(
-            1, first_index=2 * round_number - 1, temperature=self.params.critique_temperature,
+            1, temperature=self.params.critique_temperature,
             messages=(Message("user", self.params.critique_prompt.format(**fields)),))
         phrase = self.params.stop_phrase.lower()
         if phrase and phrase in critique.text.lower():
-            info = {"action": "critique", "round": round_number, "critique": critique.text, "settled": True}
+            info = step_info("critique", round=round_number, critique=critique.text, settled=True)
             return Drafts(state.drafts, state.critiques + (critique.text,), settled=True), info
         request = self.params.revise_prompt.format(critique=critique.text, **fields)
         chat = ctx.messages() + (Message("assistant", last.text), Message("user", request))
-        [draft] = await ctx.sample(1, first_index=2 * round_number, temperature=temperature, messages=chat)
+        [draft] = await ctx.sample(1, temperature=temperature, messages=chat)
         draft = await self._scored(draft, ctx)
-        info = {"action": "revise", "round": round_number, "critique": critique.text, **_about(draft)}
+        info = step_info("revise", round=round_number, critique=critique.text, **_about(draft))
         return Drafts(state.drafts + (draft,), state.critiques + (critique.text,)), info
 
     async def _scored(self, draft: Candidate, ctx: StepContext) -> Candidate:
@@ -123,7 +116,7 @@ class Revise:
     def done(self, state: Drafts, ctx: StepContext) -> bool:
         if not state.drafts:
             return False
-        return state.settled or len(state.drafts) > self.rounds(ctx) or ctx.remaining_generations() < 2
+        return state.settled or len(state.drafts) > self.rounds(ctx) or ctx.ledger.remaining() < 2
 
     def decide(self, state: Drafts, ctx: StepContext) -> Decision:
         if self.params.scorer:

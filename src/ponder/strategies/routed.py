@@ -21,13 +21,13 @@ from typing import Any, ClassVar
 from ponder.routing.actions import Action, Work
 from ponder.routing.router import Router, load_router
 from ponder.routing.trajectory import NONE, Trajectory, parse_trajectory
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
-from ponder.strategies.sampling import vote
-from ponder.strategies.spending import spent
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.core.voting import vote
+from ponder.strategies.base import Strategy, StepInfo, step_info
 
 DEFAULT_TRAJECTORY = "cot"
-DEFAULT_TEMPERATURE = 0.8  # solution samples, when several are voted
 
 
 @dataclass(frozen=True)
@@ -68,19 +68,19 @@ def fit(trajectory: Trajectory, samples: int, budget: int) -> tuple[Trajectory, 
     return trajectory, samples, dropped
 
 
-class Routed:
+class Routed(Strategy[RoutedParams, RouteState]):
     """Run the trajectory a router (or the ``trajectory`` option) picks (see the module docstring)."""
 
     name: ClassVar[str] = "routed"
     summary: ClassVar[str] = "DOTS action routing: the best trajectory for the question's type (ponder route)"
     Params: ClassVar[type] = RoutedParams
 
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
+    def __init__(self, params: RoutedParams | None = None) -> None:
+        super().__init__(params)
         self.fixed = parse_trajectory(self.params.trajectory) if self.params.trajectory else None
         self.router: Router | None = load_router(self.params.router) if self.params.router else None
 
-    def choose(self, question: str) -> tuple[Trajectory, dict[str, Any]]:
+    def choose(self, question: str) -> tuple[Trajectory, StepInfo]:
         """The trajectory for ``question`` and a record of why."""
         if self.fixed is not None:
             return self.fixed, {"by": "option"}
@@ -95,15 +95,13 @@ class Routed:
         chosen = {**chosen, "trajectory": trajectory.name, **({"dropped": dropped} if dropped else {})}
         return RouteState(trajectory, tuple(trajectory.actions()), samples, chosen=chosen)
 
-    async def step(self, state: RouteState, ctx: StepContext) -> tuple[RouteState, dict[str, Any]]:
+    async def step(self, state: RouteState, ctx: StepContext) -> tuple[RouteState, StepInfo]:
         action, rest = state.todo[0], state.todo[1:]
         solution = action.layer == "solution"
         n = state.samples if solution else 1
-        temperature = ctx.temperature(DEFAULT_TEMPERATURE if n > 1 else 0.0)
-        before = ctx.engine.usage
+        temperature = self.temperature(ctx, n=n)  # several solution samples are voted; one is greedy
         work = await action.run(ctx, state.work, n, temperature)
-        info: dict[str, Any] = {"action": action.name, "layer": action.layer, "n": n, "temperature": temperature,
-                                "usage": spent(before, ctx.engine.usage)}
+        info: dict[str, Any] = {"layer": action.layer, "n": n, "temperature": temperature}
         if state.chosen is not None:  # the first step says which trajectory runs, and why
             info["route"] = state.chosen
         if work.notes != state.work.notes:
@@ -112,7 +110,7 @@ class Routed:
             info["votes"] = vote(work.solutions, ctx.task).votes
         if work.verdict is not None:
             info["verdict"] = work.verdict.answer
-        return RouteState(state.trajectory, rest, state.samples, work), info
+        return RouteState(state.trajectory, rest, state.samples, work), StepInfo(action.name, info)
 
     def done(self, state: RouteState, ctx: StepContext) -> bool:
         return not state.todo

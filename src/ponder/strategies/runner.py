@@ -6,7 +6,9 @@
     run.interrupt()           # from another task: the run stops and keeps its best answer
     run.result()              # the best answer so far, at any moment
 
-A step cut short (interrupt or time budget) leaves the state as it was before that step.
+A step cut short (interrupt or time budget) leaves the state as it was before that step. Each
+trace entry is the step's :class:`~ponder.strategies.base.StepInfo` with its number and its usage
+(what the ledger recorded during the step: generator and judge tokens and calls).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from ponder.result import SolveResult
-from ponder.strategies.core import Algorithm, StepContext
+from ponder.context import StepContext
+from ponder.core.result import SolveResult
+from ponder.core.usage import Usage
+from ponder.strategies.base import Algorithm
 
 
 class StrategyRun:
@@ -39,7 +43,7 @@ class StrategyRun:
             return "interrupted"
         if self.algorithm.done(self.state, self.ctx):
             return "done"
-        return self.ctx.limit_reached()
+        return self.ctx.ledger.limit_reached()
 
     async def step(self) -> bool:
         """Run one step; False when the run has stopped (see :attr:`stop_reason`)."""
@@ -47,10 +51,11 @@ class StrategyRun:
             self.stop_reason = self._why_stop()
         if self.stop_reason is not None:
             return False
+        before = self.ctx.ledger.recorded()
         work = asyncio.ensure_future(self.algorithm.step(self.state, self.ctx))
         interrupt = asyncio.ensure_future(self._interrupted.wait())
         try:
-            finished, _ = await asyncio.wait({work, interrupt}, timeout=self.ctx.seconds_left(),
+            finished, _ = await asyncio.wait({work, interrupt}, timeout=self.ctx.ledger.seconds_left(),
                                              return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the caller cancelled the run: the step must not go on alone
             work.cancel()
@@ -62,7 +67,8 @@ class StrategyRun:
             self.stop_reason = "interrupted" if self._interrupted.is_set() else "seconds"
             return False
         self.state, info = work.result()
-        self.trace.append({"step": len(self.trace) + 1, **info})
+        used = _spent(before, self.ctx.ledger.recorded())
+        self.trace.append({"step": len(self.trace) + 1, **info.to_dict(), "usage": used})
         return True
 
     async def run(self) -> SolveResult:
@@ -95,3 +101,9 @@ class StrategyRun:
             engine={"name": self.ctx.engine.info.name, "model": self.ctx.engine.info.model},
             stop_reason=self.stop_reason or "running",
         )
+
+
+def _spent(before: Usage, after: Usage) -> dict[str, int]:
+    """The counts recorded between two readings of a ledger (a step's own cost, for its trace entry)."""
+    return {name: int(value) - int(getattr(before, name)) for name, value in after.to_dict().items()
+            if name != "wall_seconds"}

@@ -13,18 +13,18 @@ The scorer is a name: a built-in one, or one the caller passed (``scorers={"unit
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ponder.scorers import SCORERS
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import param
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import param
+from ponder.strategies.base import Strategy, StepInfo, step_info
 from ponder.strategies.programs import sample_programs
-from ponder.strategies.sampling import Samples, best_scored, vote
-
-DEFAULT_TEMPERATURE = 0.8
-
+from ponder.core.voting import best_scored, vote
+from ponder.strategies.sampling import Samples
 
 @dataclass(frozen=True)
 class ScorerParams:
@@ -38,32 +38,29 @@ class WeightParams:
     program: bool = param(False, "program of thought: samples are Python programs; their printout is the answer")
 
 
-class _SampleThenScore(ABC):
+class _SampleThenScore(Strategy[Any, Samples]):
     """N samples in one step, one scoring step, then a decision from the scores."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type] = ScorerParams
 
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
-
     def init(self, ctx: StepContext) -> Samples:
         return Samples()
 
-    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, dict[str, Any]]:
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, StepInfo]:
         scorer = ctx.scorer(self.params.scorer)
         if not state.candidates:
-            temperature = ctx.temperature(DEFAULT_TEMPERATURE)
-            n = ctx.remaining_generations()
+            temperature = self.temperature(ctx)
+            n = ctx.ledger.remaining()
             logprobs = getattr(scorer, "needs_logprobs", False)
             if self.params.program:
-                candidates = await sample_programs(ctx, n, first_index=0, temperature=temperature, logprobs=logprobs)
+                candidates = await sample_programs(ctx, n, temperature=temperature, logprobs=logprobs)
             else:
-                candidates = await ctx.sample(n, first_index=0, temperature=temperature, logprobs=logprobs)
-            return Samples(tuple(candidates)), {"action": "sample", "n": n, "temperature": temperature}
+                candidates = await ctx.sample(n, temperature=temperature, logprobs=logprobs)
+            return Samples(tuple(candidates)), step_info("sample", n=n, temperature=temperature)
         scored = await ctx.score(self.params.scorer, state.candidates)
-        info = {"action": "score", "scorer": self.params.scorer, "scores": [round(c.score, 4) for c in scored]}  # type: ignore[arg-type]
+        info = step_info("score", scorer=self.params.scorer, scores=[round(c.score or 0.0, 4) for c in scored])
         return Samples(tuple(scored), finished=True), info
 
     def done(self, state: Samples, ctx: StepContext) -> bool:

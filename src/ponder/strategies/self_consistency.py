@@ -10,15 +10,15 @@ not vote; ties go to the answer seen first (sample order is fixed by the seed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.strategies.base import Strategy, StepInfo, step_info
 from ponder.strategies.programs import sample_programs
-from ponder.strategies.sampling import Samples, vote
-
-DEFAULT_TEMPERATURE = 0.8
-
+from ponder.core.voting import vote
+from ponder.strategies.sampling import Samples
 
 @dataclass(frozen=True)
 class SelfConsistencyParams:
@@ -29,31 +29,28 @@ class SelfConsistencyParams:
         check(self.batch >= 0, f"batch must be >= 0, got {self.batch}")
 
 
-class SelfConsistency:
+class SelfConsistency(Strategy[SelfConsistencyParams, Samples]):
     """Majority vote over the extracted answers of ``budget`` samples."""
 
     name: ClassVar[str] = "self-consistency"
     summary: ClassVar[str] = "N samples, majority vote over equivalent answers"
     Params: ClassVar[type] = SelfConsistencyParams
 
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
-
     def init(self, ctx: StepContext) -> Samples:
         return Samples()
 
-    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, dict[str, Any]]:
-        left = ctx.remaining_generations()
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, StepInfo]:
+        left = ctx.ledger.remaining()
         n = min(self.params.batch, left) if self.params.batch else left
-        temperature = ctx.temperature(DEFAULT_TEMPERATURE)
+        temperature = self.temperature(ctx)
         if self.params.program:
-            new = await sample_programs(ctx, n, first_index=len(state.candidates), temperature=temperature)
+            new = await sample_programs(ctx, n, temperature=temperature)
         else:
-            new = await ctx.sample(n, first_index=len(state.candidates), temperature=temperature)
+            new = await ctx.sample(n, temperature=temperature)
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
-        info = {"action": "sample", "n": n, "temperature": temperature, "votes": decision.votes,
-                "unanswered": sum(c.answer is None for c in candidates)}
+        info = step_info("sample", n=n, temperature=temperature, votes=decision.votes,
+                         unanswered=sum(c.answer is None for c in candidates))
         return Samples(candidates), info
 
     def done(self, state: Samples, ctx: StepContext) -> bool:

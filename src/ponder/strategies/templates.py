@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import string
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 
 def template_fields(template: str) -> set[str]:

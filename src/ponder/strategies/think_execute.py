@@ -25,17 +25,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ponder.errors import InvalidInputError
-from ponder.result import Candidate
-from ponder.strategies.core import Decision, StepContext
-from ponder.strategies.params import check, param
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
 from ponder.strategies.pseudocode import (
     Example, Pseudocode, awrite_pseudocode, cache_at, load_examples, read_text,
 )
-from ponder.strategies.sampling import vote
-from ponder.strategies.spending import spent
+from ponder.core.voting import vote
+from ponder.strategies.base import Strategy, StepInfo, step_info
 
-DEFAULT_TEMPERATURE = 0.8  # Execute, when several simulations are voted
 EXECUTE_PROMPT = (
     "{task}Below is pseudocode that solves this kind of problem. Simulate its execution on the "
     "input step by step: track the value of every variable and write what each print() shows. "
@@ -69,15 +69,15 @@ class ThinkState:
     finished: bool = False
 
 
-class ThinkAndExecute:
+class ThinkAndExecute(Strategy[ThinkAndExecuteParams, ThinkState]):
     """Write task pseudocode once (cached), then simulate it on each question (see the module docstring)."""
 
     name: ClassVar[str] = "think-and-execute"
     summary: ClassVar[str] = "task pseudocode written once from examples, simulated per question"
     Params: ClassVar[type] = ThinkAndExecuteParams
 
-    def __init__(self, params: Any = None) -> None:
-        self.params = params if params is not None else self.Params()
+    def __init__(self, params: ThinkAndExecuteParams | None = None) -> None:
+        super().__init__(params)
         self.examples = load_examples(self.params.examples)  # bad examples fail before any model loads
         self.given: str | None = None
         if self.params.pseudocode:
@@ -99,39 +99,35 @@ class ThinkAndExecute:
         task = self.params.task.strip() or (ctx.settings.system_prompt or "").strip()
         return task if task or self.examples else ""
 
-    async def step(self, state: ThinkState, ctx: StepContext) -> tuple[ThinkState, dict[str, Any]]:
+    async def step(self, state: ThinkState, ctx: StepContext) -> tuple[ThinkState, StepInfo]:
         if state.pseudocode is None:
             return await self._think(state, ctx)
         return await self._execute(state, ctx)
 
-    async def _think(self, state: ThinkState, ctx: StepContext) -> tuple[ThinkState, dict[str, Any]]:
+    async def _think(self, state: ThinkState, ctx: StepContext) -> tuple[ThinkState, StepInfo]:
         task, examples = self._task(ctx), self.examples
         if not task and not examples:  # nothing describes the task: the question is its own task
             examples = (Example(ctx.question),)
-        before = ctx.engine.usage
         written = await awrite_pseudocode(
             ctx.engine, task=task, examples=examples, max_tokens=self.params.think_tokens or ctx.settings.max_tokens,
             temperature=self.params.think_temperature, seed=ctx.settings.seed, cache=cache_at(self.params.cache))
-        info = {"action": "think", "source": written.source, "key": written.key, "pseudocode": written.text,
-                "usage": spent(before, ctx.engine.usage)}
+        info = step_info("think", source=written.source, key=written.key, pseudocode=written.text)
         return replace(state, pseudocode=written), info
 
-    async def _execute(self, state: ThinkState, ctx: StepContext) -> tuple[ThinkState, dict[str, Any]]:
+    async def _execute(self, state: ThinkState, ctx: StepContext) -> tuple[ThinkState, StepInfo]:
         assert state.pseudocode is not None
-        left = ctx.remaining_generations()
+        left = ctx.ledger.remaining()
         n = min(self.params.samples, left) if self.params.samples else left
-        temperature = ctx.temperature(0.0 if n == 1 else DEFAULT_TEMPERATURE)
+        temperature = self.temperature(ctx, n=n)  # several simulations are voted; one is greedy
         task = self._task(ctx)
         system = EXECUTE_PROMPT.format(task=f"Task: {task}\n\n" if task else "",
                                        pseudocode=state.pseudocode.text or "(none was written)")
-        before = ctx.engine.usage
-        new = await ctx.sample(n, first_index=len(state.candidates), temperature=temperature,
+        new = await ctx.sample(n, temperature=temperature,
                                messages=ctx.messages(system))
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
-        info = {"action": "execute", "n": n, "temperature": temperature, "pseudocode": state.pseudocode.source,
-                "votes": decision.votes,
-                "usage": spent(before, ctx.engine.usage)}
+        info = step_info("execute", n=n, temperature=temperature, pseudocode=state.pseudocode.source,
+                         votes=decision.votes)
         return ThinkState(state.pseudocode, candidates, finished=True), info
 
     def done(self, state: ThinkState, ctx: StepContext) -> bool:

@@ -81,7 +81,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from ponder.errors import InvalidInputError, PonderError
+from ponder.core.errors import InvalidInputError, PonderError
 
 Status = Literal["ok", "error", "timeout", "limit"]
 Isolation = Literal["auto", "namespaces", "process"]

@@ -31,7 +31,7 @@ import secrets
 from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
 from ponder.verifiers.sandbox import Isolation, SandboxLimits, SandboxResult, Status, run_python
 

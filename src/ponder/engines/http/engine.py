@@ -14,14 +14,14 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ponder.engines.base import Completion, EngineCapabilities, EngineInfo, GenerationRequest
+from ponder.engines.base import Arrivals, Completion, EngineCapabilities, EngineInfo, GenerationRequest
 from ponder.engines.chat_template import ChatTemplate, template_from_gguf
 from ponder.engines.http.payloads import build_body, parse_response
 from ponder.engines.http.profiles import PROFILES, EndpointProfile, detect_profile, get_profile
 from ponder.engines.http.transport import RetryPolicy, Transport
-from ponder.errors import EngineError, InvalidInputError, ModelNotFoundError
-from ponder.seeding import derive_seed
-from ponder.usage import Usage
+from ponder.core.errors import EngineError, InvalidInputError, ModelNotFoundError
+from ponder.core.seeding import derive_seed
+from ponder.core.usage import Usage
 
 API_KEY_VARIABLES = ("PONDER_API_KEY", "OPENAI_API_KEY")
 
@@ -119,6 +119,21 @@ class OpenAIEngine:
         if errors and all(c.finish_reason == "error" for row in rows for c in row):
             raise errors[0]
         return list(rows)
+
+    async def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
+        """Each request as its own call, all in flight at once; each row as soon as it arrives
+        (so a caller can score it while the server works on the rest)."""
+        pending = [asyncio.ensure_future(self._one(i, request)) for i, request in enumerate(requests)]
+        try:
+            for arrival in asyncio.as_completed(pending):
+                yield [await arrival]
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _one(self, position: int, request: GenerationRequest) -> tuple[int, list[Completion]]:
+        [row] = await self.generate([request])
+        return position, row
 
     async def _samples(self, transport: Transport, request: GenerationRequest, errors: list[EngineError]) -> list[Completion]:
         got: list[Completion] = []

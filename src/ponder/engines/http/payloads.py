@@ -7,8 +7,8 @@ from typing import Any
 from ponder.engines.base import Completion, GenerationRequest, TokenLogprob
 from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.http.profiles import EndpointProfile
-from ponder.errors import InvalidInputError, UpstreamError
-from ponder.usage import Usage
+from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.usage import Usage
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ponder.errors import UnknownNameError
+from ponder.core.errors import UnknownNameError
 
 Continuation = Literal["continue_final_message", "template"]
 

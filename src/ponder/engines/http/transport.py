@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from ponder.errors import BackendUnavailableError, EngineError, EngineTimeoutError, ModelNotFoundError, UpstreamError
+from ponder.core.errors import BackendUnavailableError, EngineError, EngineTimeoutError, ModelNotFoundError, UpstreamError
 
 
 @dataclass(frozen=True)

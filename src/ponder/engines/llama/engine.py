@@ -12,7 +12,7 @@ from ponder.engines.base import Completion, EngineCapabilities, EngineInfo, Gene
 from ponder.engines.llama.generator import Generator
 from ponder.engines.llama.models import DEFAULT_MODEL, resolve_model
 from ponder.engines.llama.native import NativeContext, NativeModel, init_backend
-from ponder.errors import EngineError, InvalidInputError
+from ponder.core.errors import EngineError, InvalidInputError
 
 T = TypeVar("T")
 

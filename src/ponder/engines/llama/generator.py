@@ -22,9 +22,9 @@ from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.llama.native import BatchToken, KVFullError, NativeContext, NativeModel, Sampler
 from ponder.engines.llama.sequence import SampleState
 from ponder.engines.llama.slots import SlotTable, WaveItem, plan_waves
-from ponder.errors import ContextOverflowError, EngineError
-from ponder.seeding import derive_seed
-from ponder.usage import Usage
+from ponder.core.errors import ContextOverflowError, EngineError
+from ponder.core.seeding import derive_seed
+from ponder.core.usage import Usage
 
 
 class CancelledGeneration(EngineError):

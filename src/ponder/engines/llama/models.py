@@ -14,7 +14,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponder.errors import BackendUnavailableError, InvalidModelError, ModelNotFoundError
+from ponder.core.errors import BackendUnavailableError, InvalidModelError, ModelNotFoundError
 
 GGUF_MAGIC = b"GGUF"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ponder.errors import BackendUnavailableError, EngineError, InvalidModelError
+from ponder.core.errors import BackendUnavailableError, EngineError, InvalidModelError
 
 try:
     import llama_cpp.llama_cpp as lc

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ponder.engines.base import FinishReason, TokenLogprob
+from ponder.core.result import FinishReason
+from ponder.engines.base import TokenLogprob
 from ponder.engines.llama.native import NativeModel, Sampler
 
 

@@ -22,21 +22,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Sequence
 
-from ponder.engines.base import GenerationRequest, Message
+from ponder.core.result import Candidate
+
 from ponder.engines.named import is_spec, parse_engine_spec
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.pipelines.state import Output, PipelineState
-from ponder.result import Candidate
-from ponder.strategies.core import StepContext
+from ponder.context import StepContext
 
 
 @dataclass(frozen=True)
 class Slot:
-    """What one component may use in one layer."""
+    """What one component may use in one layer: a sub-context whose ledger holds its
+    generations and its range of sample identities (from ``first_index`` on)."""
 
     ctx: StepContext
     allowed: int
-    first_index: int
+
+    @property
+    def first_index(self) -> int:
+        return self.ctx.ledger.first_identity
 
 
 class Component(Protocol):
@@ -58,8 +62,8 @@ class Component(Protocol):
     async def run(self, state: PipelineState, slot: Slot) -> Output: ...
 
 
-MODEL_HELP = ("engine: a name passed as engines={...}, openai:BASE_URL[#MODEL] or llama:MODEL "
-              "[default: the run's engine]")
+MODEL_HELP = ("engine: a name passed as engines={...} or a spec ENGINE:TARGET[?KEY=VALUE&...] such as "
+              "openai:BASE_URL[#MODEL] or llama:MODEL (see `ponder engines`) [default: the run's engine]")
 
 
 def check_model(model: str | None) -> None:
@@ -76,15 +80,10 @@ def check_model(model: str | None) -> None:
             raise InvalidInputError(f"model {exc}") from None
 
 
-SEVERAL_TEMPERATURE = 0.8  # several samples of one prompt: they must differ
-
-
 def temperature_for(ctx: StepContext, given: float | None, n: int) -> float:
-    """A component's temperature for ``n`` samples of one prompt: its own, else the run's, else 0
-    for one sample and :data:`SEVERAL_TEMPERATURE` for several (at 0 they would all be the same)."""
-    if given is not None:
-        return given
-    return ctx.temperature(0.0 if n <= 1 else SEVERAL_TEMPERATURE)
+    """A component's temperature for ``n`` samples of one prompt: its own, else the run's, else
+    the one rule (0 for one sample, 0.8 for several: at 0 they would all be the same)."""
+    return given if given is not None else ctx.temperature(n=max(n, 1))
 
 
 def numbered(state: PipelineState, candidates: Sequence[Candidate]) -> str:
@@ -97,22 +96,3 @@ def numbered(state: PipelineState, candidates: Sequence[Candidate]) -> str:
         blocks.append(block)
     return "\n\n".join(blocks)
 
-
-async def sample_each(slot: Slot, chats: Sequence[tuple[Message, ...]], *, temperature: float,
-                      max_tokens: int | None = None) -> list[Candidate]:
-    """One generation for each chat, all in one engine call (one batch), counted against the
-    slot; sample ``i`` has identity ``slot.first_index + i``."""
-    ctx = slot.ctx
-    if not chats:
-        return []
-    if len(chats) > ctx.remaining_generations():
-        raise InvalidInputError(f"asked for {len(chats)} generations with {ctx.remaining_generations()} left")
-    ctx.generations += len(chats)
-    settings = ctx.settings
-    requests = [
-        GenerationRequest(messages=messages, max_tokens=max_tokens or settings.max_tokens, temperature=temperature,
-                          top_p=settings.top_p, seed=settings.seed, first_index=slot.first_index + i)
-        for i, messages in enumerate(chats)
-    ]
-    results = await ctx.engine.generate(requests)
-    return [ctx.candidate(row[0], slot.first_index + i) for i, row in enumerate(results)]

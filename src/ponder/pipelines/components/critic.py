@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ponder.engines.base import Message
-from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, sample_each
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, temperature_for
 from ponder.pipelines.state import Critique, Output, PipelineState
-from ponder.strategies.params import check, param
+from ponder.core.params import check, param
 from ponder.strategies.revise import CRITIQUE_PROMPT
 from ponder.strategies.templates import check_template
 
@@ -52,9 +52,9 @@ class Critic:
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         ctx, p = slot.ctx, self.params
         targets = state.candidates[:slot.allowed]
-        temperature = ctx.temperature(0.0) if p.temperature is None else p.temperature
+        temperature = temperature_for(ctx, p.temperature, 1)
         chats = [(Message("user", p.prompt.format(question=ctx.question, answer=c.text.strip())),) for c in targets]
-        reviews = await sample_each(slot, chats, temperature=temperature, max_tokens=p.max_tokens)
+        reviews = await slot.ctx.sample_each(chats, temperature=temperature, max_tokens=p.max_tokens)
         critiques = tuple(Critique(c.index, r.text) for c, r in zip(targets, reviews, strict=True))
         return Output(critiques=critiques, info={"critiqued": [c.index for c in targets],
                                                  "critiques": [r.text for r in reviews]})

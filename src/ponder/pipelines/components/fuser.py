@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, numbered, temperature_for
 from ponder.pipelines.state import Output, PipelineState
-from ponder.strategies.params import check, param
+from ponder.core.params import check, param
 from ponder.strategies.templates import check_template
 
 FIELDS = frozenset({"question", "candidates"})
@@ -59,7 +59,7 @@ class Fuser:
         n = min(p.samples, slot.allowed)
         temperature = temperature_for(ctx, p.temperature, n)
         prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates))
-        fused = await ctx.sample(n, first_index=slot.first_index, temperature=temperature, max_tokens=p.max_tokens,
+        fused = await ctx.sample(n, temperature=temperature, max_tokens=p.max_tokens,
                                  messages=ctx.messages(user=prompt))
         info = {"fused": len(state.candidates), "temperature": temperature, "from": [c.index for c in state.candidates],
                 "answers": [c.answer for c in fused]}

@@ -8,10 +8,7 @@ from typing import Any, ClassVar
 
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
 from ponder.pipelines.state import Output, PipelineState
-from ponder.strategies.params import check, param
-
-DEFAULT_TEMPERATURE = 0.8
-
+from ponder.core.params import check, param
 
 @dataclass(frozen=True)
 class GeneratorParams:
@@ -50,9 +47,9 @@ class Generator:
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         ctx, p = slot.ctx, self.params
         n = min(p.samples, slot.allowed)
-        temperature = ctx.temperature(DEFAULT_TEMPERATURE) if p.temperature is None else p.temperature
+        temperature = ctx.temperature() if p.temperature is None else p.temperature  # several or one: 0.8
         messages = ctx.messages(p.system_prompt) if p.system_prompt is not None else None
-        new = await ctx.sample(n, first_index=slot.first_index, temperature=temperature, logprobs=p.logprobs,
+        new = await ctx.sample(n, temperature=temperature, logprobs=p.logprobs,
                                max_tokens=p.max_tokens, messages=messages)
         info: dict[str, Any] = {"n": n, "temperature": temperature, "answers": [c.answer for c in new]}
         return Output(candidates=tuple(new), info=info)

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, numbered
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, numbered, temperature_for
 from ponder.pipelines.state import Output, PipelineState
-from ponder.result import Candidate
-from ponder.strategies.params import check, param
+from ponder.core.result import Candidate
+from ponder.core.params import check, param
 from ponder.strategies.templates import check_template
 
 BY_MODEL = "model"
@@ -95,8 +95,8 @@ class Ranker:
     async def _by_model(self, state: PipelineState, slot: Slot) -> tuple[list[Candidate], dict[str, Any]]:
         ctx, p = slot.ctx, self.params
         prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates), top_k=p.top_k)
-        temperature = ctx.temperature(0.0) if p.temperature is None else p.temperature
-        [reply] = await ctx.sample(1, first_index=slot.first_index, temperature=temperature, max_tokens=p.max_tokens,
+        temperature = temperature_for(ctx, p.temperature, 1)
+        [reply] = await ctx.sample(1, temperature=temperature, max_tokens=p.max_tokens,
                                    messages=ctx.messages(user=prompt))
         order = read_ranking(reply.text, len(state.candidates))
         return [state.candidates[i] for i in order], {"by": BY_MODEL, "ranking": reply.text}

@@ -6,7 +6,9 @@ fewer left), what is left of the run's token and time budgets (over them, it sto
 best answer so far) and a seed derived from the run's and the component's first sample identity, so
 its samples differ from the other components'. It contributes the candidate behind its answer
 (``keep: answer``) or all its candidates (``keep: all``), renumbered into the pipeline's
-sample identities; its own trace goes into the layer's trace. (With ``keep: all``, a strategy that ends with more
+sample identities; its own trace goes into the layer's trace. Strategies are found by name
+through the lookup the pipeline loader is given (:func:`ponder.registry.load_pipeline` hands
+down the registry's), so a bad name or option fails when the config is read. (With ``keep: all``, a strategy that ends with more
 candidates than generations contributes the first ones, one per generation.)
 """
 
@@ -18,10 +20,11 @@ from typing import Any, ClassVar, Literal, Mapping
 
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
 from ponder.pipelines.state import Output, PipelineState
-from ponder.result import Candidate
-from ponder.seeding import derive_seed
-from ponder.strategies.core import StepContext
-from ponder.strategies.params import check, param
+from ponder.core.result import Candidate
+from ponder.core.seeding import derive_seed
+from ponder.context import StepContext
+from ponder.core.params import check, param
+from ponder.strategies.base import StrategyLookup
 from ponder.strategies.runner import StrategyRun
 
 
@@ -36,15 +39,6 @@ class StrategyParams:
     def __post_init__(self) -> None:
         check_model(self.model)
         check(self.budget >= 1, f"budget must be >= 1, got {self.budget}")
-        algorithm(self.name, self.options)  # unknown names and bad options fail at load time
-
-
-def algorithm(name: str, options: Mapping[str, Any]) -> Any:
-    """The registered strategy ``name`` with ``options`` (the registry is imported here because
-    it lists the pipeline strategy, which imports this module)."""
-    from ponder.strategies.registry import get_strategy
-
-    return get_strategy(name, options)
 
 
 class StrategyComponent:
@@ -56,8 +50,9 @@ class StrategyComponent:
     creates: ClassVar[bool] = True
     needs_candidates: ClassVar[bool] = False
 
-    def __init__(self, params: StrategyParams) -> None:
+    def __init__(self, params: StrategyParams, strategies: StrategyLookup) -> None:
         self.params = params
+        self.algorithm = strategies(params.name, params.options)  # unknown names and bad options fail at load time
 
     def need(self, state: PipelineState) -> int:
         return self.params.budget
@@ -71,13 +66,11 @@ class StrategyComponent:
         is left of the run's token and time budgets, so it stops with its best answer) and seed."""
         outer = slot.ctx
         settings = dataclasses.replace(outer.settings, seed=derive_seed(outer.settings.seed, slot.first_index))
-        return outer.child(slot.allowed, settings)
+        return outer.child(slot.allowed, settings, own_identities=True)
 
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         ctx = self.context(slot)
-        run = StrategyRun(algorithm(self.params.name, self.params.options), ctx)
-        result = await run.run()
-        slot.ctx.generations += ctx.generations
+        result = await StrategyRun(self.algorithm, ctx).run()
         candidates = list(result.candidates)
         if self.params.keep == "answer" and result.answer is not None:
             candidates = [_best_with(candidates, result.answer, ctx)]
@@ -85,7 +78,7 @@ class StrategyComponent:
         candidates = [dataclasses.replace(c, index=slot.first_index + i)
                       for i, c in enumerate(candidates[:slot.allowed])]
         info = {"strategy": self.params.name, "answer": result.answer, "stop_reason": result.stop_reason,
-                "generations": ctx.generations, "trace": result.trace}
+                "generations": ctx.ledger.spent, "trace": result.trace}
         return Output(candidates=tuple(candidates), info=info)
 
 

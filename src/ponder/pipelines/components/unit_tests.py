@@ -20,10 +20,10 @@ from typing import ClassVar, Sequence
 
 from ponder.answers.extract import extract_program
 from ponder.engines.base import Message
-from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, sample_each, temperature_for
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, temperature_for
 from ponder.pipelines.state import Output, PipelineState
-from ponder.result import Candidate
-from ponder.strategies.params import check, param
+from ponder.core.result import Candidate
+from ponder.core.params import check, param
 from ponder.strategies.templates import check_template
 from ponder.verifiers import SandboxLimits, extract_code, run_python
 
@@ -87,7 +87,7 @@ class TestGenerator:
         n = min(p.samples, slot.allowed)
         temperature = temperature_for(ctx, p.temperature, n)
         request = (Message("user", p.prompt.format(question=ctx.question, count=p.count)),)
-        replies = await sample_each(slot, [request] * n, temperature=temperature, max_tokens=p.max_tokens)
+        replies = await slot.ctx.sample_each([request] * n, temperature=temperature, max_tokens=p.max_tokens)
         tests: list[str] = []
         for reply in replies:
             tests += [t for t in read_asserts(reply.text) if t not in tests and t not in state.tests]

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ponder.pipelines.components.base import Slot
 from ponder.pipelines.state import Output, PipelineState
-from ponder.strategies.params import check, param
+from ponder.core.params import check, param
 
 
 @dataclass(frozen=True)

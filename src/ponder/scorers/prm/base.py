@@ -25,8 +25,8 @@ import math
 from abc import ABC, abstractmethod
 from typing import ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
 
-from ponder.errors import InvalidInputError, UpstreamError
-from ponder.result import Candidate
+from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
 
 Aggregation = Literal["last", "min", "product", "whole"]

@@ -17,7 +17,7 @@ must hold one probability in [0, 1] per step of ``steps[i]`` or, when the PRM wa
 for information only. An optional ``usage`` object (``{"total_tokens": N}``) is counted as
 scorer tokens. Bigger batches go out as several requests, concurrently; retries, timeouts and
 typed errors are those of ponder's HTTP transport. A response of the wrong shape is an
-:class:`~ponder.errors.UpstreamError` naming what is wrong.
+:class:`~ponder.core.errors.UpstreamError` naming what is wrong.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 from ponder.engines.http.transport import RetryPolicy
-from ponder.errors import InvalidInputError, UpstreamError
+from ponder.core.errors import InvalidInputError, UpstreamError
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation, check_score
 from ponder.scorers.prm.remote import make_transport, response_usage, score_in_batches, split_url
-from ponder.usage import Usage
+from ponder.core.usage import Usage
 
 
 class GenericHttpPRM(StepScorer):

@@ -14,8 +14,8 @@ from typing import Any, Awaitable, Callable, Sequence
 import httpx
 
 from ponder.engines.http.transport import RetryPolicy, Transport
-from ponder.errors import InvalidInputError
-from ponder.usage import Usage
+from ponder.core.errors import InvalidInputError
+from ponder.core.usage import Usage
 
 API_KEY_VARIABLE = "PONDER_PRM_API_KEY"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, ClassVar, Mapping, Sequence
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation
 

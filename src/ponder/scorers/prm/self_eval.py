@@ -27,7 +27,7 @@ from collections import OrderedDict
 from typing import ClassVar, Sequence
 
 from ponder.engines.base import Engine, GenerationRequest, Message
-from ponder.result import Candidate
+from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.judge import TOP_LOGPROBS, verdict_probability
 from ponder.scorers.prm.base import (

@@ -12,7 +12,7 @@ HTTP PRMs read their API key from ``$PONDER_PRM_API_KEY``.
 from __future__ import annotations
 
 from ponder.engines.base import Engine
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 from ponder.scorers.prm.base import Aggregation, ProcessRewardModel, check_aggregation
 from ponder.scorers.prm.generic_http import GenericHttpPRM
 from ponder.scorers.prm.self_eval import SelfEvalPRM

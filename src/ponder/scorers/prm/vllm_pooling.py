@@ -40,7 +40,7 @@ Response (``data[i]`` answers input ``i``; one pair per step)::
 
 Step scores are the second column (``positive_index=1``). A step text that contains the
 separator has it removed (it would add a score). A response with the wrong number of pairs, or
-values that are not probabilities, is an :class:`~ponder.errors.UpstreamError` that says so.
+values that are not probabilities, is an :class:`~ponder.core.errors.UpstreamError` that says so.
 
 ``extra_body`` adds fields to every request (a pooling ``task``, ``truncate_prompt_tokens``, ...,
 where a vLLM release wants them). The API key, if any, defaults to ``$PONDER_PRM_API_KEY``;
@@ -56,11 +56,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal, Sequence
 
 from ponder.engines.http.transport import RetryPolicy
-from ponder.errors import InvalidInputError, UpstreamError
+from ponder.core.errors import InvalidInputError, UpstreamError
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation, check_score
 from ponder.scorers.prm.remote import make_transport, response_usage, score_in_batches, split_url
-from ponder.usage import Usage
+from ponder.core.usage import Usage
 
 QWEN_PRM_MODEL = "Qwen/Qwen2.5-Math-PRM-7B"
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."

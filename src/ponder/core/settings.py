@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 DEFAULT_SYSTEM_PROMPT = "Solve the math word problem. Finish with 'The answer is' followed by the number."
 

@@ -1,20 +1,28 @@
-"""Finding strategies by name: built-ins plus any package's ``ponder.strategies`` entry points."""
+"""Finding strategies by name: built-ins plus any package's ``ponder.strategies`` entry points.
+
+This module sits above the strategies and pipelines it lists: a pipeline's ``strategy``
+components find strategies through the lookup it hands to the pipeline loader
+(:func:`load_pipeline`), so neither layer imports the other's registry.
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Collection, Mapping
 
-from ponder.errors import UnknownNameError
+from ponder.core.errors import UnknownNameError
+from ponder.pipelines import PipelineConfig
+from ponder.pipelines import load_pipeline as load_pipeline_with
 from ponder.pipelines.pipeline import Pipeline
 from ponder.strategies.a_star import AStar
 from ponder.strategies.adaptive import AdaptiveSelfConsistency
 from ponder.strategies.beam_search import BeamSearch
-from ponder.strategies.core import Algorithm
+from ponder.strategies.base import Algorithm
 from ponder.strategies.dvts import DVTS
 from ponder.strategies.greedy import Greedy
 from ponder.strategies.linc import Linc
-from ponder.strategies.params import build_params
+from ponder.core.params import build_params
 from ponder.strategies.particle_filtering import ParticleFiltering
 from ponder.strategies.particle_gibbs import ParticleGibbs
 from ponder.strategies.revise import Revise
@@ -48,3 +56,10 @@ def get_strategy(name: str, options: Mapping[str, Any] | None = None) -> Algorit
     """The strategy registered as ``name`` with its parameters set from ``options`` (validated)."""
     cls = strategy_class(name)
     return cls(build_params(cls.Params, options))
+
+
+def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection[str] | None = None,
+                  engines: Collection[str] | None = None) -> PipelineConfig:
+    """:func:`ponder.pipelines.load_pipeline` with this registry's strategies for ``strategy`` components."""
+    return load_pipeline_with(config, scorers=scorers, engines=engines, strategies=get_strategy)
+

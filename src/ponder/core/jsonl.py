@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Generator
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 Row = dict[str, Any]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ponder.engines.base import FinishReason
-from ponder.usage import Usage
+from ponder.core.usage import Usage
+
+FinishReason = Literal["stop", "length", "error"]
 
 
 @dataclass(frozen=True)

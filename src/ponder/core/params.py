@@ -7,7 +7,7 @@ import numbers
 import typing
 from typing import Any, Literal, Mapping
 
-from ponder.errors import InvalidInputError
+from ponder.core.errors import InvalidInputError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """Searching trajectories on a dev set (DOTS, Yue et al. 2024): which one works best per question type.
 
+This is an evaluation over a data set, so it lives in the bench layer, above ``ponder.api``;
+``ponder.route`` / ``ponder.aroute`` are its front door, and the router it returns is
+:class:`ponder.routing.Router`.
+
 Every trajectory runs on every dev problem with the same seed (the ``routed`` strategy with that
 trajectory fixed, budget = the generations it needs); the answer is graded by the data set's
 grader. Per question type and trajectory the evidence records problems, correct answers,
@@ -12,29 +16,39 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from tqdm import tqdm
 
-from ponder.bench.datasets import Problem, load_problems
+from ponder.api import asolve
+from ponder.bench.datasets import load_problems
 from ponder.bench.graders import grade, task_for
+from ponder.bench.types import Problem
+from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, PonderError
 from ponder.engines.base import Engine
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
-from ponder.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, PonderError
 from ponder.routing.question_types import HEURISTIC, check_scheme, typer
 from ponder.routing.router import Router
 from ponder.routing.trajectory import Trajectory, all_trajectories, parse_trajectories
 
-Outcome = dict[str, Any]
+
+@dataclass(frozen=True)
+class Outcome:
+    """One trajectory run on one problem: whether it was right, what it cost, the error if it failed."""
+
+    correct: bool
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    engine_calls: int = 0
+    error: str | None = None
 
 
 async def run_trajectory(engine: Engine, problem: Problem, trajectory: Trajectory, *, seed: int, max_tokens: int,
                          samples: int, temperature: float | None) -> Outcome:
     """One trajectory on one problem: whether it was right and what it cost (an input error
     counts as wrong; an engine that cannot serve stops the search)."""
-    from ponder.api import asolve  # the front door imports the strategies, which import this package
-
     try:
         result = await asolve(
             problem.question, engine=engine, strategy="routed",
@@ -43,22 +57,28 @@ async def run_trajectory(engine: Engine, problem: Problem, trajectory: Trajector
     except (BackendUnavailableError, EngineTimeoutError):
         raise
     except PonderError as exc:
-        return {"correct": False, "completion_tokens": 0, "prompt_tokens": 0, "engine_calls": 0, "error": str(exc)}
+        return Outcome(correct=False, error=str(exc))
     text = next((c.text for c in result.candidates if c.answer == result.answer), None)
     usage = result.usage
-    return {"correct": bool(await asyncio.to_thread(grade, problem, result.answer, text)),
-            "completion_tokens": usage.completion_tokens, "prompt_tokens": usage.prompt_tokens,
-            "engine_calls": usage.engine_calls, "error": None}
+    return Outcome(correct=bool(await asyncio.to_thread(grade, problem, result.answer, text)),
+                   completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
+                   engine_calls=usage.engine_calls)
+
+
+def _mean(values: Sequence[int]) -> float:
+    return round(sum(values) / len(values), 2) if values else 0.0
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Problems, correct, accuracy, mean tokens and calls, errors of one trajectory's outcomes."""
+    """Problems, correct, accuracy, mean tokens and calls, errors of one trajectory's outcomes: one
+    entry of a router's ``evidence`` (plain JSON, as the router file stores it)."""
     n = len(outcomes)
-    correct = sum(o["correct"] for o in outcomes)
-    mean = {key: round(sum(o[key] for o in outcomes) / n, 2) if n else 0.0
-            for key in ("completion_tokens", "prompt_tokens", "engine_calls")}
-    return {"n": n, "correct": correct, "accuracy": round(correct / n, 4) if n else 0.0, **mean,
-            "errors": sum(o["error"] is not None for o in outcomes)}
+    correct = sum(o.correct for o in outcomes)
+    return {"n": n, "correct": correct, "accuracy": round(correct / n, 4) if n else 0.0,
+            "completion_tokens": _mean([o.completion_tokens for o in outcomes]),
+            "prompt_tokens": _mean([o.prompt_tokens for o in outcomes]),
+            "engine_calls": _mean([o.engine_calls for o in outcomes]),
+            "errors": sum(o.error is not None for o in outcomes)}
 
 
 def best(stats: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> str:

@@ -1,0 +1,199 @@
+"""What a step of a strategy may use.
+
+A :class:`StepContext` holds the question (after any earlier chat turns), the task, the
+settings, the run's :class:`~ponder.core.ledger.Ledger` (the one thing that spends), and the
+engines and scorers the step may call. Every generation goes through :meth:`StepContext.sample`,
+:meth:`StepContext.sample_each` (new samples: charged to the ledger, which hands out their
+identities), :meth:`StepContext.extend` or :meth:`StepContext.generate_each` (continuations of
+samples already paid for); every call is metered into the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Mapping, Sequence
+
+from ponder.answers import AnswerTask
+from ponder.core.budget import Budget
+from ponder.core.ledger import Ledger
+from ponder.core.result import Candidate
+from ponder.core.seeding import derive_seed
+from ponder.core.settings import SolveSettings
+from ponder.core.temperature import SEVERAL_TEMPERATURE, sampling_temperature
+from ponder.core.usage import Usage, total
+from ponder.context.metered import MeteredEngine
+from ponder.context.scorers import RunScorers
+from ponder.engines.base import Arrivals, Completion, Engine, GenerationRequest, Message
+from ponder.engines.named import NamedEngines
+from ponder.scorers import Scorer
+from ponder.scorers.prm import ProcessRewardModel
+
+
+def mean_logprob(completion: Completion) -> float | None:
+    """The mean token log-probability of a sample (None without logprobs)."""
+    if completion.logprobs is None:
+        return None
+    return sum(t.logprob for t in completion.logprobs) / len(completion.logprobs) if completion.logprobs else 0.0
+
+
+class StepContext:
+    """What a step may use (see the module docstring). ``budget`` is a :class:`Budget` (a new
+    run) or a :class:`Ledger` (a part of a run, see :meth:`child`). ``engines`` are other
+    engines by name (those the caller passed; see :mod:`ponder.engines.named`, whose
+    spec-created engines close with the context that made them; a sub-context shares its
+    parent's)."""
+
+    def __init__(
+        self, question: str, engine: Engine, settings: SolveSettings, task: AnswerTask, budget: Budget | Ledger,
+        scorer_engine: Engine | None = None, history: Sequence[Message] = (),
+        scorers: Mapping[str, Scorer] | None = None, engines: Mapping[str, Engine] | NamedEngines | None = None,
+    ) -> None:
+        self.question = question
+        self.history = tuple(history)
+        self.settings = settings
+        self.task = task
+        self.ledger = budget if isinstance(budget, Ledger) else Ledger(budget)
+        self.engine = MeteredEngine(engine, self.ledger)
+        self._raw_scorer_engine = scorer_engine or engine
+        self.scorers = RunScorers(MeteredEngine(self._raw_scorer_engine, self.ledger, for_scorers=True), scorers)
+        self._children: list[StepContext] = []  # sub-contexts: their PRMs count and close here too
+        self._owns_named = not isinstance(engines, NamedEngines)
+        self._named = engines if isinstance(engines, NamedEngines) else NamedEngines(engines)
+
+    @property
+    def budget(self) -> Budget:
+        return self.ledger.budget
+
+    # -- accounting ----------------------------------------------------------------------
+
+    def usage(self) -> Usage:
+        """Everything this context (and its sub-contexts) spent, with wall time."""
+        return self.ledger.usage() + self._remote_scorer_usage()
+
+    def _remote_scorer_usage(self) -> Usage:
+        return self.scorers.remote_usage() + total([c._remote_scorer_usage() for c in self._children])
+
+    async def aclose(self) -> None:
+        """Release what this context and its sub-contexts opened (connections of remote PRMs they
+        built; engines created from specs, by the context that made them for the run); what
+        those spent stays counted."""
+        for child in self._children:
+            await child.aclose()
+        await self.scorers.aclose()
+        if self._owns_named:
+            await self._named.aclose()
+
+    def named_engine(self, name: str) -> Engine:
+        """The engine ``name`` resolves to: one the caller passed under it, else one created from
+        the spec ``name`` on first use (:mod:`ponder.engines.named`) and closed with the run."""
+        return self._named.get(name)
+
+    def child(self, generations: int, settings: SolveSettings | None = None, engine: Engine | None = None, *,
+              own_identities: bool = False) -> StepContext:
+        """A sub-context for one part of this run (a pipeline component, a strategy run inside
+        another): the same question, history, task, scorers and engines, on a child ledger
+        (:meth:`Ledger.child`: ``generations`` of its own, what is left of the token and time
+        budgets, charged to this context's ledger as it spends), with ``settings`` (e.g. a
+        derived seed) if given, generating on ``engine`` if given (else this context's)."""
+        sub = StepContext(self.question, engine or self.engine.engine, settings or self.settings, self.task,
+                          self.ledger.child(generations, own_identities=own_identities),
+                          scorer_engine=self._raw_scorer_engine, history=self.history,
+                          scorers=self.scorers.given(), engines=self._named)
+        self._children.append(sub)
+        return sub
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def messages(self, system_prompt: str | None = None, user: str | None = None) -> tuple[Message, ...]:
+        """The chat that poses the question: system prompt (the settings', unless one is given),
+        earlier turns, the question (or ``user``, a prompt of a strategy's own, in its place)."""
+        prompt = system_prompt or self.settings.system_prompt
+        system = (Message("system", prompt),) if prompt else ()
+        return system + self.history + (Message("user", self.question if user is None else user),)
+
+    def temperature(self, *, n: int | None = None, default: float = SEVERAL_TEMPERATURE) -> float:
+        """The run's temperature, else the one rule of :func:`~ponder.core.temperature.sampling_temperature`."""
+        return sampling_temperature(self.settings.temperature, n=n, default=default)
+
+    async def sample(
+        self, n: int, *, temperature: float, logprobs: bool = False, max_tokens: int | None = None,
+        assistant_prefix: str = "", messages: tuple[Message, ...] | None = None, stop: tuple[str, ...] = (),
+    ) -> list[Candidate]:
+        """Draw ``n`` new generations of one chat (the question's, or ``messages``) as candidates,
+        in one request. The ledger charges them and names their identities, so batches drawn
+        step by step are the same samples one big batch would draw."""
+        identities = self.ledger.spend(n)
+        request = GenerationRequest(
+            messages=messages or self.messages(), assistant_prefix=assistant_prefix, n=n,
+            max_tokens=max_tokens or self.settings.max_tokens, temperature=temperature, top_p=self.settings.top_p,
+            seed=self.settings.seed, first_index=identities.start, logprobs=logprobs, stop=stop,
+        )
+        [completions] = await self.engine.generate([request])
+        return [self.candidate(c, identities.start + c.index) for c in completions]
+
+    async def sample_each(self, chats: Sequence[tuple[Message, ...]], *, temperature: float,
+                          max_tokens: int | None = None) -> list[Candidate]:
+        """One new generation for each chat, all in one engine call (one batch), charged to the
+        ledger; chat ``i`` gets the ``i``-th identity handed out."""
+        if not chats:
+            return []
+        identities = self.ledger.spend(len(chats))
+        requests = [
+            GenerationRequest(messages=messages, max_tokens=max_tokens or self.settings.max_tokens,
+                              temperature=temperature, top_p=self.settings.top_p, seed=self.settings.seed,
+                              first_index=identity)
+            for identity, messages in zip(identities, chats, strict=True)
+        ]
+        results = await self.engine.generate(requests)
+        return [self.candidate(row[0], identity) for identity, row in zip(identities, results, strict=True)]
+
+    async def extend(self, partials: Sequence[Candidate], *, max_tokens: int, temperature: float) -> list[Candidate]:
+        """Continue unfinished candidates (the same generations: nothing is charged)."""
+        if not partials:
+            return []
+        requests = [
+            GenerationRequest(
+                messages=self.messages(), assistant_prefix=c.text, max_tokens=max_tokens, temperature=temperature,
+                top_p=self.settings.top_p, seed=derive_seed(self.settings.seed, c.index, 1),
+                logprobs=c.mean_logprob is not None,
+            )
+            for c in partials
+        ]
+        results = await self.engine.generate(requests)
+        return [self.candidate(row[0], c.index, before=c) for c, row in zip(partials, results, strict=True)]
+
+    def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
+        """Continuations of paths already paid for (step-wise search), served as the engine
+        prefers (one batch, or concurrent calls whose rows arrive one by one); identities come
+        from :meth:`Ledger.identities` or :meth:`Ledger.spend`."""
+        return self.engine.generate_each(requests)
+
+    def candidate(self, completion: Completion, index: int, before: Candidate | None = None) -> Candidate:
+        """A candidate from a completion (appended to ``before``, a partial it continued)."""
+        text = (before.text if before else "") + completion.text
+        tokens = completion.completion_tokens + (before.completion_tokens if before else 0)
+        logprob = mean_logprob(completion)
+        if before is not None and before.mean_logprob is not None and logprob is not None and tokens:
+            logprob = (before.mean_logprob * before.completion_tokens + logprob * completion.completion_tokens) / tokens
+        return Candidate(
+            text=text, answer=self.task.extract(text) if completion.finish_reason != "error" else None,
+            finish_reason=completion.finish_reason, completion_tokens=tokens, index=index, mean_logprob=logprob,
+            evidence=completion.error,
+        )
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def scorer(self, name: str) -> Scorer:
+        """The named scorer: one the caller passed, else a built-in judging through the scorer
+        engine (its usage counted as scorer usage)."""
+        return self.scorers.scorer(name)
+
+    def prm(self, spec: str) -> ProcessRewardModel:
+        """The process reward model ``spec`` names: one the caller passed as a scorer under that
+        name, else one built by :func:`~ponder.scorers.prm.make_prm` on the scorer engine."""
+        return self.scorers.prm(spec)
+
+    async def score(self, name: str, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """Candidates with ``score`` set by the named scorer."""
+        scores = await self.scorer(name).score(self.question, candidates)
+        return [replace(c, score=s) for c, s in zip(candidates, scores, strict=True)]
