@@ -19,6 +19,7 @@ from ponder.context import StepContext
 from ponder.core.budget import Budget
 from ponder.registry import get_strategy, load_pipeline
 from ponder.strategies import Algorithm, StrategyRun
+from ponder.strategies.linc import format_problem
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,6 @@ def solve(question: str, **options: Any) -> SolveResult:
 async def alinc(premises: Sequence[str], conclusion: str, **options: Any) -> SolveResult:
     """LINC on premises and a conclusion: True, False or Uncertain by majority over proved
     translations (``budget`` of them); the other keyword arguments are :func:`asolve`'s."""
-    from ponder.strategies.linc import format_problem
-
     return await asolve(format_problem(list(premises), conclusion), strategy="linc", task="label", **options)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ponder.core.errors import InvalidInputError
-from ponder.verifiers import Isolation, SandboxError, SandboxLimits, isolation_layers, run_python
+from ponder.sandbox import Isolation, SandboxError, SandboxLimits, isolation_layers, run_python
 
 LIMITS = SandboxLimits(wall_seconds=5.0, cpu_seconds=2, memory_bytes=256 * 2**20)
 MODES: list[Isolation] = ["auto", "process"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ponder.answers.extract import extract_answer, extract_program, normalize_answer
-from ponder.verifiers.sandbox import SandboxLimits, run_python
+from ponder.sandbox.sandbox import SandboxLimits, run_python
 
 PROGRAM_SYSTEM_PROMPT = (
     "Solve the problem by writing a short Python program that computes the answer and prints only "

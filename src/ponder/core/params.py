@@ -1,11 +1,14 @@
-"""Strategy parameters: typed dataclasses, set from ``key=value`` strings and described for help."""
+"""Typed options (strategy parameters, engine options, pipeline component keys): dataclasses whose
+fields are set from ``key=value`` strings, JSON or YAML through one check (:func:`coerce`), and
+described for help."""
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
+import types
 import typing
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Union
 
 from ponder.core.errors import InvalidInputError
 
@@ -29,52 +32,91 @@ def local_parameters(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls) if f.metadata.get("local")}
 
 
-def _check_type(name: str, kind: Any, raw: Any) -> Any:
-    """A non-string value (from Python or JSON) of the field's type; anything else is refused,
-    so that ``{"batch": 1.5}`` or ``{"batch": [1]}`` is a clear error, not a crash later."""
-    if typing.get_origin(kind) is Literal:
-        choices = typing.get_args(kind)
-        if raw not in choices:
-            raise InvalidInputError(f"option {name}={raw!r}: choose one of {', '.join(map(str, choices))}")
-        return raw
+class TypeMismatch(Exception):
+    """A value that does not fit an option's type: ``kind`` is the type it should have had (the
+    non-``None`` one of an optional type) and ``choices`` the allowed values of a ``Literal``."""
+
+    def __init__(self, kind: Any, choices: tuple[Any, ...] = ()) -> None:
+        super().__init__(type_name(kind))
+        self.kind = kind
+        self.choices = choices
+
+
+def type_name(kind: Any) -> str:
+    """A type as help shows it: ``int``, ``a|b`` for a Literal, ``str|None`` for an optional one."""
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        return "|".join(map(str, typing.get_args(kind)))
+    if origin in (Union, types.UnionType):
+        return "|".join(type_name(k) for k in typing.get_args(kind))
+    if kind is type(None):
+        return "None"
+    return getattr(origin or kind, "__name__", str(kind))
+
+
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def coerce(kind: Any, value: Any, *, from_text: bool = False) -> Any:
+    """``value`` as an option of type ``kind`` (the one check for strategy, engine and component
+    options), or :class:`TypeMismatch`. An optional type takes ``None``; a ``Literal`` takes one
+    of its values; a ``float`` takes an integer; a mapping type takes a mapping. With
+    ``from_text`` a string is read as the type (``"4"`` as 4, ``"yes"`` as True), as options
+    typed on a command line are; without it (YAML, JSON, Python), types must match."""
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        if value is None and len(options) < len(typing.get_args(kind)):
+            return None
+        kind, origin = options[0], typing.get_origin(options[0])
+    if origin is Literal:
+        if value not in typing.get_args(kind):
+            raise TypeMismatch(kind, typing.get_args(kind))
+        return value
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            raise TypeMismatch(dict)
+        return value
+    if from_text and isinstance(value, str) and kind in (bool, int, float):
+        return _from_text(kind, value)
     if kind is bool:
-        ok = isinstance(raw, bool)
-    elif kind is int:
-        ok = isinstance(raw, numbers.Integral) and not isinstance(raw, bool)
-        raw = int(raw) if ok else raw
-    elif kind is float:
-        ok = isinstance(raw, numbers.Real) and not isinstance(raw, bool)
-        try:
-            raw = float(raw) if ok else raw
-        except OverflowError:  # an int too large for a float
-            ok = False
-    elif kind is str:
-        ok = False  # strings were handled by the caller
+        ok = isinstance(value, bool)
+    elif kind in (int, float):
+        number = numbers.Integral if kind is int else numbers.Real
+        ok = isinstance(value, number) and not isinstance(value, bool)
+        if ok:
+            try:
+                value = kind(value)
+            except OverflowError:  # an int too large for a float
+                ok = False
+    elif isinstance(kind, type) and origin is None:
+        ok = isinstance(value, kind)
     else:
         ok = True
     if not ok:
-        raise InvalidInputError(f"option {name}={raw!r}: expected {kind.__name__}")
-    return raw
+        raise TypeMismatch(kind)
+    return value
 
 
-def _convert(name: str, kind: Any, raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return _check_type(name, kind, raw)
-    if typing.get_origin(kind) is Literal:
-        choices = typing.get_args(kind)
-        if raw not in choices:
-            raise InvalidInputError(f"option {name}={raw!r}: choose one of {', '.join(map(str, choices))}")
-        return raw
+def _from_text(kind: type, text: str) -> Any:
+    if kind is bool:
+        if text.lower() not in _TRUE | _FALSE:
+            raise TypeMismatch(bool)
+        return text.lower() in _TRUE
     try:
-        if kind is bool:
-            if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(raw)
-            return raw.lower() in {"true", "1", "yes"}
-        if kind in (int, float):
-            return kind(raw)
+        return kind(text)
     except ValueError:
-        raise InvalidInputError(f"option {name}={raw!r}: expected {kind.__name__}") from None
-    return raw
+        raise TypeMismatch(kind) from None
+
+
+def _option(name: str, kind: Any, raw: Any) -> Any:
+    """An option given as ``name=raw`` on a command line, in JSON or from Python."""
+    try:
+        return coerce(kind, raw, from_text=True)
+    except TypeMismatch as bad:
+        if bad.choices:
+            raise InvalidInputError(f"option {name}={raw!r}: choose one of {', '.join(map(str, bad.choices))}") from None
+        raise InvalidInputError(f"option {name}={raw!r}: expected {type_name(bad.kind)}") from None
 
 
 def build_params(cls: type, options: Mapping[str, Any] | None) -> Any:
@@ -86,7 +128,7 @@ def build_params(cls: type, options: Mapping[str, Any] | None) -> Any:
     if unknown:
         valid = ", ".join(sorted(known)) or "none"
         raise InvalidInputError(f"unknown option {unknown[0]!r} for this strategy; valid options: {valid}")
-    values = {name: _convert(name, hints[name], raw) for name, raw in options.items()}
+    values = {name: _option(name, hints[name], raw) for name, raw in options.items()}
     return cls(**values)
 
 
@@ -95,9 +137,7 @@ def describe(cls: type) -> list[tuple[str, str, Any, str]]:
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
-        kind = hints[f.name]
-        type_name = "|".join(map(str, typing.get_args(kind))) if typing.get_origin(kind) is Literal else kind.__name__
-        rows.append((f.name, type_name, f.default, f.metadata.get("help", "")))
+        rows.append((f.name, type_name(hints[f.name]), f.default, f.metadata.get("help", "")))
     return rows
 
 

@@ -25,14 +25,14 @@ Every problem is an :class:`~ponder.core.errors.InvalidInputError` naming ``file
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Literal, Mapping, Union
+from typing import Any, Collection, Mapping
 
 from ponder.engines.named import is_spec, missing_engine
 from ponder.core.errors import PonderError
+from ponder.core.params import TypeMismatch, coerce, type_name
 from ponder.pipelines.components import COMPONENTS, Component, StrategyComponent
 from ponder.pipelines.source import Path_, Where, read_config
 from ponder.strategies.base import StrategyLookup
@@ -231,24 +231,12 @@ _NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a s
 
 
 def _typed(value: Any, kind: Any, path: Path_, where: Where) -> Any:
-    """``value`` if it has type ``kind`` (an int passes as a float; ``X | None`` allows null)."""
-    origin = typing.get_origin(kind)
-    if origin in (Union, types.UnionType):
-        options = [k for k in typing.get_args(kind) if k is not type(None)]
-        if value is None and len(options) < len(typing.get_args(kind)):
-            return None
-        kind = options[0]
-        origin = typing.get_origin(kind)
-    if origin is Literal:
-        choices = typing.get_args(kind)
-        if value not in choices:
-            raise where.error(path, f"expected one of {', '.join(map(str, choices))}, got {value!r}")
-        return value
-    if origin is not None and issubclass(origin, Mapping):
-        kind = dict
-    ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or (
-        kind is float and isinstance(value, int) and not isinstance(value, bool))
-    if not ok:
-        raise where.error(path, f"expected {_NAMES.get(kind, kind.__name__)}, got {_kind(value)} {value!r}")
-    return float(value) if kind is float else value
-
+    """``value`` if it has type ``kind`` (see :func:`~ponder.core.params.coerce`: an int passes
+    as a float; ``X | None`` allows null), else an error at ``path``."""
+    try:
+        return coerce(kind, value)
+    except TypeMismatch as bad:
+        if bad.choices:
+            raise where.error(path, f"expected one of {', '.join(map(str, bad.choices))}, got {value!r}") from None
+        expected = _NAMES.get(bad.kind, type_name(bad.kind))
+        raise where.error(path, f"expected {expected}, got {_kind(value)} {value!r}") from None

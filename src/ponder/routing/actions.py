@@ -21,7 +21,7 @@ from ponder.answers.program import PROGRAM_SYSTEM_PROMPT
 from ponder.engines.base import Message
 from ponder.core.result import Candidate
 from ponder.context import StepContext
-from ponder.strategies.programs import execute
+from ponder.context.programs import execute
 from ponder.core.voting import vote
 
 Layer = Literal["analysis", "solution", "verification"]

@@ -16,7 +16,7 @@ from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
 from ponder.strategies.base import Strategy, StepInfo, step_info
-from ponder.strategies.programs import sample_programs
+from ponder.context.programs import sample_programs
 from ponder.core.voting import vote
 from ponder.strategies.sampling import Samples
 

@@ -3,7 +3,7 @@
 Problems come in the HumanEval format: ``prompt`` (imports, the signature and a docstring),
 ``test`` (defines ``check(candidate)`` full of asserts) and ``entry_point`` (the function's
 name). :func:`check_solution` runs ``prompt + completion + "\\n" + test + "\\ncheck(entry_point)"``
-in the sandbox (:mod:`ponder.verifiers.sandbox`), then prints a token drawn for that run. It
+in the sandbox (:mod:`ponder.sandbox.sandbox`), then prints a token drawn for that run. It
 passes only when the program exits with status 0 *and* the token is the last line it printed,
 so a candidate that exits early (``sys.exit(0)``, ``os._exit(0)``) before the tests finish
 fails. When it fails, ``failure`` names the failing line and exception, e.g.
@@ -33,7 +33,7 @@ from typing import ClassVar, Mapping, Sequence
 
 from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
-from ponder.verifiers.sandbox import Isolation, SandboxLimits, SandboxResult, Status, run_python
+from ponder.sandbox.sandbox import Isolation, SandboxLimits, SandboxResult, Status, run_python
 
 _FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = ("python", "py", "python3", "")

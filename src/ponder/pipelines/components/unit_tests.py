@@ -25,7 +25,8 @@ from ponder.pipelines.state import Output, PipelineState
 from ponder.core.result import Candidate
 from ponder.core.params import check, param
 from ponder.strategies.templates import check_template
-from ponder.verifiers import SandboxLimits, extract_code, run_python
+from ponder.sandbox import SandboxLimits, run_python
+from ponder.verifiers import extract_code
 
 FIELDS = frozenset({"question", "count"})
 TEST_PROMPT = (

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT, run_program
 from ponder.core.result import Candidate
-from ponder.context import StepContext
+from ponder.context.context import StepContext
 
 
 async def execute(candidates: list[Candidate]) -> list[Candidate]:

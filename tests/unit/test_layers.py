@@ -1,8 +1,9 @@
-"""The bench and routing layers: no import cycles, no ponder imports deferred into functions.
+"""The layers of the house: imports flow one way, with no cycles and nothing deferred to dodge one.
 
 The import graph is read from the source (module-level imports, ``if TYPE_CHECKING`` blocks
 included, since a cycle hidden there is still a cycle), so these tests need no model and no
-working engine.
+working engine. :data:`LAYERS` is the order, top first: a module may import its own unit and
+the units below it, never one above or beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,24 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "ponder"
-LAYERS = ("ponder.bench", "ponder.routing")
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("cli",),
+    ("serve",),
+    ("__init__",),  # the package itself: the library's front door (ponder.solve, ponder.route, ...)
+    ("bench",),
+    ("api",),
+    ("registry",),
+    ("pipelines",),
+    ("strategies",),
+    ("routing",),
+    ("search",),
+    ("context",),
+    ("verifiers",),
+    ("scorers",),
+    ("answers",),
+    ("engines", "sandbox", "logic", "analysis"),
+    ("core",),
+)
 
 
 def module_name(path: Path) -> str:
@@ -25,7 +43,21 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
-OURS = sorted(name for name in MODULES if name.startswith(LAYERS))
+OURS = sorted(MODULES)
+
+
+def unit(name: str) -> str:
+    """The top-level unit a module belongs to (``ponder.core.ledger`` -> ``core``)."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+RANK = {member: rank for rank, layer in enumerate(LAYERS) for member in layer}
+
+
+def below(name: str, target: str) -> bool:
+    """Whether module ``name`` may import ``target``: its own unit, or one in a lower layer."""
+    return unit(target) == unit(name) or RANK[unit(target)] > RANK[unit(name)]
 
 
 def resolve(node: ast.ImportFrom, here: str) -> list[str]:
@@ -110,42 +142,56 @@ def cycles_through(names: list[str]) -> list[list[str]]:
     return [c for c in components if set(c) & set(names)]
 
 
-def test_bench_and_routing_have_no_import_cycles() -> None:
+def test_there_are_no_import_cycles() -> None:
     assert cycles_through(OURS) == []
 
 
-def test_routing_does_not_import_the_layers_above_it() -> None:
-    """The ``routed`` strategy imports routing, so routing must not import ``ponder.api`` or the bench."""
-    for name in (n for n in OURS if n.startswith("ponder.routing")):
-        above = {t for t in top_level_imports(name) if t.startswith(("ponder.api", "ponder.bench"))}
-        assert not above, f"{name} imports {sorted(above)}"
+def test_every_unit_has_a_layer() -> None:
+    assert {unit(name) for name in MODULES} <= set(RANK), "add the new unit to LAYERS"
+
+
+def test_imports_flow_down_the_layers() -> None:
+    """A module imports its own unit or units in lower layers; never one above it or beside it."""
+    wrong = sorted(
+        f"{name} -> {target}"
+        for name in OURS for target in top_level_imports(name)
+        if not below(name, target)
+    )
+    assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
 
 
 @pytest.mark.parametrize("name", OURS)
 def test_no_ponder_import_is_deferred_into_a_function(name: str) -> None:
+    """A function may import lazily what it could import at the top (its own unit, or a lower
+    layer: an engine's heavy backend, the server's optional web framework); never a unit above
+    or beside it, which would hide an edge that the layer order forbids."""
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     deferred = [
         f"line {inner.lineno}"
         for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         for inner in ast.walk(node)
-        if isinstance(inner, ast.ImportFrom) and (inner.level or (inner.module or "").startswith("ponder"))
-        or isinstance(inner, ast.Import) and any(a.name.startswith("ponder") for a in inner.names)
+        if isinstance(inner, ast.ImportFrom) and any(not below(name, t) for t in resolve(inner, name))
+        or isinstance(inner, ast.Import) and any(a.name in MODULES and not below(name, a.name) for a in inner.names)
     ]
-    assert not deferred, f"{name} imports ponder inside a function at {', '.join(deferred)}"
+    assert not deferred, f"{name} imports a unit above or beside it inside a function at {', '.join(deferred)}"
 
 
 def test_no_type_checking_guard_hides_a_ponder_import() -> None:
-    """``if TYPE_CHECKING`` may hold third-party imports (matplotlib, lazily imported), never ponder's."""
+    """``if TYPE_CHECKING`` may hold third-party imports (matplotlib, lazily imported) and its own
+    unit's (a lazily loaded backend's types), never another unit of ponder."""
     for name in OURS:
         for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                hidden = [ast.unparse(n) for n in node.body if "ponder" in ast.unparse(n)]
+                hidden = [ast.unparse(n) for n in node.body
+                          if "ponder" in ast.unparse(n) and f"ponder.{unit(name)}" not in ast.unparse(n)]
                 assert not hidden, f"{name}: {hidden}"
 
 
-@pytest.mark.parametrize("first", ["ponder.bench.types", "ponder.bench.graders", "ponder.bench.datasets",
-                                   "ponder.bench.report_table", "ponder.bench.report", "ponder.bench.route_search",
-                                   "ponder.routing"])
+@pytest.mark.parametrize("first", ["ponder.core.ledger", "ponder.engines.registry", "ponder.answers",
+                                   "ponder.scorers.prm", "ponder.context", "ponder.search.expand",
+                                   "ponder.strategies.base", "ponder.routing", "ponder.pipelines.config",
+                                   "ponder.registry", "ponder.api", "ponder.bench.types", "ponder.bench.report",
+                                   "ponder.bench.route_search", "ponder.serve.app", "ponder.cli.main"])
 def test_each_module_imports_first_in_a_fresh_interpreter(first: str) -> None:
     """Importing a module first (before anything else of ponder is loaded) works: a cycle hidden
     by import order would fail here."""

@@ -1,6 +1,6 @@
 """The inside of the sandbox: confines the process it runs in, then runs one untrusted program.
 
-:mod:`ponder.verifiers.sandbox` starts this file as a script, never imports it:
+:mod:`ponder.sandbox.sandbox` starts this file as a script, never imports it:
 ``python -I -S -B -X utf8 _sandbox_child.py CONFIG_JSON``, with the working directory already
 made and the program's source in a file beside it. It uses the standard library only (``-S``:
 no site-packages, ``-I``: no environment variables, no user site, no script directory on

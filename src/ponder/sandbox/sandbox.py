@@ -1,7 +1,7 @@
 """Running untrusted Python (a model's program, a candidate and its unit tests) in a confined process.
 
 ``run_python(code, stdin=..., limits=...)`` writes the code to a fresh temporary directory,
-starts ``python -I -S -B -X utf8`` on :mod:`ponder.verifiers._sandbox_child` there (isolated
+starts ``python -I -S -B -X utf8`` on :mod:`ponder.sandbox._sandbox_child` there (isolated
 mode: no environment variables, no site-packages, no user site, no script directory on the
 path; no bytecode files; UTF-8 I/O) in a new session with a minimal environment (``PATH``,
 ``HOME`` and ``TMPDIR`` = the working directory, a UTF-8 locale; no proxies, no credentials),
