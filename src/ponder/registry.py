@@ -18,7 +18,7 @@ from ponder.pipelines.pipeline import Pipeline
 from ponder.strategies.a_star import AStar
 from ponder.strategies.adaptive import AdaptiveSelfConsistency
 from ponder.strategies.beam_search import BeamSearch
-from ponder.strategies.base import Algorithm
+from ponder.strategies.base import Algorithm, AlgorithmClass
 from ponder.strategies.dvts import DVTS
 from ponder.strategies.greedy import Greedy
 from ponder.strategies.linc import Linc
@@ -31,7 +31,7 @@ from ponder.strategies.scored import BestOfN, WeightedBestOfN, WeightedMajority
 from ponder.strategies.self_consistency import ProgramOfThought, SelfConsistency
 from ponder.strategies.think_execute import ThinkAndExecute
 
-BUILTIN: dict[str, type] = {
+BUILTIN: dict[str, AlgorithmClass] = {
     cls.name: cls
     for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc,
                 ProgramOfThought, Revise, BeamSearch, DVTS, ParticleFiltering, ParticleGibbs, AStar,
@@ -39,13 +39,13 @@ BUILTIN: dict[str, type] = {
 }
 
 
-def available() -> dict[str, type]:
+def available() -> dict[str, AlgorithmClass]:
     """Every registered strategy class by name (entry points cannot shadow built-ins)."""
     found = {ep.name: ep for ep in entry_points(group="ponder.strategies") if ep.name not in BUILTIN}
     return {**BUILTIN, **{name: ep.load() for name, ep in found.items()}}
 
 
-def strategy_class(name: str) -> type:
+def strategy_class(name: str) -> AlgorithmClass:
     cls = BUILTIN.get(name) or available().get(name)
     if cls is None:
         raise UnknownNameError(f"unknown strategy {name!r}; available: {', '.join(sorted(available()))}")

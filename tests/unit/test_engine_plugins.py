@@ -85,7 +85,7 @@ def test_the_openai_plugin_passes_its_options_to_the_engine() -> None:
     engine: Any = create_engine("openai", base_url="http://127.0.0.1:9", model="m", timeout="5", retries="0",
                                 profile="vllm")
     assert engine.info.model == "m" and engine.profile.name == "vllm"
-    assert engine._transport_options["timeout"] == 5.0 and engine._transport_options["retry"].attempts == 1
+    assert engine._timeout == 5.0 and engine._retry.attempts == 1
 
 
 def test_an_installed_plugin_is_created_by_name(installed: None) -> None:

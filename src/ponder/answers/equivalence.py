@@ -21,7 +21,7 @@ def _timeout() -> int | None:
 @lru_cache(maxsize=4096)
 def _parsed(answer: str) -> tuple:
     text = answer if "$" in answer or "\\boxed" in answer else f"${answer}$"
-    return tuple(parse(text, parsing_timeout=_timeout()))  # type: ignore[arg-type]
+    return tuple(parse(text, parsing_timeout=_timeout()))
 
 
 def math_equivalent(a: str, b: str) -> bool:

@@ -8,7 +8,7 @@ from ponder.core.errors import InvalidInputError
 from ponder.core.usage import Usage, total
 from ponder.engines.base import Engine
 from ponder.scorers import Scorer, make_scorer
-from ponder.scorers.prm import ProcessRewardModel, make_prm
+from ponder.scorers.prm import ProcessRewardModel, StepScorer, make_prm
 
 
 class RunScorers:
@@ -19,8 +19,8 @@ class RunScorers:
     def __init__(self, engine: Engine, given: Mapping[str, Scorer] | None = None) -> None:
         self.engine = engine
         self._by_name: dict[str, Scorer | ProcessRewardModel] = dict(given or {})
-        self._built: list[ProcessRewardModel] = []  # every PRM built here: its remote cost is counted
-        self._open: list[ProcessRewardModel] = []  # those not closed yet
+        self._built: list[StepScorer] = []  # every PRM built here: its remote cost is counted
+        self._open: list[StepScorer] = []  # those not closed yet
 
     def given(self) -> dict[str, Scorer | ProcessRewardModel]:
         """The scorers a sub-context starts with (what this one knows now)."""

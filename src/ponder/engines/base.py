@@ -146,10 +146,13 @@ class EngineInfo:
 
 @runtime_checkable
 class Engine(Protocol):
-    """The async backend contract."""
+    """The async backend contract (``capabilities`` and ``info`` may be plain attributes or properties)."""
 
-    capabilities: EngineCapabilities
-    info: EngineInfo
+    @property
+    def capabilities(self) -> EngineCapabilities: ...
+
+    @property
+    def info(self) -> EngineInfo: ...
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """Serve a batch of requests; result ``i`` holds ``requests[i].n`` completions in order."""

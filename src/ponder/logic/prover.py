@@ -103,7 +103,7 @@ class _Translator:
             else:
                 self.predicates[key] = z3.Bool(name, self.ctx)
         symbol = self.predicates[key]
-        return symbol(*args) if args else symbol  # type: ignore[operator,return-value]
+        return symbol(*args) if args else symbol
 
 
 def _parse_all(premises: Sequence[str], conclusion: str) -> tuple[list[Formula], Formula]:

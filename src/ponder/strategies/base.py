@@ -62,6 +62,14 @@ class Algorithm(Protocol[S]):
     def decide(self, state: S, ctx: StepContext) -> Decision: ...
 
 
+class AlgorithmClass(Protocol):
+    """A strategy class as a registry holds it: its ``Params``, and called with them it makes the strategy."""
+
+    Params: type
+
+    def __call__(self, params: Any, /) -> Algorithm[Any]: ...
+
+
 class Strategy(ABC, Generic[P, S]):
     """The base of the built-in strategies: parameters (``Params()`` when none are given, or
     :meth:`from_options` from ``key=value`` options) and the temperature rule."""

@@ -64,8 +64,9 @@ class OpenAIEngine:
         self._profile_name = profile
         self._template = _load_template(chat_template)
         self._concurrency = concurrency
-        self._transport_options = {"timeout": timeout, "retry": RetryPolicy(attempts=retries + 1, backoff=backoff),
-                                   "seed": seed}
+        self._timeout = timeout
+        self._retry = RetryPolicy(attempts=retries + 1, backoff=backoff)
+        self._seed = seed
         self._api_key = api_key or next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
         self._root = root
         self._transport: Transport | None = None
@@ -94,12 +95,13 @@ class OpenAIEngine:
         async with self._ready:
             if self._transport is not None:
                 return self._transport
-            probe = Transport(self._root, api_key=self._api_key, concurrency=1, **self._transport_options)  # type: ignore[arg-type]
+            probe = self._open_transport(concurrency=1)
             try:
                 models, headers = await probe.get("/v1/models")
             finally:
                 await probe.aclose()
-            served = [m.get("id") for m in (models.get("data") or []) if isinstance(m, dict)] if isinstance(models, dict) else []
+            listed = (models.get("data") or []) if isinstance(models, dict) else []
+            served = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
             if self._profile_name == "auto":
                 self.profile = detect_profile(models if isinstance(models, dict) else {}, dict(headers))
             if self._model is None:
@@ -109,8 +111,12 @@ class OpenAIEngine:
             self.info = EngineInfo(name="openai", model=self._model,
                                    details={"base_url": self._root, "profile": self.profile.name})
             limit = self._concurrency or (1 if self.profile.serves_one_at_a_time else 16)
-            self._transport = Transport(self._root, api_key=self._api_key, concurrency=limit, **self._transport_options)  # type: ignore[arg-type]
+            self._transport = self._open_transport(concurrency=limit)
             return self._transport
+
+    def _open_transport(self, concurrency: int) -> Transport:
+        return Transport(self._root, api_key=self._api_key, concurrency=concurrency, timeout=self._timeout,
+                         retry=self._retry, seed=self._seed)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         transport = await self._connect()

@@ -8,6 +8,7 @@ from ponder.engines.base import Completion, GenerationRequest, TokenLogprob
 from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.http.profiles import EndpointProfile
 from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.result import FinishReason
 from ponder.core.usage import Usage
 
 CHAT = "/v1/chat/completions"
@@ -118,13 +119,14 @@ def parse_response(data: Any, *, path: str, request: GenerationRequest, first_in
     usage = data.get("usage") or {}
     prompt = int(usage.get("prompt_tokens") or 0)
     cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    if logprobs and all(lp is not None for lp in logprobs):
-        counts = [len(lp) for lp in logprobs]  # type: ignore[arg-type]
+    present = [lp for lp in logprobs if lp is not None]
+    if logprobs and len(present) == len(logprobs):
+        counts = [len(lp) for lp in present]
     else:
         counts = _split(int(usage.get("completion_tokens") or 0), [len(t) for t in texts])
     completions = []
     for i, (choice, text, lp, count) in enumerate(zip(choices, texts, logprobs, counts)):
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
         completions.append(Completion(
             text=text, completion_tokens=count, finish_reason=finish, index=first_index + i,
             usage=Usage(prompt_tokens=prompt, prompt_tokens_computed=(prompt - cached) if i == 0 else 0,

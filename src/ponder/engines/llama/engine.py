@@ -66,7 +66,7 @@ class LlamaEngine:
             context.close()
             self._native_model.close()
             raise
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ponder-llama")
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ponder-llama")
         self.capabilities = EngineCapabilities(
             fork=True, prefix_cache=True, logprobs=True, raw_continuation=True,
             max_context=self._generator.max_context, seeded=True, reports_stop=True,

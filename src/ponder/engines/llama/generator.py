@@ -21,7 +21,7 @@ from ponder.engines.base import Completion, GenerationRequest
 from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.llama.native import BatchToken, KVFullError, NativeContext, NativeModel, Sampler
 from ponder.engines.llama.sequence import SampleState
-from ponder.engines.llama.slots import SlotTable, WaveItem, plan_waves
+from ponder.engines.llama.slots import Slot, SlotTable, WaveItem, plan_waves
 from ponder.core.errors import ContextOverflowError, EngineError
 from ponder.core.seeding import derive_seed
 from ponder.core.usage import Usage
@@ -117,7 +117,7 @@ class Generator:
 
     def _start_request(
         self, item: WaveItem, request: GenerationRequest, prompt: list[int], max_new: int,
-        base, shared: int, taken: set[int],
+        base: Slot, shared: int, taken: set[int],
     ) -> list[SampleState]:
         """Prefill the uncached part of the prompt, then fork and draw each sample's first token."""
         reuse = min(shared, len(prompt) - 1)
@@ -164,7 +164,7 @@ class Generator:
         active = [s for s in states if s.pending is not None]
         while active:
             self._check_cancel()
-            batch = [BatchToken(s.pending, s.pos, s.slot, True) for s in active]  # type: ignore[arg-type]
+            batch = [BatchToken(token, s.pos, s.slot, True) for s in active if (token := s.pending) is not None]
             self._decode(batch, taken)
             for i, state in enumerate(active):
                 state.mark_decoded()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
+from typing import ClassVar, Literal, Protocol, Sequence, TypeGuard, get_args, runtime_checkable
 
 from ponder.core.errors import InvalidInputError, UpstreamError
 from ponder.core.result import Candidate
@@ -44,11 +44,15 @@ def split_steps(text: str, delimiter: str = DEFAULT_DELIMITER) -> list[str]:
     return [step.strip() for step in text.split(delimiter) if step.strip()]
 
 
+def is_aggregation(how: str) -> TypeGuard[Aggregation]:
+    return how in AGGREGATIONS
+
+
 def check_aggregation(how: str) -> Aggregation:
     """``how`` if it names an aggregation, else an :class:`InvalidInputError` listing them."""
-    if how not in AGGREGATIONS:
+    if not is_aggregation(how):
         raise InvalidInputError(f"unknown PRM aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
-    return how  # type: ignore[return-value]
+    return how
 
 
 def aggregate(step_scores: Sequence[float], how: Aggregation) -> float:

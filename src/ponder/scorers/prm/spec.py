@@ -11,9 +11,11 @@ HTTP PRMs read their API key from ``$PONDER_PRM_API_KEY``.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from ponder.engines.base import Engine
 from ponder.core.errors import InvalidInputError
-from ponder.scorers.prm.base import Aggregation, ProcessRewardModel, check_aggregation
+from ponder.scorers.prm.base import Aggregation, StepScorer, check_aggregation
 from ponder.scorers.prm.generic_http import GenericHttpPRM
 from ponder.scorers.prm.self_eval import SelfEvalPRM
 from ponder.scorers.prm.vllm_pooling import QWEN_PRM_MODEL, VllmPRM
@@ -22,12 +24,16 @@ DEFAULT_PRM = "self-eval-prm"
 SPEC_FORMS = "self-eval-prm[:last|min|product|whole], vllm:URL[#MODEL], http:URL"
 
 
-def make_prm(spec: str, engine: Engine, *, aggregation: Aggregation | None = None) -> ProcessRewardModel:
+class _Options(TypedDict, total=False):
+    aggregation: Aggregation
+
+
+def make_prm(spec: str, engine: Engine, *, aggregation: Aggregation | None = None) -> StepScorer:
     """The PRM that ``spec`` names (see the module docstring), judging with ``engine`` if it needs a model."""
     spec = spec.strip() or DEFAULT_PRM
     if aggregation is not None:
         check_aggregation(aggregation)
-    options = {} if aggregation is None else {"aggregation": aggregation}
+    options: _Options = {} if aggregation is None else {"aggregation": aggregation}
     if spec == DEFAULT_PRM or spec.startswith(f"{DEFAULT_PRM}:"):
         _, _, given = spec.partition(":")
         if given:
@@ -36,15 +42,15 @@ def make_prm(spec: str, engine: Engine, *, aggregation: Aggregation | None = Non
                 raise InvalidInputError(
                     f"PRM spec {spec!r} says aggregation {given!r} but {aggregation!r} was asked for")
             options = {"aggregation": given}
-        return SelfEvalPRM(engine, **options)  # type: ignore[arg-type]
+        return SelfEvalPRM(engine, **options)
     if spec.startswith(("http://", "https://")):
-        return GenericHttpPRM(spec, **options)  # type: ignore[arg-type]
+        return GenericHttpPRM(spec, **options)
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in ("vllm", "http"):
         raise InvalidInputError(f"unknown PRM spec {spec!r}; use one of: {SPEC_FORMS}")
     if not rest:
         raise InvalidInputError(f"PRM spec {spec!r} names no URL; use {kind}:http://HOST:PORT...")
     if kind == "http":
-        return GenericHttpPRM(rest, **options)  # type: ignore[arg-type]
+        return GenericHttpPRM(rest, **options)
     url, _, model = rest.partition("#")
-    return VllmPRM(url, model.strip() or QWEN_PRM_MODEL, **options)  # type: ignore[arg-type]
+    return VllmPRM(url, model.strip() or QWEN_PRM_MODEL, **options)
