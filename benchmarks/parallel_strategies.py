@@ -22,7 +22,7 @@ from typing import Any
 
 import ponder
 from ponder.answers import get_task
-from ponder.engines import FakeEngine, GenerationRequest
+from ponder.engines import FakeEngine
 from ponder.engines.llama import LlamaEngine
 from ponder.scorers import ExactChecker
 

@@ -99,7 +99,8 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"# Step-level search on {DATASET} (embedded SmolLM2-135M, self-evaluation PRM)", "",
-        "| strategy | budget | problems | accuracy | completion tok | prompt computed / requested | scorer tok | s/problem | wall vs best-of-N |",
+        ("| strategy | budget | problems | accuracy | completion tok | prompt computed / requested | scorer tok "
+         "| s/problem | wall vs best-of-N |"),
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(rows, key=lambda r: (r["budget"], r["strategy"] != BASELINE, r["strategy"])):

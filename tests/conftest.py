@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -15,7 +15,7 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="module")
-def llama_engine() -> Iterator["object"]:
+def llama_engine() -> Iterator[object]:
     """The embedded default model, loaded once per test module and closed after it, so that it
     is never loaded while another module's model server runs."""
     from ponder.engines.llama import LlamaEngine

@@ -11,7 +11,8 @@ which every problem failed is ``failed``, one the system cannot run is ``unavail
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ponder.bench.datasets import Problem
 from ponder.bench.graders import grade

@@ -40,7 +40,7 @@ class Tally:
     completion_tokens: int = 0
     errors: int = 0
 
-    def minus(self, earlier: "Tally") -> "Tally":
+    def minus(self, earlier: Tally) -> Tally:
         """The counts since ``earlier`` (a snapshot of the same proxy)."""
         return Tally(**{f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)})
 
@@ -134,7 +134,7 @@ class CountingProxy:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "CountingProxy":
+    def __enter__(self) -> CountingProxy:
         self._thread.start()
         return self
 

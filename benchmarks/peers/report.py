@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 PONDER_SYSTEMS = ("ponder-http", "ponder-embedded")
 TARGETS = {"ponder-http": 0.8, "ponder-embedded": 0.5}

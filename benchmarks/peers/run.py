@@ -30,15 +30,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # makes `peers` importable as a package
 
-from peers import report  # noqa: E402
-from peers.measure import run_config  # noqa: E402
-from peers.proxy import Adjustments, CountingProxy  # noqa: E402
-from peers.servers import find_optillm, optillm_version, server_profile, start_llama_server  # noqa: E402
-from peers.systems import (  # noqa: E402
-    OPTILLM_SC_SAMPLES, SC, STRATEGIES, ItsHubSystem, OptillmSystem, Setup, System, ponder_embedded, ponder_http)
-from ponder.bench.datasets import Problem, load_problems  # noqa: E402
-from ponder.engines.http.profiles import PROFILES  # noqa: E402
-from ponder.core.settings import DEFAULT_SYSTEM_PROMPT  # noqa: E402
+from peers import report
+from peers.measure import run_config
+from peers.proxy import Adjustments, CountingProxy
+from peers.servers import find_optillm, optillm_version, server_profile, start_llama_server
+from peers.systems import (
+    OPTILLM_SC_SAMPLES,
+    SC,
+    STRATEGIES,
+    ItsHubSystem,
+    OptillmSystem,
+    Setup,
+    System,
+    ponder_embedded,
+    ponder_http,
+)
+from ponder.bench.datasets import Problem, load_problems
+from ponder.core.settings import DEFAULT_SYSTEM_PROMPT
+from ponder.engines.http.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_SYSTEMS = ("ponder-http", "its_hub", "optillm")

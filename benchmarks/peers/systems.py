@@ -30,8 +30,9 @@ import random
 import time
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
@@ -39,9 +40,9 @@ import numpy as np
 import ponder
 from ponder.answers import get_task
 from ponder.bench.datasets import Problem
+from ponder.core.errors import PonderError
 from ponder.engines.base import Engine
 from ponder.engines.http.profiles import EndpointProfile
-from ponder.core.errors import PonderError
 from ponder.registry import get_strategy
 
 from .servers import start_optillm

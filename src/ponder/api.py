@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ponder.answers import AnswerTask, get_task
-from ponder.engines.base import Engine, Message
-from ponder.engines.registry import DEFAULT_ENGINE, create_engine
-from ponder.core.errors import InvalidInputError
-from ponder.pipelines import Pipeline, PipelineParams
-from ponder.core.result import SolveResult
-from ponder.scorers import SCORERS, Scorer
-from ponder.core.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
 from ponder.context import StepContext
 from ponder.core.budget import Budget
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import SolveResult
+from ponder.core.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
+from ponder.engines.base import Engine, Message
+from ponder.engines.registry import DEFAULT_ENGINE, create_engine
+from ponder.pipelines import Pipeline, PipelineParams
 from ponder.registry import get_strategy, load_pipeline
+from ponder.scorers import SCORERS, Scorer
 from ponder.strategies import Algorithm, StrategyRun
 from ponder.strategies.linc import format_problem
 

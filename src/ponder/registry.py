@@ -7,22 +7,23 @@ components find strategies through the lookup it hands to the pipeline loader
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from ponder.core.errors import UnknownNameError
+from ponder.core.params import build_params
 from ponder.pipelines import PipelineConfig
 from ponder.pipelines import load_pipeline as load_pipeline_with
 from ponder.pipelines.pipeline import Pipeline
 from ponder.strategies.a_star import AStar
 from ponder.strategies.adaptive import AdaptiveSelfConsistency
-from ponder.strategies.beam_search import BeamSearch
 from ponder.strategies.base import Algorithm, AlgorithmClass
+from ponder.strategies.beam_search import BeamSearch
 from ponder.strategies.dvts import DVTS
 from ponder.strategies.greedy import Greedy
 from ponder.strategies.linc import Linc
-from ponder.core.params import build_params
 from ponder.strategies.particle_filtering import ParticleFiltering
 from ponder.strategies.particle_gibbs import ParticleGibbs
 from ponder.strategies.revise import Revise

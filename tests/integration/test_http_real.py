@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from tests.support.llama_server import LlamaServer
 
 import ponder
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.http import OpenAIEngine
-from tests.support.llama_server import LlamaServer
 
 pytestmark = pytest.mark.model
 

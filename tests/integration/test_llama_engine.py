@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ponder.core.errors import ContextOverflowError, InvalidModelError, ModelNotFoundError
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.llama import LlamaEngine
-from ponder.core.errors import ContextOverflowError, InvalidModelError, ModelNotFoundError
 
 pytestmark = pytest.mark.model
 

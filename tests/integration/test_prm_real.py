@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ponder.engines.llama import LlamaEngine
-from ponder.core.result import Candidate
-from ponder.scorers.prm import SelfEvalPRM
 from ponder.context import MeteredEngine
+from ponder.core.result import Candidate
+from ponder.engines.llama import LlamaEngine
+from ponder.scorers.prm import SelfEvalPRM
 
 pytestmark = pytest.mark.model
 

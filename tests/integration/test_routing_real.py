@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import ponder
+from ponder.bench.route_search import aroute
 from ponder.engines.llama import LlamaEngine
 from ponder.routing import load_router
-from ponder.bench.route_search import aroute
 
 pytestmark = pytest.mark.model
 

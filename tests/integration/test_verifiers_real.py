@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import DATASETS
 
 import ponder
 from ponder.engines.llama import LlamaEngine
-from tests.conftest import DATASETS
 
 pytestmark = pytest.mark.model
 

@@ -38,7 +38,7 @@ class AppServer:
         self._thread = threading.Thread(target=self._server.run, args=([self._socket],), name=f"uvicorn-{self.port}", daemon=True)
         self._start_timeout = start_timeout
 
-    def __enter__(self) -> "AppServer":
+    def __enter__(self) -> AppServer:
         self._thread.start()
         deadline = time.monotonic() + self._start_timeout
         while not self._server.started:

@@ -7,9 +7,9 @@ import math
 import pytest
 
 import ponder
+from ponder.core.seeding import derive_seed
 from ponder.engines import FakeEngine, GenerationRequest, Scripted
 from ponder.engines.fake import prompt_text
-from ponder.core.seeding import derive_seed
 
 QUESTION = "What is 2 + 2?"
 ADAPTIVE = "adaptive-self-consistency"

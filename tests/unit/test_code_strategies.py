@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 
+from tests.conftest import DATASETS
+
 import ponder
 from ponder.engines import FakeEngine
 from ponder.verifiers import UnitTestVerifier
-from tests.conftest import DATASETS
 
 
 def first_problem() -> dict[str, str]:

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from ponder.analysis.curves import (
-    BEST_OF_K, METHODS, PASS_AT_K, SELF_CONSISTENCY, CurvePoint, Sample, curves, pass_at_k, per_problem_curves,
+    BEST_OF_K,
+    METHODS,
+    PASS_AT_K,
+    SELF_CONSISTENCY,
+    CurvePoint,
+    Sample,
+    curves,
+    pass_at_k,
+    per_problem_curves,
 )
 from ponder.core.errors import InvalidInputError
 from ponder.core.voting import tally, winner
@@ -123,7 +131,7 @@ def test_best_of_k_with_a_perfect_scorer_tracks_pass_at_k() -> None:
     result = curves(problems, ks, draws=400, seed=0)
     passes = [point.mean_accuracy for point in result[PASS_AT_K]]
     assert passes == sorted(passes)
-    for best, exact in zip(result[BEST_OF_K], result[PASS_AT_K]):
+    for best, exact in zip(result[BEST_OF_K], result[PASS_AT_K], strict=True):
         assert abs(best.mean_accuracy - exact.mean_accuracy) <= 4 * best.monte_carlo_stderr + 1e-12
     assert result[BEST_OF_K][-1].mean_accuracy == result[PASS_AT_K][-1].mean_accuracy
 

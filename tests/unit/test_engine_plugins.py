@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.support.echo_engine import EchoEngine
+from tests.support.stub_server import StubServer
 
 import ponder
 from ponder.cli.main import cli
@@ -19,8 +21,6 @@ from ponder.engines import registry
 from ponder.engines.named import EngineSpec, parse_engine_spec
 from ponder.engines.plugin import EnginePlugin
 from ponder.engines.registry import create_engine, engine_names, engine_plugin, engine_plugins
-from tests.support.echo_engine import EchoEngine
-from tests.support.stub_server import StubServer
 
 GROUP = "ponder.engines"
 
@@ -95,7 +95,7 @@ def test_an_installed_plugin_is_created_by_name(installed: None) -> None:
     assert ponder.solve("q", engine=engine, budget=2).answer == "7"
     with pytest.raises(InvalidInputError, match="engine 'echo' has no option 'n_ctx'; its options: model, answer"):
         create_engine("echo", n_ctx=1)
-    with pytest.raises(InvalidInputError, match="option answer=1.5: expected int"):
+    with pytest.raises(InvalidInputError, match=r"option answer=1\.5: expected int"):
         create_engine("echo", answer=1.5)
 
 
@@ -108,7 +108,7 @@ def test_a_bare_factory_entry_point_takes_a_model(installed: None) -> None:
 
 
 def test_a_broken_entry_point_names_itself(installed: None) -> None:
-    with pytest.raises(BackendUnavailableError, match="engine plugin 'broken'.*failed to load"):
+    with pytest.raises(BackendUnavailableError, match=r"engine plugin 'broken'.*failed to load"):
         create_engine("broken")
     assert create_engine("echo").info.model == "echo-1"  # the others still work
 

@@ -6,9 +6,9 @@ import pytest
 
 import ponder
 from ponder.answers import get_task, math_equivalent, normalize_answer
-from ponder.engines import FakeEngine
 from ponder.core.errors import UnknownNameError
 from ponder.core.voting import group_answers, tally, top_two, winner
+from ponder.engines import FakeEngine
 
 # -- math_equivalent -------------------------------------------------------------------------
 

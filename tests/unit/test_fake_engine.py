@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ponder.core.errors import InvalidInputError
 from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
-from ponder.core.errors import InvalidInputError
 
 
 async def one(engine: FakeEngine, request: GenerationRequest) -> list[Completion]:

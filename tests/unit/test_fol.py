@@ -8,10 +8,26 @@ import pytest
 
 from ponder.core.errors import InvalidInputError, PonderError
 from ponder.logic import (
-    And, Const, Eq, Exists, FOLParseError, Forall, Iff, Implies, LogicError, Not, Or, Pred, Var, Verdict, Xor,
-    decide, format_formula, parse,
+    And,
+    Const,
+    Eq,
+    Exists,
+    FOLParseError,
+    Forall,
+    Iff,
+    Implies,
+    LogicError,
+    Not,
+    Or,
+    Pred,
+    Var,
+    Verdict,
+    Xor,
+    decide,
+    format_formula,
+    parse,
+    prover,
 )
-from ponder.logic import prover
 
 
 def p(name: str, *args: str) -> Pred:

@@ -138,7 +138,7 @@ def predictions(rows: list[dict]) -> list[str]:
 
 
 def confusion_table(gold: list[str], predicted: list[str]) -> str:
-    counts = Counter(zip(gold, predicted))
+    counts = Counter(zip(gold, predicted, strict=True))
     lines = ["gold \\ prover " + "".join(f"{label:>11}" for label in LABELS)]
     for g in LABELS[:3]:
         lines.append(f"{g:<14}" + "".join(f"{counts[(g, p)]:>11}" for p in LABELS))
@@ -147,10 +147,10 @@ def confusion_table(gold: list[str], predicted: list[str]) -> str:
 
 def test_gold_formulas_agree_with_labels(rows: list[dict], predictions: list[str]) -> None:
     gold = [row["label"] for row in rows]
-    agree = sum(g == p for g, p in zip(gold, predictions))
+    agree = sum(g == p for g, p in zip(gold, predictions, strict=True))
     print(f"\nFOLIO validation, gold FOL: {agree}/{len(rows)} = {agree / len(rows):.1%}")
     print(confusion_table(gold, predictions))
-    mismatches = {i: (g, p) for i, (g, p) in enumerate(zip(gold, predictions)) if g != p}
+    mismatches = {i: (g, p) for i, (g, p) in enumerate(zip(gold, predictions, strict=True)) if g != p}
     for i, (g, p) in sorted(mismatches.items()):
         kind, reason = KNOWN_MISMATCHES.get(i, ("?", "UNEXPLAINED"))
         print(f"  row {i}: gold {g}, prover {p} ({kind}) {reason}")

@@ -6,13 +6,13 @@ import asyncio
 import math
 
 import pytest
+from tests.support.stub_server import Action, StubServer
 
 import ponder
+from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, UpstreamError
+from ponder.core.seeding import derive_seed
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.http import OpenAIEngine, detect_profile
-from ponder.core.seeding import derive_seed
-from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, UpstreamError
-from tests.support.stub_server import Action, StubServer
 
 CHAT = GenerationRequest.chat("What is 2 + 2?", max_tokens=16, temperature=0.5, seed=3)
 
@@ -140,7 +140,7 @@ async def test_a_hung_response_times_out_with_a_clear_error() -> None:
     with StubServer() as server:
         server.script = [Action("hang", seconds=3)] * 2
         engine = OpenAIEngine(base_url=server.url, retries=1, backoff=0.01, timeout=0.5)
-        with pytest.raises(EngineTimeoutError, match="did not answer within 0.5 s"):
+        with pytest.raises(EngineTimeoutError, match=r"did not answer within 0\.5 s"):
             await engine.generate([CHAT])
         await engine.aclose()
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ponder.engines.llama.models import resolve_model
 from ponder.core.errors import ModelNotFoundError
+from ponder.engines.llama.models import resolve_model
 
 pytest.importorskip("huggingface_hub")
 
@@ -41,5 +41,5 @@ def test_a_missing_hub_model_is_a_clear_error_offline(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(ModelNotFoundError, match="could not fetch hub model 'someone/absent/x.gguf'"):
+    with pytest.raises(ModelNotFoundError, match=r"could not fetch hub model 'someone/absent/x\.gguf'"):
         resolve_model("hf:someone/absent/x.gguf")

@@ -170,8 +170,8 @@ def test_no_ponder_import_is_deferred_into_a_function(name: str) -> None:
         f"line {inner.lineno}"
         for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         for inner in ast.walk(node)
-        if isinstance(inner, ast.ImportFrom) and any(not below(name, t) for t in resolve(inner, name))
-        or isinstance(inner, ast.Import) and any(a.name in MODULES and not below(name, a.name) for a in inner.names)
+        if (isinstance(inner, ast.ImportFrom) and any(not below(name, t) for t in resolve(inner, name)))
+        or (isinstance(inner, ast.Import) and any(a.name in MODULES and not below(name, a.name) for a in inner.names))
     ]
     assert not deferred, f"{name} imports a unit above or beside it inside a function at {', '.join(deferred)}"
 

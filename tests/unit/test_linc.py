@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 import ponder
-from ponder.engines import FakeEngine
 from ponder.core.errors import InvalidInputError
+from ponder.engines import FakeEngine
 from ponder.strategies.linc import format_problem, parse_problem
 
 PREMISES = ["All dogs are mammals.", "Rex is a dog."]
 PROBLEM = format_problem(PREMISES, "Rex is a mammal.")
-ENTAILED = "TEXT: All dogs are mammals.\nFOL: ∀x (Dog(x) → Mammal(x))\nTEXT: Rex is a dog.\nFOL: Dog(rex)\nTEXT: Rex is a mammal.\nFOL: Mammal(rex)\n"
+ENTAILED = ("TEXT: All dogs are mammals.\nFOL: ∀x (Dog(x) → Mammal(x))\nTEXT: Rex is a dog.\nFOL: Dog(rex)\n"
+            "TEXT: Rex is a mammal.\nFOL: Mammal(rex)\n")
 REFUTED = "FOL: ∀x (Dog(x) → Mammal(x))\nFOL: Dog(rex)\nFOL: ¬Mammal(rex)\n"
 UNKNOWN = "FOL: ∀x (Dog(x) → Mammal(x))\nFOL: Dog(rex)\nFOL: Cat(rex)\n"
 BROKEN = "FOL: ∀x (Dog(x) →\nFOL: Dog(rex)\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ponder.engines.llama.models import BUILTIN_MODELS, DEFAULT_MODEL, check_gguf, resolve_model
 from ponder.core.errors import InvalidModelError, ModelNotFoundError
+from ponder.engines.llama.models import BUILTIN_MODELS, DEFAULT_MODEL, check_gguf, resolve_model
 
 
 @pytest.fixture
@@ -73,5 +73,5 @@ def test_default_model_is_the_packaged_file(name: str | None) -> None:
 
 @pytest.mark.parametrize("name", ["hf:bad", "hf:owner/repo", "hf:owner/repo/"])
 def test_malformed_hub_reference_is_not_found(name: str) -> None:
-    with pytest.raises(ModelNotFoundError, match="OWNER/REPO/FILE.gguf"):
+    with pytest.raises(ModelNotFoundError, match=r"OWNER/REPO/FILE\.gguf"):
         resolve_model(name)

@@ -10,19 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.stub_server import Action, StubServer, completion_body
 
 from ponder.bench.datasets import Problem
 from ponder.engines.http.profiles import PROFILES
-from tests.support.stub_server import Action, StubServer, completion_body
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from peers import report, run  # noqa: E402
-from peers.measure import run_config  # noqa: E402
-from peers.proxy import Adjustments, CountingProxy, merge_responses, rewrite_body  # noqa: E402
-from peers.servers import find_optillm  # noqa: E402
-from peers.systems import (  # noqa: E402
-    BON, PF, SC, ItsHubSystem, OptillmSystem, Setup, Unavailable, ponder_embedded, ponder_http)
+from peers import report, run
+from peers.measure import run_config
+from peers.proxy import Adjustments, CountingProxy, merge_responses, rewrite_body
+from peers.servers import find_optillm
+from peers.systems import BON, PF, SC, ItsHubSystem, OptillmSystem, Setup, Unavailable, ponder_embedded, ponder_http
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "2 + 2?"}]}
 

@@ -4,24 +4,25 @@ unit tests run in the sandbox, strategies as components, concurrency, budgets, u
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
 
 import ponder
-from ponder.cli.main import cli
-from ponder.engines import Completion, FakeEngine, GenerationRequest
-from ponder.engines.fake import prompt_text
 from ponder.answers import get_task
-from ponder.core.errors import InvalidInputError
-from ponder.pipelines.components.ranker import read_ranking
-from ponder.core.result import Candidate
-from ponder.scorers import ScorerInfo
-from ponder.core.settings import SolveSettings
+from ponder.cli.main import cli
 from ponder.context import StepContext
 from ponder.core.budget import Budget
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
+from ponder.core.settings import SolveSettings
 from ponder.core.usage import Usage, total
+from ponder.engines import Completion, FakeEngine, GenerationRequest
+from ponder.engines.fake import prompt_text
+from ponder.pipelines.components.ranker import read_ranking
+from ponder.scorers import ScorerInfo
 
 QUESTION = "What is 2 + 2?"
 CRITIQUE_MARK = "Check the solution step by step"

@@ -9,20 +9,20 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.support.stub_server import StubServer
 
 import ponder
 from ponder.answers import get_task
 from ponder.cli.main import cli
+from ponder.context import StepContext
+from ponder.core.budget import Budget
+from ponder.core.errors import InvalidInputError
+from ponder.core.settings import SolveSettings
+from ponder.core.usage import Usage, total
 from ponder.engines import FakeEngine, GenerationRequest
 from ponder.engines.fake import prompt_text
 from ponder.engines.named import NamedEngines, parse_engine_spec
-from ponder.core.errors import InvalidInputError
 from ponder.registry import load_pipeline
-from ponder.core.settings import SolveSettings
-from ponder.context import StepContext
-from ponder.core.budget import Budget
-from ponder.core.usage import Usage, total
-from tests.support.stub_server import StubServer
 
 QUESTION = "What is 2 + 2?"
 
@@ -135,7 +135,9 @@ async def test_a_sub_context_on_another_engine_counts_in_the_parents_usage_and_t
     ctx = StepContext(QUESTION, main, SolveSettings(), get_task("math"), Budget(8, tokens=20))
     await ctx.sample(1, temperature=0.0)
     sub = ctx.child(3, engine=other)
-    nested = sub.child(1)  # charges the component's ledger, which charges the run's  # a strategy inside the component: on the component's engine
+    # a strategy inside the component, on the component's engine: charges the component's
+    # ledger, which charges the run's
+    nested = sub.child(1)
     await nested.sample(1, temperature=0.0)
     own = ctx.engine.usage.completion_tokens
     assert sub.usage().engine_calls == 1 and ctx.usage().engine_calls == 2

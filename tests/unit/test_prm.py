@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from ponder.engines import FakeEngine, GenerationRequest, Scripted
-from ponder.engines.fake import prompt_text
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import Candidate
+from ponder.engines import FakeEngine, GenerationRequest, Scripted
+from ponder.engines.fake import prompt_text
 from ponder.scorers import SCORERS, make_scorer
 from ponder.scorers.prm import (
     NEUTRAL_SCORE,

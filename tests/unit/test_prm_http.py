@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support.prm_server import PrmServer, pooling_answer
 
-from ponder.engines.http.transport import RetryPolicy
 from ponder.core.errors import InvalidInputError, UpstreamError
 from ponder.core.result import Candidate
+from ponder.engines.http.transport import RetryPolicy
 from ponder.scorers.prm import QWEN_PRM_SYSTEM, GenericHttpPRM, VllmPRM
-from tests.support.prm_server import PrmServer, pooling_answer
 
 QUESTION = "What is 2 + 3 * 4?"
 GOOD = ["3 * 4 = 12.", "2 + 12 = 14.", "The answer is \\boxed{14}."]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from ponder.engines import GenerationRequest, Message
 from ponder.core.errors import InvalidInputError, PonderError
 from ponder.core.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
 from ponder.core.usage import Usage, total
+from ponder.engines import GenerationRequest, Message
 
 CHAT = (Message("user", "hi"),)
 

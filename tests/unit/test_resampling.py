@@ -72,7 +72,7 @@ def test_low_variance_schemes_beat_multinomial(scheme: str, counts: dict[str, np
 def test_residual_variance_matches_theory(counts: dict[str, np.ndarray]) -> None:
     scaled = N * WEIGHTS
     left = scaled - np.floor(scaled)
-    rest = int(round(left.sum()))
+    rest = round(float(left.sum()))
     r = left / left.sum()
     assert counts["residual"].var(axis=0) == pytest.approx(rest * r * (1 - r), abs=0.03)
 

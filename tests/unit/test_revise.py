@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
 import ponder
-from ponder.engines import FakeEngine, GenerationRequest
-from ponder.engines.fake import prompt_text
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import Candidate
-from ponder.scorers import ScorerInfo
+from ponder.engines import FakeEngine, GenerationRequest
+from ponder.engines.fake import prompt_text
 from ponder.registry import get_strategy
+from ponder.scorers import ScorerInfo
 
 QUESTION = "What is 2 + 2?"
 CRITIQUE_MARK = "Check the solution step by step"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 
 import ponder
+from ponder.core.errors import InvalidInputError
 from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted
 from ponder.engines.fake import prompt_text
-from ponder.core.errors import InvalidInputError
 from ponder.strategies import StrategyRun
 
 QUESTION = "What is 2 + 2?"

@@ -7,7 +7,13 @@ import math
 import pytest
 
 from ponder.analysis.saturation import (
-    ScalingModel, fit_scaling, marginal_gain, parallel, saturation_budget, scaling_curve, sequential,
+    ScalingModel,
+    fit_scaling,
+    marginal_gain,
+    parallel,
+    saturation_budget,
+    scaling_curve,
+    sequential,
 )
 from ponder.core.errors import InvalidInputError
 
@@ -93,7 +99,7 @@ def test_fit_recovers_the_parameters_of_a_synthetic_curve(p: float, ceiling: flo
 def test_fit_with_a_known_ceiling_and_noise() -> None:
     budgets = [1, 2, 3, 4, 6, 8, 12, 16]
     noise = [0.004, -0.003, 0.002, -0.004, 0.003, -0.002, 0.001, -0.001]
-    accuracies = [a + e for a, e in zip(scaling_curve(0.25, 0.7, budgets), noise)]
+    accuracies = [a + e for a, e in zip(scaling_curve(0.25, 0.7, budgets), noise, strict=True)]
     p, ceiling = fit_scaling(budgets, accuracies, ceiling=0.7)
     assert ceiling == 0.7
     assert p == pytest.approx(0.25, abs=0.01)

@@ -7,12 +7,12 @@ import math
 import pytest
 
 import ponder
-from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted, TokenLogprob
-from ponder.engines.fake import prompt_text
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import Candidate
-from ponder.scorers import RestartJudge, SelfEvalJudge, SequenceProbability, make_scorer, verdict_probability
 from ponder.core.usage import Usage
+from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted, TokenLogprob
+from ponder.engines.fake import prompt_text
+from ponder.scorers import RestartJudge, SelfEvalJudge, SequenceProbability, make_scorer, verdict_probability
 
 QUESTION = "What is 2 + 2?"
 JUDGE_MARK = "Is the proposed solution's final answer correct?"
@@ -62,7 +62,7 @@ async def test_best_of_n_judge_requests() -> None:
     sample_request, *judges = engine.requests
     assert sample_request.n == 3 and not sample_request.wants_logprobs
     assert len(judges) == 3
-    for judge, text in zip(judges, SAMPLES):
+    for judge, text in zip(judges, SAMPLES, strict=True):
         assert judge.max_tokens == 1
         assert judge.top_logprobs > 0
         assert judge.temperature == 0.0

@@ -12,19 +12,20 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from tests.support.app_server import AppServer
 
+from ponder.core.errors import BackendUnavailableError, InvalidInputError
 from ponder.engines.base import Completion, GenerationRequest, Message
 from ponder.engines.fake import FakeEngine, Script
-from ponder.core.errors import BackendUnavailableError, InvalidInputError
 from ponder.serve import ServeConfig, create_app
-from tests.support.app_server import AppServer
 
 QUESTION = "What is 2 + 2?"
 ASK = [{"role": "user", "content": QUESTION}]
@@ -438,7 +439,7 @@ def test_api_key_guards_everything_but_health() -> None:
         health = httpx.get(guarded.url + "/health")
         assert health.status_code == 200 and health.json() == {"status": "ok", "engine": "fake", "model": "scripted"}
         with client_for(guarded, key="k") as right:
-            assert [model.id for model in right.models.list()][0] == "ponder"
+            assert next(model.id for model in right.models.list()) == "ponder"
             assert right.chat.completions.create(model="ponder", messages=ASK).choices[0].message.content
 
 
@@ -581,7 +582,7 @@ async def test_concurrent_clients_get_their_own_answers() -> None:
 
     with serve(engine, max_concurrent=8) as crowded:
         answers = await asyncio.gather(*(ask(a, b, stream=i % 2 == 1) for i, (a, b) in enumerate(questions)))
-    for (a, b), (text, response) in zip(questions, answers):
+    for (a, b), (text, response) in zip(questions, answers, strict=True):
         assert text == f"{a} plus {b} makes {a + b}. The answer is {a + b}."
         if response is not None:
             assert response.model_extra["ponder"][0]["votes"] == {str(a + b): 3.0}

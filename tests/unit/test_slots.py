@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ponder.engines.llama.slots import SlotTable, WaveItem, common_prefix, plan_waves
+from ponder.engines.llama.slots import SlotTable, common_prefix
 
 
 @pytest.mark.parametrize(
@@ -63,67 +63,3 @@ def test_evictable_is_lru_order_of_free_nonempty_slots() -> None:
     table.touch(table.slots[0], [1, 2])  # now most recent
     assert [s.seq for s in table.evictable(taken=set())] == [1, 2, 0]
     assert [s.seq for s in table.evictable(taken={2})] == [1, 0]
-
-
-def check_plan(
-    waves: list[list[WaveItem]], sizes: list[tuple[int, int, int]], n_slots: int, n_cells: int
-) -> None:
-    """Every sample planned exactly once, in order, and every wave fits the context."""
-    planned: dict[int, list[WaveItem]] = {}
-    for wave in waves:
-        assert wave, "empty wave"
-        assert sum(item.count + 1 for item in wave) <= n_slots
-        assert sum(sizes[i.request][0] + i.count * sizes[i.request][2] for i in wave) <= n_cells
-        for item in wave:
-            assert item.count >= 1
-            planned.setdefault(item.request, []).append(item)
-    for index, (_, n, _) in enumerate(sizes):
-        items = planned.get(index, [])
-        assert sum(i.count for i in items) == n
-        assert [i.first for i in items] == [sum(j.count for j in items[:k]) for k in range(len(items))]
-
-
-def test_one_request_fits_one_wave() -> None:
-    waves = plan_waves([(100, 8, 50)], n_slots=16, n_cells=4096)
-    assert waves == [[WaveItem(0, 0, 8)]]
-
-
-def test_several_requests_share_a_wave() -> None:
-    sizes = [(10, 2, 10), (10, 3, 10)]
-    waves = plan_waves(sizes, n_slots=16, n_cells=4096)
-    assert waves == [[WaveItem(0, 0, 2), WaveItem(1, 0, 3)]]
-
-
-@pytest.mark.parametrize("n", [5, 8, 20])
-def test_more_samples_than_slots_split_across_waves(n: int) -> None:
-    sizes = [(10, n, 10)]
-    waves = plan_waves(sizes, n_slots=4, n_cells=100_000)
-    assert len(waves) > 1
-    assert all(sum(i.count + 1 for i in wave) <= 4 for wave in waves)
-    check_plan(waves, sizes, n_slots=4, n_cells=100_000)
-
-
-def test_cell_limit_splits_waves() -> None:
-    sizes = [(100, 4, 100)]
-    # plenty of slots, but only prompt + 2 samples of 100 cells fit
-    waves = plan_waves(sizes, n_slots=32, n_cells=300)
-    assert [[(i.first, i.count) for i in wave] for wave in waves] == [[(0, 2)], [(2, 2)]]
-    check_plan(waves, sizes, n_slots=32, n_cells=300)
-
-
-def test_mixed_requests_respect_both_limits() -> None:
-    sizes = [(50, 3, 40), (20, 6, 30), (80, 1, 100), (10, 4, 10)]
-    waves = plan_waves(sizes, n_slots=5, n_cells=400)
-    check_plan(waves, sizes, n_slots=5, n_cells=400)
-
-
-@pytest.mark.parametrize(
-    ("sizes", "n_slots", "n_cells"),
-    [
-        ([(100, 1, 100)], 4, 150),  # prompt + one sample exceed the cells
-        ([(10, 1, 10)], 1, 1000),  # no room for a prompt slot plus a sample slot
-    ],
-)
-def test_sample_that_cannot_fit_raises(sizes: list[tuple[int, int, int]], n_slots: int, n_cells: int) -> None:
-    with pytest.raises(ValueError):
-        plan_waves(sizes, n_slots=n_slots, n_cells=n_cells)

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 import ponder
-from ponder.engines import Completion, FakeEngine, GenerationRequest
 from ponder.core.errors import InvalidInputError
-from ponder.scorers.prm import ScriptedPRM
-from ponder.search.steps import Partial, StepParams, grow, prefix, root
 from ponder.core.seeding import derive_seed
 from ponder.core.usage import Usage
+from ponder.engines import Completion, FakeEngine, GenerationRequest
+from ponder.scorers.prm import ScriptedPRM
+from ponder.search.steps import Partial, StepParams, grow, prefix, root
 
 QUESTION = "Tom has 3 boxes of 4 apples. How many apples?"
 SEARCHES = ["beam-search", "dvts", "particle-filtering", "particle-gibbs", "a-star"]
@@ -391,9 +391,9 @@ async def test_a_run_closes_the_prm_it_built_but_not_one_passed_in(monkeypatch: 
 
 def test_claim_counts_generations_and_refuses_more_than_left() -> None:
     from ponder.answers import get_task
-    from ponder.core.settings import SolveSettings
     from ponder.context import StepContext
     from ponder.core.budget import Budget
+    from ponder.core.settings import SolveSettings
 
     ctx = StepContext(QUESTION, FakeEngine(["x"]), SolveSettings(), get_task("math"), Budget(generations=4))
     ctx.ledger.spend(3)

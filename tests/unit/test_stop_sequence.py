@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support.stub_server import Action, StubServer
 
 from ponder.engines import FakeEngine
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.http import OpenAIEngine
 from ponder.engines.http.payloads import CHAT, COMPLETIONS, parse_response
 from ponder.engines.llama.sequence import SampleState
-from tests.support.stub_server import Action, StubServer
 
 STEP = GenerationRequest(messages=(Message("user", "q"),), assistant_prefix="Step 1.", stop=("\n\n", "####"),
                          max_tokens=32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from math import comb
 
 import pytest
@@ -29,13 +30,13 @@ def test_beta_tie_is_one_half(votes: int) -> None:
 @pytest.mark.parametrize("runner_up", [0, 1, 3])
 def test_beta_grows_with_the_leaders_votes(runner_up: int) -> None:
     values = [beta_leader_probability(leader, runner_up) for leader in range(runner_up, runner_up + 10)]
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in pairwise(values))
     assert all(0.0 <= v <= 1.0 for v in values)
 
 
 def test_beta_shrinks_with_the_runner_ups_votes() -> None:
     values = [beta_leader_probability(8, runner_up) for runner_up in range(9)]
-    assert all(a > b for a, b in zip(values, values[1:]))
+    assert all(a > b for a, b in pairwise(values))
 
 
 def test_beta_complement() -> None:

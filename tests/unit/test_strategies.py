@@ -7,9 +7,9 @@ import json
 import pytest
 
 import ponder
-from ponder.engines import FakeEngine, GenerationRequest, Message
 from ponder.core.errors import InvalidInputError, UnknownNameError
 from ponder.core.settings import DEFAULT_SYSTEM_PROMPT
+from ponder.engines import FakeEngine, GenerationRequest, Message
 from ponder.registry import available, get_strategy
 
 QUESTION = "What is 2 + 2?"

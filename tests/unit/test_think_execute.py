@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import ponder
-from ponder.engines import FakeEngine, GenerationRequest
 from ponder.core.errors import InvalidInputError
+from ponder.engines import FakeEngine, GenerationRequest
 from ponder.strategies import pseudocode
 from ponder.strategies.pseudocode import (
     THINK_PROMPT,

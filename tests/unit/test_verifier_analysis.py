@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import pairwise
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_one_problem_matches_the_closed_form() -> None:
 
 def test_accuracy_rises_to_the_ceiling_and_no_further() -> None:
     analysis = resampling_with_verifier([0.2, 0.5, 0.9], completeness=0.95, soundness=0.9, max_samples=200)
-    assert all(a <= b + 1e-12 for a, b in zip(analysis.accuracy, analysis.accuracy[1:]))
+    assert all(a <= b + 1e-12 for a, b in pairwise(analysis.accuracy))
     assert analysis.accuracy[-1] <= analysis.ceiling + 1e-9
     assert math.isclose(analysis.accuracy[-1], analysis.ceiling, rel_tol=1e-3)
 

@@ -1,10 +1,24 @@
 """Analyses that turn measurements into decisions: cheap curves, saturation budgets, verifier ceilings."""
 
 from ponder.analysis.curves import (
-    BEST_OF_K, METHODS, PASS_AT_K, SELF_CONSISTENCY, CurvePoint, Sample, curves, pass_at_k, per_problem_curves,
+    BEST_OF_K,
+    METHODS,
+    PASS_AT_K,
+    SELF_CONSISTENCY,
+    CurvePoint,
+    Sample,
+    curves,
+    pass_at_k,
+    per_problem_curves,
 )
 from ponder.analysis.saturation import (
-    ScalingModel, fit_scaling, marginal_gain, parallel, saturation_budget, scaling_curve, sequential,
+    ScalingModel,
+    fit_scaling,
+    marginal_gain,
+    parallel,
+    saturation_budget,
+    scaling_curve,
+    sequential,
 )
 from ponder.analysis.verifiers import VerifierAnalysis, resampling_with_verifier
 

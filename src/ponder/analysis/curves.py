@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def _estimates(
                 variance = float(outcome.var(ddof=1)) / len(outcome) if len(outcome) > 1 else 0.0
                 rows[method].append((float(outcome.mean()), variance))
         for method in METHODS:
-            means, variances = zip(*rows[method])
+            means, variances = zip(*rows[method], strict=True)
             out[method][k] = (np.array(means), np.array(variances))
     return sizes, out
 

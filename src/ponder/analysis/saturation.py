@@ -33,8 +33,8 @@ different p, accuracy is a mixture of such curves, not one; the fitted p is the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -16,8 +16,8 @@ rarely solves contribute mostly false positives as k grows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ponder.core.errors import InvalidInputError
 

@@ -9,8 +9,8 @@ compared as text; verify it with unit tests). Pick one per data set or question.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ponder.answers.equivalence import math_equivalent
 from ponder.answers.extract import extract_answer, extract_program

@@ -3,21 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
+from collections.abc import Mapping, Sequence
 from itertools import product
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ponder import __version__
 from ponder.bench.datasets import load_problems
-from ponder.bench.runner import file_sha256, run_benchmark
+from ponder.bench.runner import check_workers, file_sha256, run_benchmark
 from ponder.bench.store import BenchStore
 from ponder.bench.types import Config, ConfigTotals
 from ponder.core.errors import InvalidInputError
 from ponder.engines.base import Engine
-from ponder.engines.registry import DEFAULT_ENGINE, create_engine
+from ponder.engines.registry import DEFAULT_ENGINE, create_engine, engine_plugin
 from ponder.registry import get_strategy
 
 DEFAULT_DB = "ponder-bench.db"
+DETERMINISTIC_OPTION = "deterministic"  # the engine option that makes an engine reproduce bit for bit
+
+
+class DeterminismWarning(UserWarning):
+    """``deterministic=True`` with an engine ponder cannot put in a deterministic mode."""
+
+
+def deterministic_engine_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for creating engine ``name`` in deterministic mode: ``deterministic=True`` added
+    when its plugin declares that option; otherwise unchanged, with a :class:`DeterminismWarning`
+    (ponder cannot make such an engine, e.g. a model server, reproduce bit for bit: its own
+    settings must)."""
+    if DETERMINISTIC_OPTION in engine_plugin(name).option_names():
+        return {**options, DETERMINISTIC_OPTION: True}
+    warnings.warn(f"engine {name!r} has no deterministic mode; the run is recorded as deterministic, but only"
+                  " the engine's own settings can make it reproduce bit for bit (for a server: one request at"
+                  " a time, or its batch-invariant mode)", DeterminismWarning, stacklevel=3)
+    return dict(options)
+
+
+def _check_consistent_mode(store: BenchStore, configs: Sequence[Config], deterministic: bool) -> None:
+    """Refuse to resume a configuration stored by a run of the other mode (its rows would mix)."""
+    for config in configs:
+        stored = store.config_mode(config)
+        if stored is not None and stored != deterministic:
+            was, now = ("with", "without") if stored else ("without", "with")
+            raise InvalidInputError(
+                f"{config.label!r} is already stored in {store.path} by a run {was} --deterministic; rerun {was}"
+                f" it to resume, or use another --db to run it {now}")
 
 
 async def abench(
@@ -36,40 +67,70 @@ async def abench(
     engine_options: Mapping[str, Any] | None = None,
     fields: Mapping[str, str] | None = None,
     progress: bool = True,
+    workers: int = 1,
+    deterministic: bool = False,
 ) -> list[ConfigTotals]:
     """Benchmark every strategy x budget x seed x temperature on a data set, storing results in
     ``db`` (resuming what an earlier run stored). ``dataset`` is a built-in name, a JSONL path or
     ``hf:NAME[:SPLIT]``; ``fields`` maps ``question_field``, ``answer_field``, ``id_field``,
-    ``grader`` for custom data. Options are checked against every strategy before anything runs."""
+    ``grader`` for custom data. Options are checked against every strategy before anything runs.
+
+    ``workers`` problems are solved at once on the one engine (each result is stored as it
+    finishes; the rows do not depend on the order). ``deterministic`` makes the run reproduce bit
+    for bit: an engine ponder creates gets the option ``deterministic=True`` when its plugin has it
+    (the embedded engine then serves one solve at a time, so ``workers > 1`` is allowed but gains
+    little); an engine without that option runs as it is, with a :class:`DeterminismWarning`; an
+    engine passed in must have been created deterministic. An engine made deterministic by its own
+    option (``engine_options={"deterministic": True}``, or a passed engine whose ``info.details``
+    say so) makes the run deterministic too. The run's metadata records the mode, and a
+    configuration already stored by a run of the other mode is refused rather than mixed."""
+    check_workers(workers)
     if not strategies or not budgets or not seeds or not temperatures:
         raise InvalidInputError("give at least one strategy, budget, seed and temperature")
     if any(b < 1 for b in budgets) or max_tokens < 1 or (limit is not None and limit < 1):
         raise InvalidInputError("budgets, max_tokens and limit must be >= 1")
     for name in strategies:
         get_strategy(name, options)
-    problems = load_problems(dataset, limit=limit, **dict(fields or {}))
-    owned = isinstance(engine, (str, type(None)))  # an engine we create, we close
-    if owned:
-        backend: Engine = create_engine(engine or DEFAULT_ENGINE, **({"model": model} if model else {}),  # type: ignore[arg-type]
-                                        **dict(engine_options or {}))
+    named: dict[str, Any] = dict(fields or {})  # question_field, answer_field, id_field, grader
+    problems = load_problems(dataset, limit=limit, **named)
+    owned = engine is None or isinstance(engine, str)  # an engine we create, we close
+    backend: Engine
+    if engine is None or isinstance(engine, str):
+        name = engine or DEFAULT_ENGINE
+        creation: dict[str, Any] = {**({"model": model} if model else {}), **dict(engine_options or {})}
+        if deterministic:
+            creation = deterministic_engine_options(name, creation)
+        elif getattr(engine_plugin(name).options(creation), DETERMINISTIC_OPTION, False):
+            deterministic = True  # -E deterministic=true: the run is deterministic, and recorded so
+        backend = create_engine(name, **creation)
     else:
-        backend = engine  # type: ignore[assignment]
-    store = BenchStore(db)
+        backend = engine
+        made = backend.info.details.get(DETERMINISTIC_OPTION)
+        if deterministic and made is False:
+            raise InvalidInputError("deterministic=True needs an engine created with deterministic=True")
+        deterministic = deterministic or made is True
     try:
-        info = backend.info
-        run_id = store.start_run(
-            ponder_version=__version__, dataset=dataset, engine=info.name, model=info.model,
-            model_sha256=file_sha256(str(info.details.get("path", ""))) if info.details.get("path") else None,
-            settings={"limit": limit, "max_tokens": max_tokens, "options": dict(options or {}),
-                      "engine_details": {k: v for k, v in info.details.items() if k != "api_key"}})
-        configs = [
-            Config(dataset=dataset, strategy=s, budget=b, seed=seed, temperature=t, max_tokens=max_tokens,
-                   engine=info.name, model=info.model, options=tuple(sorted(dict(options or {}).items())))
-            for s, b, seed, t in product(strategies, budgets, seeds, temperatures)
-        ]
-        return await run_benchmark(problems, configs, engine=backend, store=store, run_id=run_id, progress=progress)
+        store = BenchStore(db)
+        try:
+            info = backend.info
+            configs = [
+                Config(dataset=dataset, strategy=s, budget=b, seed=seed, temperature=t, max_tokens=max_tokens,
+                       engine=info.name, model=info.model, options=tuple(sorted(dict(options or {}).items())))
+                for s, b, seed, t in product(strategies, budgets, seeds, temperatures)
+            ]
+            _check_consistent_mode(store, configs, deterministic)
+            run_id = store.start_run(
+                ponder_version=__version__, dataset=dataset, engine=info.name, model=info.model,
+                model_sha256=file_sha256(str(info.details.get("path", ""))) if info.details.get("path") else None,
+                settings={"limit": limit, "max_tokens": max_tokens, "options": dict(options or {}),
+                          "workers": workers,
+                          "engine_details": {k: v for k, v in info.details.items() if k != "api_key"}},
+                deterministic=deterministic)
+            return await run_benchmark(problems, configs, engine=backend, store=store, run_id=run_id,
+                                       workers=workers, progress=progress)
+        finally:
+            store.close()
     finally:
-        store.close()
         if owned:
             await backend.aclose()
 

@@ -25,7 +25,7 @@ from ponder.bench.report_curves import curves_markdown
 from ponder.bench.report_html import write_html
 from ponder.bench.report_plot import write_plot
 from ponder.bench.report_table import write_markdown
-from ponder.bench.store import BenchStore
+from ponder.bench.store import BenchStore, StoredRun
 from ponder.bench.types import ConfigRows, ConfigSummary, PairedDifference, StoredConfig
 from ponder.core.errors import InvalidInputError
 from ponder.core.seeding import derive_seed
@@ -187,9 +187,32 @@ def method_note(*, resamples: int, seed: int, baseline: str | None, pending: Seq
             f" (accuracy, tokens)." + (f" No results yet: {', '.join(pending)}." if pending else ""))
 
 
+def runs_markdown(runs: Sequence[StoredRun]) -> str:
+    """The report's ``Runs`` section: each ``ponder bench`` run's metadata, with its mode
+    (``deterministic`` or ``default``) and how many problems it solved at once."""
+    if not runs:
+        return ""
+    lines = ["", "## Runs", "", "| Run | Started | ponder | Data set | Engine | Model | Mode | Workers |",
+             "|---:|---|---|---|---|---|---|---:|"]
+    for run in runs:
+        cells = [str(run.id), run.created, run.ponder_version, run.dataset, run.engine, run.model, run.mode,
+                 str(run.workers)]
+        lines.append("| " + " | ".join(" ".join(c.split()).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _stored_runs(db_path: Path) -> list[StoredRun]:
+    store = BenchStore(db_path)
+    try:
+        return store.runs()
+    finally:
+        store.close()
+
+
 def write_report(db_path: str | Path, out_dir: str | Path, *, baseline: str | None = None, seed: int = 0,
                  resamples: int = 2000) -> ReportFiles:
-    """Write ``report.md``, ``accuracy_vs_tokens.png`` and ``report.html`` for a benchmark database.
+    """Write ``report.md``, ``accuracy_vs_tokens.png`` and ``report.html`` for a benchmark database
+    (``report.md`` ends with the runs that filled it: :func:`runs_markdown`).
 
     ``baseline`` is a configuration label; when given, each other configuration's row shows its
     paired accuracy difference against it. Raises :class:`InvalidInputError` when the database is
@@ -205,6 +228,7 @@ def write_report(db_path: str | Path, out_dir: str | Path, *, baseline: str | No
     show_baseline = baseline is not None
     write_markdown(files.markdown, summaries, note=note, baseline=show_baseline, image=files.png.name)
     extra = curves_markdown(loaded, _labels([config for config, _ in loaded]), seed=seed)
+    extra += runs_markdown(_stored_runs(Path(db_path)))
     if extra:
         with files.markdown.open("a", encoding="utf-8") as handle:
             handle.write(extra)

@@ -1,10 +1,20 @@
 """Running configurations over problems into the store, resumably, with a progress bar.
 
-For each configuration, the problems it has no stored result for are solved one by one with
-``ponder.asolve`` on the shared engine; the answer and every candidate are graded and the result
-is committed at once. A problem whose run fails with a bad-input error (a prompt longer than the
-context, a malformed problem) is stored as a failed result with the reason, so a rerun does not
-retry it; an engine that cannot serve at all stops the run, storing nothing for that problem.
+For each configuration, the problems it has no stored result for are solved with
+``ponder.asolve`` on the shared engine, ``workers`` at a time (asyncio tasks on the one event
+loop and the one engine, which batches concurrent callers where it can; no extra engines); the
+answer and every candidate are graded (in a worker thread: HumanEval grading runs code) and each
+result is committed the moment it is ready, in whatever order the problems finish. The event loop
+is the store's one writer. A row holds nothing that depends on that order: besides its timings
+(``seconds``, ``created``), only ``prompt_tokens_computed`` can vary, with what an engine's prefix
+cache happened to hold, as it does between any two runs; so a resumed run stores the same rows as
+an uninterrupted one.
+
+A problem whose run fails with a bad-input error (a prompt longer than the context, a malformed
+problem) is stored as a failed result with the reason, so a rerun does not retry it, and the
+other problems go on; an engine that cannot serve at all stops the run: the problems in flight
+are cancelled and store nothing (those that had already finished are stored). Cancelling the run
+(Ctrl-C) cancels the problems in flight the same way; nothing stored is lost.
 """
 
 from __future__ import annotations
@@ -12,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, ClassVar, Sequence
+from typing import ClassVar
 
 from tqdm import tqdm
 
@@ -21,7 +32,7 @@ from ponder.api import asolve
 from ponder.bench.graders import grade, task_for
 from ponder.bench.store import BenchStore
 from ponder.bench.types import BenchRow, CandidateRow, Config, ConfigTotals, Problem
-from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, PonderError
+from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, PonderError
 from ponder.core.result import Candidate, SolveResult
 from ponder.engines.base import Engine
 from ponder.scorers import Scorer, ScorerInfo
@@ -99,14 +110,94 @@ async def solve_one(engine: Engine, problem: Problem, config: Config) -> BenchRo
         raise  # the engine cannot serve: stop, store nothing, let a rerun retry
     except PonderError as exc:
         return failed_record(problem, exc, time.perf_counter() - started)
-    return record_for(problem, result)
+    return await asyncio.to_thread(record_for, problem, result)  # grading may run code: keep the loop free
+
+
+def check_workers(workers: int) -> None:
+    """Refuse a worker count below 1."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"workers must be an integer >= 1 (problems solved at once), got {workers!r}")
+
+
+async def solve_concurrently(engine: Engine, problems: Sequence[Problem], config: Config, *, workers: int,
+                             on_row: Callable[[BenchRow], None]) -> None:
+    """Solve ``problems`` under ``config``, ``workers`` at a time, calling ``on_row`` (on the event
+    loop) with each row as soon as its problem finishes.
+
+    An error escaping a solve (the engine cannot serve) cancels the problems in flight and is
+    raised once the rows finished by then have been passed on; so is cancelling this coroutine.
+    """
+    check_workers(workers)
+    remaining: Iterator[Problem] = iter(problems)
+    order: dict[asyncio.Task[BenchRow], int] = {}
+    pending: set[asyncio.Task[BenchRow]] = set()
+
+    def refill() -> None:
+        while len(pending) < workers:
+            problem = next(remaining, None)
+            if problem is None:
+                return
+            task = asyncio.create_task(solve_one(engine, problem, config), name=f"ponder bench {problem.id}")
+            order[task] = len(order)
+            pending.add(task)
+
+    def harvest(done: set[asyncio.Task[BenchRow]]) -> BaseException | None:
+        """Pass on the rows of finished tasks (in problem order); the first error, if any."""
+        failure: BaseException | None = None
+        for task in sorted(done, key=order.__getitem__):
+            if task.cancelled():
+                continue
+            error = task.exception()
+            if error is None:
+                on_row(task.result())
+            elif failure is None:
+                failure = error
+        return failure
+
+    try:
+        refill()
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            failure = harvest(done)
+            if failure is not None:
+                raise failure
+            refill()
+    finally:
+        # Stopped (an error, or cancelled): store what already finished, cancel the rest.
+        finished = {task for task in pending if task.done()}
+        pending -= finished
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        harvest(finished | {task for task in pending if task.done() and not task.cancelled()})
+
+
+class _Tally:
+    """Commits one configuration's rows as they come and keeps its progress bar's figures."""
+
+    def __init__(self, store: BenchStore, config_id: int, bar: tqdm, *, done: int, correct: int) -> None:
+        self.store, self.config_id, self.bar = store, config_id, bar
+        self.done, self.correct, self.tokens = done, correct, 0
+        self.started = time.perf_counter()
+
+    def commit(self, row: BenchRow) -> None:
+        self.store.add_result(self.config_id, row)
+        self.done += 1
+        self.correct += row.correct
+        self.tokens += row.completion_tokens
+        self.bar.update(1)
+        self.bar.set_postfix(accuracy=f"{self.correct / self.done:.1%}",
+                             tokens_per_s=f"{self.tokens / (time.perf_counter() - self.started):.0f}")
 
 
 async def run_benchmark(
     problems: Sequence[Problem], configs: Sequence[Config], *, engine: Engine, store: BenchStore, run_id: int,
-    progress: bool = True, echo: Callable[[str], None] = print,
+    workers: int = 1, progress: bool = True, echo: Callable[[str], None] = print,
 ) -> list[ConfigTotals]:
-    """Solve every (configuration, problem) pair not yet stored; return per-configuration totals."""
+    """Solve every (configuration, problem) pair not yet stored, ``workers`` problems at a time,
+    committing each row as it finishes; return per-configuration totals."""
+    check_workers(workers)
     summaries: list[ConfigTotals] = []
     wanted = {p.id for p in problems}
     for config in configs:
@@ -115,15 +206,13 @@ async def run_benchmark(
         todo = [p for p in problems if p.id not in stored]
         correct = sum(r.correct for r in store.results(config_id) if r.problem_id in wanted)
         stored &= wanted
-        tokens, started = 0, time.perf_counter()
-        bar = tqdm(todo, desc=config.label, unit="problem", disable=not progress or not todo, leave=True)
-        for index, problem in enumerate(bar, start=1):
-            row = await solve_one(engine, problem, config)
-            store.add_result(config_id, row)
-            correct += row.correct
-            tokens += row.completion_tokens
-            done = len(stored) + index
-            bar.set_postfix(accuracy=f"{correct / done:.1%}", tokens_per_s=f"{tokens / (time.perf_counter() - started):.0f}")
+        bar = tqdm(total=len(todo), desc=config.label, unit="problem", disable=not progress or not todo, leave=True)
+        tally = _Tally(store, config_id, bar, done=len(stored), correct=correct)
+        try:
+            await solve_concurrently(engine, todo, config, workers=workers, on_row=tally.commit)
+        finally:
+            bar.close()
+        correct = tally.correct
         summaries.append(ConfigTotals(config.label, len(stored) + len(todo), correct, len(todo)))
         if not progress:
             echo(f"{config.label}: {correct}/{len(stored) + len(todo)} correct ({len(todo)} new)")

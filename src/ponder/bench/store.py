@@ -1,9 +1,11 @@
 """The benchmark store: one SQLite file holding runs, configurations and per-problem results.
 
-Schema (version 1, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
+Schema (version 2, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
 
 - ``runs``: one row per ``ponder bench`` invocation: ponder version, data set, engine, model, the
-  model file's SHA-256 (when it is a local file), settings (JSON).
+  model file's SHA-256 (when it is a local file), settings (JSON: limit, max tokens, options,
+  engine details, workers), and whether it ran ``deterministic`` (version 2; runs stored before
+  it read as not deterministic, which they were not); read back with :meth:`BenchStore.runs`.
 - ``configs``: one row per configuration (data set, strategy, options, budget, seed, temperature,
   max tokens, engine, model), identified by ``key``, its canonical JSON; ``label`` names it in
   reports (``self-consistency@8 T=0.8 seed=0``).
@@ -13,8 +15,10 @@ Schema (version 1, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades 
   :class:`~ponder.bench.types.BenchRow` (:meth:`~ponder.bench.types.BenchRow.to_columns` is the
   row's shape), read back with :meth:`BenchStore.results`.
 
-Each result is committed as soon as it exists, so a killed run loses at most the problem in
-flight, and a rerun skips every (configuration, problem) pair already stored.
+Each result is committed as soon as it exists (by the one writer, the run's event loop), so a
+killed run loses at most the problems in flight, and a rerun skips every (configuration,
+problem) pair already stored. A configuration's results all come from runs of one mode
+(:meth:`BenchStore.config_mode` says which, so that a resume can refuse to mix them).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ponder.bench.types import ROW_FIELDS, BenchRow, Config, StoredConfig
 from ponder.core.errors import InvalidInputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE runs (
@@ -50,7 +56,43 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (config_id, problem_id)
     );
     """,
+    2: """
+    ALTER TABLE runs ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0;
+    """,
 }
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One ``ponder bench`` invocation as the store holds it (a ``runs`` row)."""
+
+    id: int
+    created: str
+    ponder_version: str
+    dataset: str
+    engine: str
+    model: str
+    model_sha256: str | None
+    settings: dict[str, Any]
+    deterministic: bool  # False for runs stored before the store recorded it (schema 1)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredRun:
+        """From a ``runs`` row (``settings`` as its JSON text)."""
+        return cls(id=int(row["id"]), created=str(row["created"]), ponder_version=str(row["ponder_version"]),
+                   dataset=str(row["dataset"]), engine=str(row["engine"]), model=str(row["model"]),
+                   model_sha256=row["model_sha256"], settings=json.loads(row["settings"]),
+                   deterministic=bool(row.get("deterministic") or 0))
+
+    @property
+    def workers(self) -> int:
+        """How many problems the run solved at once (1 for runs stored before it was recorded)."""
+        return int(self.settings.get("workers") or 1)
+
+    @property
+    def mode(self) -> str:
+        """``deterministic`` or ``default``, as reports show it."""
+        return "deterministic" if self.deterministic else "default"
 
 
 def _now() -> str:
@@ -82,13 +124,26 @@ class BenchStore:
                 self.db.execute(f"PRAGMA user_version = {target}")
 
     def start_run(self, *, ponder_version: str, dataset: str, engine: str, model: str, model_sha256: str | None,
-                  settings: dict[str, Any]) -> int:
+                  settings: dict[str, Any], deterministic: bool = False) -> int:
+        """Store a new run's metadata; its id."""
         with self.db:
             cursor = self.db.execute(
-                "INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_now(), ponder_version, dataset, engine, model, model_sha256, json.dumps(settings, sort_keys=True)))
+                "INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings,"
+                " deterministic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (_now(), ponder_version, dataset, engine, model, model_sha256, json.dumps(settings, sort_keys=True),
+                 int(deterministic)))
         return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def runs(self) -> list[StoredRun]:
+        """Every stored run, oldest first."""
+        return [StoredRun.from_row(dict(row)) for row in self.db.execute("SELECT * FROM runs ORDER BY id")]
+
+    def config_mode(self, config: Config) -> bool | None:
+        """Whether ``config`` is stored under a deterministic run (the run that stored it first;
+        resumes keep to its mode); ``None`` when it is not stored yet."""
+        row = self.db.execute("SELECT runs.deterministic FROM configs JOIN runs ON runs.id = configs.run_id"
+                              " WHERE configs.key = ?", (config.key,)).fetchone()
+        return None if row is None else bool(row[0])
 
     def config_id(self, run_id: int, config: Config) -> int:
         """The id of ``config``, stored on first sight (a rerun finds the same id)."""

@@ -9,7 +9,8 @@ already checked against the engine's options, so a typo fails before any model l
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 

@@ -16,17 +16,17 @@ import click
 
 from ponder import __version__
 from ponder.api import solve as solve_question
-from ponder.cli.render import format_result
-from ponder.cli.failure import fail
+from ponder.cli.bench import bench, report
 from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.engines import engines
-from ponder.cli.bench import bench, report
+from ponder.cli.failure import fail
+from ponder.cli.render import format_result
 from ponder.cli.route import route
 from ponder.cli.serve import serve
 from ponder.core.errors import PonderError
+from ponder.core.params import describe
 from ponder.engines.named import EngineSpec
 from ponder.registry import available
-from ponder.core.params import describe
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

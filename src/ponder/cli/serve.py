@@ -7,8 +7,8 @@ import dataclasses
 
 import click
 
-from ponder.cli.failure import fail
 from ponder.cli.engine_options import engine_options
+from ponder.cli.failure import fail
 from ponder.core.errors import BackendUnavailableError, PonderError
 from ponder.engines.base import Engine
 from ponder.engines.named import EngineSpec
@@ -38,9 +38,9 @@ def serve(host: str, port: int, server_key: str | None, engine: EngineSpec, serv
     try:
         import uvicorn
 
+        from ponder.registry import strategy_class
         from ponder.serve import ServeConfig, create_app
         from ponder.serve.logs import configure
-        from ponder.registry import strategy_class
     except ImportError as exc:
         fail(str(BackendUnavailableError(f"the server needs the server extra: {exc.name} is missing")))
     try:

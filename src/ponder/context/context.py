@@ -10,10 +10,12 @@ samples already paid for); every call is metered into the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Mapping, Sequence
 
 from ponder.answers import AnswerTask
+from ponder.context.metered import MeteredEngine
+from ponder.context.scorers import RunScorers
 from ponder.core.budget import Budget
 from ponder.core.ledger import Ledger
 from ponder.core.result import Candidate
@@ -21,8 +23,6 @@ from ponder.core.seeding import derive_seed
 from ponder.core.settings import SolveSettings
 from ponder.core.temperature import SEVERAL_TEMPERATURE, sampling_temperature
 from ponder.core.usage import Usage, total
-from ponder.context.metered import MeteredEngine
-from ponder.context.scorers import RunScorers
 from ponder.engines.base import Arrivals, Completion, Engine, GenerationRequest, Message
 from ponder.engines.named import NamedEngines
 from ponder.scorers import Scorer

@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import replace
 
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT, run_program
-from ponder.core.result import Candidate
 from ponder.context.context import StepContext
+from ponder.core.result import Candidate
 
 
 async def execute(candidates: list[Candidate]) -> list[Candidate]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, cast
+from collections.abc import Mapping
+from typing import cast
 
 from ponder.core.errors import InvalidInputError
 from ponder.core.usage import Usage, total

@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from ponder.core.usage import Usage
 
-FinishReason = Literal["stop", "length", "error"]
+FinishReason = Literal["stop", "length", "error", "cancelled"]
+"""Why a sample ended: ``stop`` (end of text or a stop string), ``length`` (the token cap),
+``error`` (the backend failed on it), ``cancelled`` (its caller stopped it early, keeping the
+text so far)."""
 
 
 @dataclass(frozen=True)

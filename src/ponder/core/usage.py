@@ -24,7 +24,7 @@ class Usage:
     scorer_tokens: int = 0
     wall_seconds: float = 0.0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     @property
@@ -32,7 +32,7 @@ class Usage:
         """Every token requested: the generator's prompts and completions and the scorers'."""
         return self.prompt_tokens + self.completion_tokens + self.scorer_tokens
 
-    def as_scorer_usage(self) -> "Usage":
+    def as_scorer_usage(self) -> Usage:
         """This record (an engine's usage on a scorer's behalf) moved to the scorer fields."""
         return Usage(scorer_calls=self.engine_calls, scorer_tokens=self.prompt_tokens + self.completion_tokens)
 
@@ -42,7 +42,7 @@ class Usage:
         return data
 
 
-def total(usages: "list[Usage] | tuple[Usage, ...]") -> Usage:
+def total(usages: list[Usage] | tuple[Usage, ...]) -> Usage:
     """Sum a sequence of usage records."""
     result = Usage()
     for usage in usages:

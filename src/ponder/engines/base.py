@@ -7,8 +7,9 @@ implements :class:`Engine`. Strategies talk only to this contract.
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import FinishReason
@@ -78,10 +79,10 @@ class GenerationRequest:
         return self.logprobs or self.top_logprobs > 0
 
     @classmethod
-    def chat(cls, user: str, *, system: str | None = None, **options: object) -> "GenerationRequest":
+    def chat(cls, user: str, *, system: str | None = None, **options: Any) -> GenerationRequest:
         """A request for one user message, optionally after a system message."""
         messages = ((Message("system", system),) if system else ()) + (Message("user", user),)
-        return cls(messages=messages, **options)  # type: ignore[arg-type]
+        return cls(messages=messages, **options)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class EngineCapabilities:
     max_context: int = 0  # tokens per sequence; 0 when unknown
     seeded: bool = False  # the same seed reproduces the same sample
     reports_stop: bool = False  # a completion names the stop string that ended it (stop_sequence)
+    streams: bool = False  # stream() yields samples as they grow (else one delta per sample, at its end)
     remote: bool = False  # requests go to a server: concurrent calls overlap (a local engine serves calls in turn)
 
 

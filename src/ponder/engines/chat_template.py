@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ponder.engines.base import Message
 from ponder.core.errors import InvalidModelError
+from ponder.engines.base import Message
 
 # Used when a GGUF file has no template (base models): plain turns a base model can follow.
 PLAIN_TEMPLATE = (

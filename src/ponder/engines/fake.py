@@ -10,14 +10,25 @@ A list is consumed in order and cycles when it runs out; a callable gets the req
 sample's index within it (the sample's identity is ``request.first_index + index``). An item
 may be a :class:`Scripted` text that also fixes the logprobs a judge reads. ``fork=True`` makes
 the fake report the prompt as computed once per request, as a forking engine would.
+
+``engine.stream(request)`` serves the same samples word by word: one :class:`SampleDelta` per
+word, the samples taking turns (sample 0's first word, sample 1's first word, ..., then the
+second words), each event after an ``await asyncio.sleep(0)``. The events are made as the
+consumer reads them, so a ``stop(i)`` between two events takes effect at once: sample ``i`` ends
+with ``finish_reason="cancelled"`` and exactly the text its deltas carried. No timing is involved,
+so a test that stops a sample after its k-th word always sees the same result.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from ponder.core.errors import InvalidInputError
+from ponder.core.usage import Usage
 from ponder.engines.base import (
     Arrivals,
     Completion,
@@ -27,9 +38,7 @@ from ponder.engines.base import (
     GenerationRequest,
     TokenLogprob,
 )
-from ponder.core.errors import InvalidInputError
-from ponder.core.usage import Usage
-
+from ponder.engines.streaming import SampleDelta, SampleDone, StreamEvent
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ class FakeEngine:
         self._cursor = 0
         self.capabilities = EngineCapabilities(
             fork=fork, prefix_cache=False, logprobs=True, raw_continuation=True,
-            max_context=max_context, seeded=True, reports_stop=True, remote=remote,
+            max_context=max_context, seeded=True, reports_stop=True, streams=True, remote=remote,
         )
         self.info = EngineInfo(name="fake", model="scripted")
 
@@ -91,29 +100,30 @@ class FakeEngine:
             self._cursor += 1
         return item if isinstance(item, Scripted) else Scripted(item)
 
+    def _sample(self, request: GenerationRequest, index: int, prompt_tokens: int) -> _Sample:
+        item = self._next_item(request, index)
+        text, n_tokens, finish, matched = _cut(item.text, request)
+        computed = prompt_tokens if (index == 0 or not self.capabilities.fork) else 0
+        return _Sample(index=index, item=item, text=text, tokens=n_tokens, finish=finish, matched=matched,
+                       usage=Usage(prompt_tokens=prompt_tokens, prompt_tokens_computed=computed))
+
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         self.calls += 1
         results: list[list[Completion]] = []
         for request in requests:
             self.requests.append(request)
             prompt_tokens = len(prompt_text(request).split())
-            samples = []
-            for index in range(request.n):
-                item = self._next_item(request, index)
-                text, n_tokens, finish, matched = _cut(item.text, request)
-                computed = prompt_tokens if (index == 0 or not self.capabilities.fork) else 0
-                logprobs = None
-                if request.wants_logprobs:
-                    logprobs = tuple(TokenLogprob(w, item.logprob, item.top if i == 0 else ())
-                                     for i, w in enumerate(text.split()))
-                samples.append(Completion(
-                    text=text, completion_tokens=n_tokens, finish_reason=finish, index=index,
-                    usage=Usage(prompt_tokens=prompt_tokens, prompt_tokens_computed=computed,
-                                completion_tokens=n_tokens),
-                    logprobs=logprobs, stop_sequence=matched,
-                ))
-            results.append(samples)
+            results.append([self._sample(request, index, prompt_tokens).completion(request)
+                            for index in range(request.n)])
         return results
+
+    def stream(self, request: GenerationRequest) -> FakeStream:
+        """The samples ``generate`` would return for ``request``, word by word (see the module
+        docstring). Counts as one call and records the request, like ``generate``."""
+        self.calls += 1
+        self.requests.append(request)
+        prompt_tokens = len(prompt_text(request).split())
+        return FakeStream(request, [self._sample(request, index, prompt_tokens) for index in range(request.n)])
 
     async def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Like a server's engine when ``remote`` (each request its own call, rows yielded one by
@@ -127,3 +137,124 @@ class FakeEngine:
 
     async def aclose(self) -> None:
         return None
+
+
+def _words(text: str) -> list[str]:
+    """``text`` in pieces of one word each (leading whitespace with its word, trailing whitespace
+    with the last piece), so that the pieces join to ``text``."""
+    pieces = re.findall(r"\s*\S+", text)
+    rest = text[sum(len(p) for p in pieces):]
+    if rest:
+        if pieces:
+            pieces[-1] += rest
+        else:
+            pieces = [rest]
+    return pieces
+
+
+@dataclass
+class _Sample:
+    """One scripted sample of a request: what ``generate`` returns for it, and how far a stream got."""
+
+    index: int
+    item: Scripted
+    text: str
+    tokens: int
+    finish: FinishReason
+    matched: str | None
+    usage: Usage  # the prompt's share; completion tokens are added per completion
+    sent: int = 0  # pieces streamed so far
+    ended: bool = False
+
+    def _logprobs(self, words: Sequence[str]) -> tuple[TokenLogprob, ...]:
+        return tuple(TokenLogprob(w, self.item.logprob, self.item.top if i == 0 else ()) for i, w in enumerate(words))
+
+    def completion(self, request: GenerationRequest) -> Completion:
+        """The whole sample, as ``generate`` returns it."""
+        return Completion(
+            text=self.text, completion_tokens=self.tokens, finish_reason=self.finish, index=self.index,
+            usage=dataclasses.replace(self.usage, completion_tokens=self.tokens),
+            logprobs=self._logprobs(self.text.split()) if request.wants_logprobs else None,
+            stop_sequence=self.matched,
+        )
+
+    def cancelled(self, request: GenerationRequest) -> Completion:
+        """The sample stopped after the pieces streamed so far."""
+        text = "".join(_words(self.text)[: self.sent])
+        tokens = len(text.split())
+        return Completion(
+            text=text, completion_tokens=tokens, finish_reason="cancelled", index=self.index,
+            usage=dataclasses.replace(self.usage, completion_tokens=tokens),
+            logprobs=self._logprobs(text.split()) if request.wants_logprobs else None,
+        )
+
+    def next_delta(self, request: GenerationRequest) -> SampleDelta | None:
+        """The next word as a delta, or ``None`` when the text is all sent."""
+        pieces = _words(self.text)
+        if self.sent >= len(pieces):
+            return None
+        piece = pieces[self.sent]
+        before = len("".join(pieces[: self.sent]).split())
+        self.sent += 1
+        words = piece.split()
+        logprobs = () if not request.wants_logprobs else tuple(
+            TokenLogprob(w, self.item.logprob, self.item.top if before + i == 0 else ()) for i, w in enumerate(words))
+        return SampleDelta(self.index, piece, before + len(words), logprobs)
+
+
+@dataclass
+class FakeStream:
+    """The fake's :class:`~ponder.engines.streaming.SampleStream`: events are made as they are
+    read, round-robin over the samples still running, so stops take effect at the next event."""
+
+    request: GenerationRequest
+    samples: list[_Sample]
+    _stopped: set[int] = field(default_factory=set)
+    _done: dict[int, Completion] = field(default_factory=dict)
+    _turn: int = 0
+    cancelled: bool = False
+
+    def stop(self, index: int) -> None:
+        if not 0 <= index < self.request.n:
+            raise IndexError(f"no sample {index} in a request of {self.request.n}")
+        self._stopped.add(index)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def stopped(self, index: int) -> bool:
+        return self.cancelled or index in self._stopped
+
+    def __aiter__(self) -> FakeStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        event = self._next()
+        if event is None:
+            raise StopAsyncIteration
+        await asyncio.sleep(0)  # the consumer's turn (other tasks run between two events)
+        if isinstance(event, SampleDone):
+            self._done[event.index] = event.completion
+        return event
+
+    def _next(self) -> StreamEvent | None:
+        live = [s for s in self.samples if not s.ended]
+        if not live:
+            return None
+        for sample in live:  # stopped samples end first, at once
+            if self.stopped(sample.index):
+                sample.ended = True
+                return SampleDone(sample.index, sample.cancelled(self.request))
+        sample = min(live, key=lambda s: ((s.index - self._turn) % len(self.samples)))
+        self._turn = (sample.index + 1) % len(self.samples)
+        delta = sample.next_delta(self.request)
+        if delta is not None:
+            return delta
+        sample.ended = True
+        return SampleDone(sample.index, sample.completion(self.request))
+
+    async def completions(self) -> list[Completion]:
+        """Read the rest of the stream; the completions in index order."""
+        async for _ in self:
+            pass
+        return [self._done[i] for i in range(self.request.n)]

@@ -20,8 +20,9 @@ error too. Both are :class:`~ponder.core.errors.InvalidInputError` saying what t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from ponder.core.errors import InvalidInputError, PonderError, UnknownNameError

@@ -6,11 +6,26 @@
 """
 
 from ponder.logic.parser import parse
+from ponder.logic.prover import Label, Verdict, decide, decide_formulas
 from ponder.logic.syntax import (
-    And, Const, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, LogicError, Not, Or, Pred, Term, Var, Xor,
+    And,
+    Const,
+    Eq,
+    Exists,
+    FOLParseError,
+    Forall,
+    Formula,
+    Iff,
+    Implies,
+    LogicError,
+    Not,
+    Or,
+    Pred,
+    Term,
+    Var,
+    Xor,
     format_formula,
 )
-from ponder.logic.prover import Label, Verdict, decide, decide_formulas
 
 __all__ = [
     "And", "Const", "Eq", "Exists", "FOLParseError", "Forall", "Formula", "Iff", "Implies", "Label", "LogicError",

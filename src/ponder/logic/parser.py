@@ -54,7 +54,21 @@ from __future__ import annotations
 
 from ponder.logic.lexer import Tok, Token, tokenize
 from ponder.logic.syntax import (
-    And, Const, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, Not, Or, Pred, Term, Var, Xor,
+    And,
+    Const,
+    Eq,
+    Exists,
+    FOLParseError,
+    Forall,
+    Formula,
+    Iff,
+    Implies,
+    Not,
+    Or,
+    Pred,
+    Term,
+    Var,
+    Xor,
 )
 
 

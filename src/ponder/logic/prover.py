@@ -23,16 +23,30 @@ threads; ``timeout_ms`` bounds the whole call, each check getting what the earli
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, Sequence
+from typing import Literal
 
 import z3
 
 from ponder.core.errors import InvalidInputError
 from ponder.logic.parser import parse
 from ponder.logic.syntax import (
-    And, Eq, Exists, FOLParseError, Forall, Formula, Iff, Implies, Not, Or, Pred, Term, Var, Xor,
+    And,
+    Eq,
+    Exists,
+    FOLParseError,
+    Forall,
+    Formula,
+    Iff,
+    Implies,
+    Not,
+    Or,
+    Pred,
+    Term,
+    Var,
+    Xor,
 )
 
 Label = Literal["True", "False", "Uncertain", "Error"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Union
 
 from ponder.core.errors import InvalidInputError, PonderError
 
@@ -54,7 +53,7 @@ class Const:
     name: str
 
 
-Term = Union[Var, Const]
+Term = Var | Const
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +135,7 @@ class Exists:
     body: Formula
 
 
-Formula = Union[Pred, Eq, Not, And, Or, Xor, Implies, Iff, Forall, Exists]
+Formula = Pred | Eq | Not | And | Or | Xor | Implies | Iff | Forall | Exists
 
 _BINARY_SYMBOL = MappingProxyType({And: "∧", Or: "∨", Xor: "⊕", Implies: "→", Iff: "↔"})
 

@@ -27,15 +27,15 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.result import Candidate
+from ponder.core.usage import Usage
+from ponder.core.voting import best_scored, vote
 from ponder.pipelines.components import Component, Slot
 from ponder.pipelines.config import PipelineConfig, load_pipeline
 from ponder.pipelines.state import Output, PipelineState
-from ponder.core.result import Candidate
-from ponder.context import StepContext
-from ponder.core.decision import Decision
-from ponder.core.voting import best_scored, vote
 from ponder.strategies.base import StepInfo, Strategy, step_info
-from ponder.core.usage import Usage
 
 DEFAULT_PIPELINE: dict[str, Any] = {
     "name": "generate-critique-fuse",

@@ -9,9 +9,10 @@ JSON files get them too (JSON is parsed by :mod:`json` first, for its exact synt
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -102,5 +103,5 @@ def _mark(node: yaml.Node, data: Any, path: Path_, lines: dict[Path_, int], sour
             lines[path + (key,)] = key_node.start_mark.line + 1
             _mark(value_node, data[key], path + (key,), lines, source)
     elif isinstance(node, yaml.SequenceNode) and isinstance(data, list):
-        for index, (item_node, item) in enumerate(zip(node.value, data)):
+        for index, (item_node, item) in enumerate(zip(node.value, data, strict=True)):
             _mark(item_node, item, path + (index,), lines, source)

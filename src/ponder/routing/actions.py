@@ -14,15 +14,16 @@ candidates, verification adds a verdict.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
 from ponder.answers.program import PROGRAM_SYSTEM_PROMPT
-from ponder.engines.base import Message
-from ponder.core.result import Candidate
 from ponder.context import StepContext
 from ponder.context.programs import execute
+from ponder.core.result import Candidate
 from ponder.core.voting import vote
+from ponder.engines.base import Message
 
 Layer = Literal["analysis", "solution", "verification"]
 LAYERS: tuple[Layer, ...] = ("analysis", "solution", "verification")

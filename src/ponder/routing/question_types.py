@@ -18,7 +18,8 @@ text: the ``routed`` strategy then takes it from its ``type`` option, or uses th
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ponder.core.errors import InvalidInputError
 

@@ -16,9 +16,10 @@ naming what is wrong.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ponder.core.errors import InvalidInputError, PonderError
 from ponder.routing.question_types import HEURISTIC, check_scheme, classify

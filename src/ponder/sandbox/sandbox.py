@@ -68,6 +68,7 @@ No module-level state: every call makes its own directory, pipes and process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -300,10 +301,8 @@ def _kill_group(pgid: int) -> None:
     """SIGKILL the child's process group (its session leader's pid is the group id); only
     before the child is reaped, while its pid cannot belong to another process."""
     for kill, target in ((os.killpg, pgid), (os.kill, pgid)):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(target, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _read_report(collected: _Collected, limits: SandboxLimits) -> tuple[str, ...]:

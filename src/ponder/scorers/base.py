@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, Sequence
+from typing import ClassVar, Literal, Protocol
 
 from ponder.core.result import Candidate
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
-from ponder.engines.base import Completion, Engine, GenerationRequest, Message
 from ponder.core.result import Candidate
+from ponder.engines.base import Completion, Engine, GenerationRequest, Message
 from ponder.scorers.base import ScorerInfo
 
 TOP_LOGPROBS = 10

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from ponder.engines.base import Engine
 from ponder.core.errors import InvalidInputError
+from ponder.engines.base import Engine
 from ponder.scorers.base import Scorer
 from ponder.scorers.judge import RestartJudge, SelfEvalJudge
-from ponder.scorers.probability import SequenceProbability
 from ponder.scorers.prm.self_eval import SelfEvalPRM
+from ponder.scorers.probability import SequenceProbability
 
 # Scorers that need only an engine (the exact checker needs a gold answer: see ExactChecker).
 SCORERS: dict[str, Callable[[Engine], Scorer]] = {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal, Sequence
+from typing import Literal
 
 from ponder.answers import AnswerTask
-from ponder.search.steps import Partial
 from ponder.core.decision import Decision
 from ponder.core.voting import best_scored, vote
+from ponder.search.steps import Partial
 
 AnswerRule = Literal["best", "vote"]
 

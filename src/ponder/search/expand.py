@@ -14,14 +14,14 @@ ones a first step spent) or fresh ones from the run's ledger; an identity seeds 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from ponder.engines.base import Completion, GenerationRequest
+from ponder.context import StepContext
 from ponder.core.errors import UpstreamError
+from ponder.engines.base import Completion, GenerationRequest
 from ponder.scorers.prm import ProcessRewardModel, aggregate
 from ponder.search.steps import Partial, StepParams, grow, with_score
-from ponder.context import StepContext
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Expander:
         async for arrived in self.ctx.generate_each([plan.request for plan in plans]):
             grown = [(plans[i], self._grow(plans[i], row)) for i, row in arrived]
             flat = iter(await self.score([c for _, group in grown for c in group]))
-            for plan, group in grown:
+            for plan, _ in grown:
                 for position in plan.positions:
                     children[position] = next(flat)
         return [children[position] for position in range(len(parents))]

@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, replace
 
 from ponder.answers import AnswerTask
-from ponder.core.result import FinishReason
-from ponder.engines.base import Completion
 from ponder.core.errors import InvalidInputError
-from ponder.core.result import Candidate
 from ponder.core.params import check, param
+from ponder.core.result import Candidate, FinishReason
+from ponder.engines.base import Completion
 
 DEFAULT_ANSWER_PATTERN = r"\\boxed\{|answer is|[Aa]nswer:|####"
 

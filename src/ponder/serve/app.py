@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,9 +23,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ponder.engines.base import Engine
 from ponder.core.errors import PonderError
 from ponder.core.result import SolveResult
+from ponder.engines.base import Engine
 from ponder.serve.aliases import listed_models
 from ponder.serve.completion import Job, build_job, response_body
 from ponder.serve.config import ServeConfig
@@ -129,7 +131,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``)."""
-    app = FastAPI(title="ponder", description="Inference-time scaling behind the OpenAI API.", version="0.1.0")
+    app = FastAPI(title="ponder", description="Inference-time scaling behind the OpenAI API.",
+                  version=version("ponder"))
     slots = RunSlots(config.max_concurrent)
     # Inside `guard` (added later, so it wraps this): FastAPI must see BodyTooLarge itself, not
     # wrapped in the exception group of `guard`'s receive.

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ponder.api import RunPlan, plan
-from ponder.engines.base import Message
 from ponder.core.errors import InvalidInputError
+from ponder.core.params import local_parameters
 from ponder.core.result import Candidate, SolveResult
+from ponder.core.usage import Usage, total
+from ponder.engines.base import Message
+from ponder.registry import strategy_class
 from ponder.scorers.prm.spec import DEFAULT_PRM
 from ponder.serve.aliases import parse_model
 from ponder.serve.config import ServeConfig
 from ponder.serve.schemas import ChatRequest, PonderOptions
-from ponder.registry import strategy_class
-from ponder.core.params import local_parameters
-from ponder.core.usage import Usage, total
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,10 @@ class Job:
 def split_messages(request: ChatRequest) -> tuple[str | None, tuple[Message, ...], str]:
     """(system prompt, earlier turns, question): the last message must be the user's question."""
     system = "\n\n".join(m.text() for m in request.messages if m.role in ("system", "developer")) or None
-    turns = [m for m in request.messages if m.role in ("user", "assistant")]
+    turns = [Message(m.role, m.text()) for m in request.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise InvalidInputError("messages: the last non-system message must be from the user")
-    history = tuple(Message(m.role, m.text()) for m in turns[:-1])  # type: ignore[arg-type]
-    return system, history, turns[-1].text()
+    return system, tuple(turns[:-1]), turns[-1].content
 
 
 def check_client_options(strategy: str, options: Mapping[str, Any], config: ServeConfig) -> None:
@@ -68,7 +68,8 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     budget = options.budget or choice.budget or config.default_budget
     if budget * request.n > config.max_budget:
         raise InvalidInputError(
-            f"budget {budget} x n {request.n} exceeds this server's limit of {config.max_budget} generations per request")
+            f"budget {budget} x n {request.n} exceeds this server's limit of {config.max_budget} "
+            "generations per request")
     max_tokens = request.max_completion_tokens or request.max_tokens or config.default_max_tokens
     if max_tokens > config.max_tokens_cap:
         raise InvalidInputError(f"max_tokens={max_tokens} exceeds this server's limit of {config.max_tokens_cap}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from ponder.core.errors import InvalidInputError
 
@@ -51,8 +52,8 @@ class ServeConfig:
             raise InvalidInputError("the served model name must not contain '::' (the alias separator)")
 
     @classmethod
-    def with_env_key(cls, **options: object) -> "ServeConfig":
+    def with_env_key(cls, **options: Any) -> ServeConfig:
         """Settings whose API key, when not given, comes from ``$PONDER_SERVE_API_KEY``."""
         if options.get("api_key") is None:
             options["api_key"] = os.environ.get(API_KEY_VARIABLE) or None
-        return cls(**options)  # type: ignore[arg-type]
+        return cls(**options)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
-from ponder.engines.base import Engine
 from ponder.core.errors import PonderError
 from ponder.core.result import SolveResult
+from ponder.engines.base import Engine
 from ponder.serve.completion import Job, chosen, usage_body
 from ponder.serve.errors import from_ponder_error
 from ponder.strategies import StrategyRun
@@ -50,7 +51,8 @@ async def stream_job(job: Job, engine: Engine, include_usage: bool) -> AsyncIter
     try:
         while not runs.done():
             getter = asyncio.ensure_future(progress.get())
-            await asyncio.wait({getter, runs}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {getter, runs}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
                 yield getter.result()
             else:

@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ponder.search.decide import AnswerRule, decide_partials
-from ponder.search.expand import Expander
-from ponder.search.steps import Partial, StepParams, root
 from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.search.decide import AnswerRule, decide_partials
+from ponder.search.expand import Expander
+from ponder.search.steps import Partial, StepParams, root
+from ponder.strategies.base import StepInfo, Strategy, step_info
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class AStar(Strategy[AStarParams, Frontier]):
         chosen = sorted(state.open, key=self.order)[: self.params.expand]
         room = self.cap(ctx) - state.sampled
         per_node = [min(self.params.k, max(room - i * self.params.k, 0)) for i in range(len(chosen))]
-        parents = [node for node, count in zip(chosen, per_node) for _ in range(count)]
+        parents = [node for node, count in zip(chosen, per_node, strict=True) for _ in range(count)]
         children = await Expander(ctx, self.params).expand(parents)
         rest = tuple(node for node in state.open if node not in chosen)
         state = Frontier(

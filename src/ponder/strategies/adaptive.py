@@ -19,15 +19,16 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ponder.core.result import Candidate
-from ponder.core.seeding import derive_seed
 from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
+from ponder.core.result import Candidate
+from ponder.core.seeding import derive_seed
 from ponder.core.voting import top_two, vote
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.sampling import Samples
 from ponder.strategies.stopping import beta_leader_probability, dirichlet_leader_probability
+
 
 @dataclass(frozen=True)
 class AdaptiveParams:

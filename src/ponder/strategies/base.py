@@ -12,8 +12,9 @@ trace (each entry gets the step's usage from the ledger).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Generic, Mapping, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ponder.context import StepContext
 from ponder.core.decision import Decision

@@ -12,16 +12,16 @@ one cached prefix on a forking engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
-from ponder.search.decide import AnswerRule, decide_partials
-from ponder.search.expand import Expander
-from ponder.search.steps import Partial, StepParams, root
 from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.search.decide import AnswerRule, decide_partials
+from ponder.search.expand import Expander
+from ponder.search.steps import Partial, StepParams, root
+from ponder.strategies.base import StepInfo, Strategy, step_info
 
 
 @dataclass(frozen=True)

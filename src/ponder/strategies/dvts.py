@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ponder.context import StepContext
+from ponder.core.decision import Decision
 from ponder.search.decide import decide_partials
 from ponder.search.expand import Expander
 from ponder.search.steps import Partial, root
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.beam_search import BeamParams
-from ponder.context import StepContext
-from ponder.core.decision import Decision
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import NoParams
 from ponder.core.voting import vote
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.sampling import Samples
 
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ponder.answers import get_task
-from ponder.engines.base import Message
-from ponder.core.errors import InvalidInputError
-from ponder.logic import decide
-from ponder.core.result import Candidate
 from ponder.context import StepContext
 from ponder.core.decision import Decision
+from ponder.core.errors import InvalidInputError
 from ponder.core.params import check, param
+from ponder.core.result import Candidate
 from ponder.core.voting import vote
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.engines.base import Message
+from ponder.logic import decide
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.sampling import Samples
 
 LABELS = get_task("label")

@@ -25,14 +25,14 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ponder.context import StepContext
+from ponder.core.decision import Decision
+from ponder.core.params import check, param
+from ponder.core.seeding import derive_seed
 from ponder.search.decide import decide_partials
 from ponder.search.expand import Expander
 from ponder.search.resampling import effective_sample_size, logit, resample, should_resample, softmax
 from ponder.search.steps import Partial, StepParams, prefix, root
-from ponder.core.seeding import derive_seed
-from ponder.context import StepContext
-from ponder.core.decision import Decision
-from ponder.core.params import check, param
 from ponder.strategies.base import StepInfo, Strategy
 
 RESAMPLE_SALT = 7919  # keeps the resampling draws apart from the sampling seeds
@@ -94,7 +94,7 @@ class ParticleFiltering(Strategy[ParticleFilteringParams, Swarm]):
         live = [i for i, p in enumerate(state.particles) if not p.finished and not self._is_reference(state, i)]
         children = await expander.expand([state.particles[i] for i in live])
         particles = list(state.particles)
-        for i, child in zip(live, children):
+        for i, child in zip(live, children, strict=True):
             particles[i] = child
         depth = state.depth + 1
         if state.reference is not None:
@@ -143,6 +143,6 @@ class ParticleFiltering(Strategy[ParticleFilteringParams, Swarm]):
 
     def decide(self, state: Swarm, ctx: StepContext) -> Decision:
         particles = self.final_particles(state)
-        probs = weights(particles, self.params.weight_temperature) if particles else None
+        probs = weights(particles, self.params.weight_temperature).tolist() if particles else None
         return decide_partials(particles, ctx.task, self.params.answer, probs)
 

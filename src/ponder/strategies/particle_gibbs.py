@@ -13,18 +13,22 @@ The answer is decided over the particles of every sweep (best finished, or a wei
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from ponder.core.errors import InvalidInputError
-from ponder.search.steps import Partial
-from ponder.core.seeding import derive_seed
 from ponder.context import StepContext
+from ponder.core.errors import InvalidInputError
 from ponder.core.params import check, param
+from ponder.core.seeding import derive_seed
+from ponder.search.steps import Partial
 from ponder.strategies.base import StepInfo
 from ponder.strategies.particle_filtering import (
-    RESAMPLE_SALT, ParticleFiltering, ParticleFilteringParams, Swarm, weights,
+    RESAMPLE_SALT,
+    ParticleFiltering,
+    ParticleFilteringParams,
+    Swarm,
+    weights,
 )
 
 
@@ -43,6 +47,7 @@ class ParticleGibbs(ParticleFiltering):
     name: ClassVar[str] = "particle-gibbs"
     summary: ClassVar[str] = "particle filtering sweeps conditioned on a reference particle (Puri et al. 2025)"
     Params: ClassVar[type] = ParticleGibbsParams
+    params: ParticleGibbsParams
 
     def particles_per_sweep(self, ctx: StepContext) -> int:
         """budget // sweeps (at least 2 when there is more than one sweep)."""

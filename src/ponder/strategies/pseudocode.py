@@ -13,15 +13,16 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ponder.core.jsonl import read_jsonl
-from ponder.engines.base import Engine, GenerationRequest, Message
 from ponder.core.errors import EngineError, InvalidInputError
+from ponder.core.jsonl import read_jsonl
 from ponder.core.seeding import derive_seed
 from ponder.core.usage import Usage
+from ponder.engines.base import Engine, GenerationRequest, Message
 
 PROMPT_VERSION = "think-and-execute/1"  # part of the cache key: change it when the prompts change
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ponder.engines.base import Message
-from ponder.core.result import Candidate
 from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
+from ponder.core.result import Candidate
 from ponder.core.voting import best_scored
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.engines.base import Message
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.templates import check_template
 
 CRITIQUE_PROMPT = (

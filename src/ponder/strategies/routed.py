@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from ponder.routing.actions import Action, Work
-from ponder.routing.router import Router, load_router
-from ponder.routing.trajectory import NONE, Trajectory, parse_trajectory
 from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
 from ponder.core.voting import vote
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.routing.actions import Action, Work
+from ponder.routing.router import Router, load_router
+from ponder.routing.trajectory import NONE, Trajectory, parse_trajectory
+from ponder.strategies.base import StepInfo, Strategy
 
 DEFAULT_TRAJECTORY = "cot"
 
@@ -80,7 +80,7 @@ class Routed(Strategy[RoutedParams, RouteState]):
         self.fixed = parse_trajectory(self.params.trajectory) if self.params.trajectory else None
         self.router: Router | None = load_router(self.params.router) if self.params.router else None
 
-    def choose(self, question: str) -> tuple[Trajectory, StepInfo]:
+    def choose(self, question: str) -> tuple[Trajectory, dict[str, Any]]:
         """The trajectory for ``question`` and a record of why."""
         if self.fixed is not None:
             return self.fixed, {"by": "option"}

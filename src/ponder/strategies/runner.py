@@ -86,7 +86,8 @@ class StrategyRun:
     def result(self) -> SolveResult:
         """The best answer so far, with candidates, votes, trace and usage."""
         decision = self.algorithm.decide(self.state, self.ctx)
-        params = dataclasses.asdict(self.algorithm.params) if dataclasses.is_dataclass(self.algorithm.params) else {}
+        given = self.algorithm.params
+        params = dataclasses.asdict(given) if dataclasses.is_dataclass(given) and not isinstance(given, type) else {}
         settings = self.ctx.settings
         return SolveResult(
             question=self.ctx.question,

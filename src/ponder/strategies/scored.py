@@ -17,14 +17,15 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ponder.scorers import SCORERS
 from ponder.context import StepContext
+from ponder.context.programs import sample_programs
 from ponder.core.decision import Decision
 from ponder.core.params import param
-from ponder.strategies.base import Strategy, StepInfo, step_info
-from ponder.context.programs import sample_programs
 from ponder.core.voting import best_scored, vote
+from ponder.scorers import SCORERS
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.sampling import Samples
+
 
 @dataclass(frozen=True)
 class ScorerParams:

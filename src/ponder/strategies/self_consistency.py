@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ponder.context import StepContext
+from ponder.context.programs import sample_programs
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
-from ponder.strategies.base import Strategy, StepInfo, step_info
-from ponder.context.programs import sample_programs
 from ponder.core.voting import vote
+from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.sampling import Samples
+
 
 @dataclass(frozen=True)
 class SelfConsistencyParams:

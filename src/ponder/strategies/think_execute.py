@@ -8,12 +8,13 @@ instance, with variables for intermediate results and ``print()`` calls that sho
 program step by step to a final answer; with more than one sample, the simulations' answers are
 majority-voted (as in self-consistency).
 
-The pseudocode (:mod:`ponder.strategies.pseudocode`) is cached per task, in process and on disk (``~/.cache/ponder/think-and-execute/``,
-under ``$XDG_CACHE_HOME`` when set, or the folder the ``cache`` option names; ``cache=off`` keeps it
-in memory only), keyed by a hash of the task description, the examples, the engine and model, and
-the Think settings. Writing it is counted in the usage and trace of the run that wrote it, not in
-that run's generation budget (which counts Execute samples); a run that finds it cached records
-0 tokens for it. :func:`~ponder.strategies.pseudocode.write_pseudocode` precomputes it from Python.
+The pseudocode (:mod:`ponder.strategies.pseudocode`) is cached per task, in process and on disk
+(``~/.cache/ponder/think-and-execute/``, under ``$XDG_CACHE_HOME`` when set, or the folder the
+``cache`` option names; ``cache=off`` keeps it in memory only), keyed by a hash of the task
+description, the examples, the engine and model, and the Think settings. Writing it is counted in
+the usage and trace of the run that wrote it, not in that run's generation budget (which counts
+Execute samples); a run that finds it cached records 0 tokens for it.
+:func:`~ponder.strategies.pseudocode.write_pseudocode` precomputes it from Python.
 
 Without a ``task`` option the settings' system prompt describes the task; with neither a
 description nor examples, the question itself is the task (pseudocode per question).
@@ -23,18 +24,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from ponder.core.errors import InvalidInputError
-from ponder.core.result import Candidate
 from ponder.context import StepContext
 from ponder.core.decision import Decision
+from ponder.core.errors import InvalidInputError
 from ponder.core.params import check, param
-from ponder.strategies.pseudocode import (
-    Example, Pseudocode, awrite_pseudocode, cache_at, load_examples, read_text,
-)
+from ponder.core.result import Candidate
 from ponder.core.voting import vote
-from ponder.strategies.base import Strategy, StepInfo, step_info
+from ponder.strategies.base import StepInfo, Strategy, step_info
+from ponder.strategies.pseudocode import (
+    Example,
+    Pseudocode,
+    awrite_pseudocode,
+    cache_at,
+    load_examples,
+    read_text,
+)
 
 EXECUTE_PROMPT = (
     "{task}Below is pseudocode that solves this kind of problem. Simulate its execution on the "

@@ -28,12 +28,13 @@ import asyncio
 import math
 import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar
 
 from ponder.core.result import Candidate
-from ponder.scorers.base import ScorerInfo
 from ponder.sandbox.sandbox import Isolation, SandboxLimits, SandboxResult, Status, run_python
+from ponder.scorers.base import ScorerInfo
 
 _FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = ("python", "py", "python3", "")

@@ -5,23 +5,32 @@ the prompt), else fan out one request per sample, seeded by the sample's identit
 up to the profile's concurrency. If a server returns fewer choices than asked, the rest are
 fetched by fan-out. A sample whose request fails after retries comes back with
 ``finish_reason="error"``; if every sample of a call fails, the error is raised instead.
+
+``stream(request)`` sends one streaming request per sample (``n=1``, seeded by the sample's
+identity as the fan-out seeds it), all at once up to the concurrency limit, so that
+``stop(i)`` closes sample ``i``'s connection alone (vLLM, SGLang and llama.cpp's servers abort a
+request whose stream is closed). On a profile that cannot stream, each sample arrives whole:
+one delta with all its text, then its completion.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-from ponder.engines.base import Arrivals, Completion, EngineCapabilities, EngineInfo, GenerationRequest
-from ponder.engines.chat_template import ChatTemplate, template_from_gguf
-from ponder.engines.http.payloads import build_body, parse_response
-from ponder.engines.http.profiles import PROFILES, EndpointProfile, detect_profile, get_profile
-from ponder.engines.http.transport import RetryPolicy, Transport
 from ponder.core.errors import EngineError, InvalidInputError, ModelNotFoundError
 from ponder.core.seeding import derive_seed
 from ponder.core.usage import Usage
+from ponder.engines.base import Arrivals, Completion, EngineCapabilities, EngineInfo, GenerationRequest
+from ponder.engines.chat_template import ChatTemplate, template_from_gguf
+from ponder.engines.http.payloads import ChunkReader, build_body, parse_response, stream_body
+from ponder.engines.http.profiles import PROFILES, EndpointProfile, detect_profile, get_profile
+from ponder.engines.http.transport import RetryPolicy, Transport
+from ponder.engines.streaming import QueueStream, SampleDelta, SampleDone
 
 API_KEY_VARIABLES = ("PONDER_API_KEY", "OPENAI_API_KEY")
 
@@ -72,6 +81,7 @@ class OpenAIEngine:
         self._transport: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Lock()
+        self._producers: set[asyncio.Task[None]] = set()  # streams being served (kept from the collector)
         self.profile: EndpointProfile = PROFILES["generic" if profile == "auto" else profile]
         self.info = EngineInfo(name="openai", model=model or "?", details={"base_url": root, "profile": profile})
 
@@ -86,7 +96,8 @@ class OpenAIEngine:
         return EngineCapabilities(fork=profile.supports_n, prefix_cache=profile.name in {"vllm", "sglang", "llama.cpp"},
                                   logprobs=profile.supports_logprobs, raw_continuation=can_continue,
                                   max_context=0, seeded=profile.supports_seed,
-                                  reports_stop=profile.name in {"vllm", "sglang"}, remote=True)
+                                  reports_stop=profile.name in {"vllm", "sglang"}, streams=profile.streams,
+                                  remote=True)
 
     async def _connect(self) -> Transport:
         loop = asyncio.get_running_loop()
@@ -141,7 +152,9 @@ class OpenAIEngine:
         [row] = await self.generate([request])
         return position, row
 
-    async def _samples(self, transport: Transport, request: GenerationRequest, errors: list[EngineError]) -> list[Completion]:
+    async def _samples(
+        self, transport: Transport, request: GenerationRequest, errors: list[EngineError],
+    ) -> list[Completion]:
         got: list[Completion] = []
         if self.profile.supports_n and request.n > 1:
             seed = derive_seed(request.seed, request.first_index)
@@ -169,7 +182,144 @@ class OpenAIEngine:
             return [Completion(text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=offset + i,
                                error=str(exc)) for i in range(n)]
 
+    def stream(self, request: GenerationRequest) -> QueueStream:
+        """Serve ``request`` as a :class:`~ponder.engines.streaming.SampleStream` (see the module
+        docstring); call it inside a running event loop. Errors arrive as :meth:`generate` raises
+        or reports them: a failed sample ends with ``finish_reason="error"``, and only when every
+        sample fails does iterating the stream raise the error."""
+        loop = asyncio.get_running_loop()
+        workers: dict[int, asyncio.Task[None]] = {}
+
+        def on_stop(index: int | None) -> None:
+            for i, task in list(workers.items()):
+                if index is None or i == index:
+                    task.cancel()  # closes that sample's HTTP stream
+
+        stream = QueueStream(request, loop, on_stop=on_stop)
+        producer = loop.create_task(self._serve_stream(stream, workers))
+        self._producers.add(producer)
+        producer.add_done_callback(self._producers.discard)
+        return stream
+
+    async def _serve_stream(self, stream: QueueStream, workers: dict[int, asyncio.Task[None]]) -> None:
+        request = stream.request
+        try:
+            transport = await self._connect()
+            path, _ = build_body(request, model=self._model or "", profile=self.profile, n=1, seed=0,
+                                 template=self._template)  # a request the profile cannot serve fails here, whole
+        except Exception as exc:
+            stream.fail(exc)
+            return
+        outcome = _Outcome(stream, workers)
+        for index in range(request.n):
+            if stream.stopped(index):
+                outcome.done(ChunkReader(path, request, index).cancelled())
+            else:
+                workers[index] = asyncio.ensure_future(self._stream_sample(transport, stream, index, outcome))
+        results = await asyncio.gather(*workers.values(), return_exceptions=True)
+        if outcome.fatal is None:
+            unexpected = next((r for r in results if isinstance(r, BaseException)), None)
+            if unexpected is not None:
+                outcome.fail(unexpected)
+        outcome.close()
+
+    async def _stream_sample(self, transport: Transport, stream: QueueStream, index: int, outcome: _Outcome) -> None:
+        """Sample ``index`` of the stream's request: its deltas, then its completion, into ``outcome``."""
+        request = stream.request
+        seed = derive_seed(request.seed, request.first_index + index)
+        path, body = build_body(request, model=self._model or "", profile=self.profile, n=1, seed=seed,
+                                template=self._template)
+        reader = ChunkReader(path, request, index)
+        try:
+            if self.profile.streams:
+                async with contextlib.aclosing(transport.events(path, stream_body(body, self.profile))) as chunks:
+                    async for chunk in chunks:
+                        text, logprobs = reader.add(chunk)
+                        if text or logprobs:
+                            outcome.delta(SampleDelta(index, text, reader.tokens, logprobs))
+                completion = reader.completion()
+            else:  # whole samples: one delta with all the text
+                [completion] = parse_response(await transport.post(path, body), path=path, request=request,
+                                              first_index=index)
+                if completion.text or completion.logprobs:
+                    outcome.delta(SampleDelta(index, completion.text, completion.completion_tokens,
+                                              completion.logprobs or ()))
+        except asyncio.CancelledError:
+            if not stream.stopped(index):
+                raise
+            completion = reader.cancelled()  # the caller stopped it: the text so far
+        except (InvalidInputError, ModelNotFoundError) as exc:  # no sample can succeed: the stream fails
+            outcome.fail(exc)
+            return
+        except EngineError as exc:
+            outcome.failed(index, exc)
+            return
+        outcome.done(completion)
+
     async def aclose(self) -> None:
         if self._transport is not None and self._loop is asyncio.get_running_loop():
             await self._transport.aclose()
         self._transport = None  # a client of a finished loop is dropped: its connections died with it
+
+
+@dataclass
+class _Outcome:
+    """Where a stream's samples go: deltas and completions are pushed as they come, except that a
+    failed sample is held back until another sample shows that not every sample fails; if none
+    does, the stream raises the first error instead (as :meth:`OpenAIEngine.generate` does)."""
+
+    stream: QueueStream
+    workers: dict[int, asyncio.Task[None]]
+    proven: bool = False  # some sample produced text, finished or was stopped
+    held: list[SampleDone] = field(default_factory=list)
+    errors: list[EngineError] = field(default_factory=list)
+    fatal: BaseException | None = None
+
+    def _prove(self) -> None:
+        if not self.proven:
+            self.proven = True
+            for event in self.held:
+                self.stream.push(event)
+            self.held.clear()
+
+    def delta(self, event: SampleDelta) -> None:
+        if self.fatal is None:
+            self.stream.push(event)
+            self._prove()
+
+    def done(self, completion: Completion) -> None:
+        if self.fatal is None:
+            self.stream.push(SampleDone(completion.index, completion))
+            self._prove()
+
+    def failed(self, index: int, error: EngineError) -> None:
+        """Sample ``index`` failed (after any retries)."""
+        if self.fatal is not None:
+            return
+        self.errors.append(error)
+        event = SampleDone(index, Completion(text="", completion_tokens=0, finish_reason="error", usage=Usage(),
+                                             index=index, error=str(error)))
+        if self.proven:
+            self.stream.push(event)
+        else:
+            self.held.append(event)
+
+    def fail(self, error: BaseException) -> None:
+        """The whole stream fails with ``error``; the other samples' requests are closed."""
+        if self.fatal is not None:
+            return
+        self.fatal = error
+        self.stream.fail(error)
+        current = asyncio.current_task()
+        for task in self.workers.values():
+            if task is not current:
+                task.cancel()
+
+    def close(self) -> None:
+        """Every sample has ended."""
+        if self.fatal is not None:
+            return
+        if self.held:  # every sample failed
+            self.stream.fail(self.errors[0])
+        else:
+            self.stream.finish()

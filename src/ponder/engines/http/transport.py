@@ -5,6 +5,12 @@ Retried: 429, 5xx, timeouts and dropped connections, up to ``RetryPolicy.attempt
 in [0.5, 1.5). Not retried: other 4xx and malformed responses. When tries run out the last error
 is raised, typed: :class:`EngineTimeoutError`, :class:`BackendUnavailableError` or
 :class:`UpstreamError`. The API key travels in a header and never appears in an error or a log.
+
+:meth:`Transport.events` posts a streaming request and yields its server-sent events as JSON
+objects. It is retried like any request until its first event arrives; after that a timeout, a
+dropped connection or an error event ends it with the typed error (what arrived is not sent
+twice). The concurrency limit holds for the whole stream, and closing the generator (or
+cancelling its reader) closes the connection, which is how a server learns to stop generating.
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ import email.utils
 import json
 import random
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from ponder.core.errors import BackendUnavailableError, EngineError, EngineTimeoutError, ModelNotFoundError, UpstreamError
+from ponder.core.errors import (
+    BackendUnavailableError,
+    EngineError,
+    EngineTimeoutError,
+    ModelNotFoundError,
+    UpstreamError,
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,7 @@ def retry_after(response: httpx.Response) -> float | None:
     except (ValueError, TypeError, IndexError):
         return None  # unreadable: fall back to our own backoff
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        parsed = parsed.replace(tzinfo=datetime.UTC)
     return max(parsed.timestamp() - time.time(), 0.0)
 
 
@@ -103,7 +116,56 @@ class Transport:
                     try:
                         return response.json(), response.headers
                     except (json.JSONDecodeError, UnicodeDecodeError):
-                        raise UpstreamError(f"{where} sent a response that is not JSON: {response.text[:120]!r}") from None
+                        raise UpstreamError(
+                            f"{where} sent a response that is not JSON: {response.text[:120]!r}") from None
+            if attempt + 1 < self.retry.attempts:
+                if wait is None:
+                    wait = self.retry.backoff * 2**attempt * (0.5 + self._jitter.random())
+                await asyncio.sleep(min(wait, self.retry.max_wait))
+        raise error
+
+    async def events(self, path: str, body: dict[str, Any]) -> AsyncGenerator[Any, None]:
+        """POST ``body`` (a streaming request) and yield each server-sent event's JSON data until
+        ``[DONE]`` or the end of the stream. A server that answers with plain JSON instead (it
+        ignored ``"stream": true``) yields that one object. See the module docstring for retries."""
+        where = f"{self.base_url}{path}"
+        error: EngineError = BackendUnavailableError(f"no attempt made to reach {where}")
+        for attempt in range(self.retry.attempts):
+            wait: float | None = None
+            started = False
+            try:
+                async with self._limit, self._client.stream("POST", path, json=body) as response:
+                    if response.status_code == 429 or response.status_code >= 500:
+                        await response.aread()
+                        error = UpstreamError(f"{where} answered {response.status_code}: {_error_message(response)}",
+                                              response.status_code)
+                        wait = retry_after(response)
+                    elif response.status_code >= 400:
+                        await response.aread()
+                        raise self._client_error(where, response)
+                    elif "json" in response.headers.get("content-type", ""):
+                        raw = await response.aread()
+                        try:
+                            data = json.loads(raw)
+                        except (json.JSONDecodeError, UnicodeDecodeError):
+                            raise UpstreamError(f"{where} sent a response that is not JSON: {raw[:120]!r}") from None
+                        started = True
+                        yield data
+                        return
+                    else:
+                        async for data in _sse_data(response.aiter_lines(), where):
+                            started = True
+                            yield data
+                        return
+            except httpx.TimeoutException:
+                if started:
+                    raise EngineTimeoutError(f"{where} sent nothing more for {self.timeout:g} s mid-stream") from None
+                error = EngineTimeoutError(f"{where} did not answer within {self.timeout:g} s")
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                if started:
+                    raise BackendUnavailableError(f"the stream from {where} broke off: {reason}") from None
+                error = BackendUnavailableError(f"cannot reach {where}: {reason}")
             if attempt + 1 < self.retry.attempts:
                 if wait is None:
                     wait = self.retry.backoff * 2**attempt * (0.5 + self._jitter.random())
@@ -122,3 +184,42 @@ class Transport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def _sse_data(lines: AsyncIterator[str], where: str) -> AsyncIterator[Any]:
+    """The JSON data of each server-sent event, until ``data: [DONE]`` or the end of ``lines``.
+    An event whose data is an ``{"error": ...}`` object, or an ``error:`` field (llama-server),
+    raises :class:`UpstreamError`; comments (``: ping``) and other fields are skipped."""
+    pending: list[str] = []
+
+    def decode(data: str) -> Any:
+        try:
+            value = json.loads(data)
+        except json.JSONDecodeError:
+            raise UpstreamError(f"{where} sent an event that is not JSON: {data[:120]!r}") from None
+        if isinstance(value, dict) and "error" in value and not value.get("choices"):
+            detail = value["error"]
+            if isinstance(detail, dict):
+                detail = detail.get("message", detail)
+            raise UpstreamError(f"{where} sent an error mid-stream: {str(detail)[:300]}")
+        return value
+
+    async for line in lines:
+        line = line.rstrip("\r\n")
+        if not line:  # an event ends at a blank line
+            if pending:
+                data, pending = "\n".join(pending), []
+                if data.strip() == "[DONE]":
+                    return
+                yield decode(data)
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            pending.append(value)
+        elif name == "error":
+            raise UpstreamError(f"{where} sent an error mid-stream: {value[:300]}")
+    if pending:
+        data = "\n".join(pending)
+        if data.strip() != "[DONE]":
+            yield decode(data)

@@ -21,6 +21,8 @@ class LlamaOptions:
     n_batch: int = param(512, "most tokens per decode call (>= n_seq_max)")
     n_gpu_layers: int = param(0, "layers offloaded to a GPU, if llama.cpp was built with one")
     verbose: bool = param(False, "show llama.cpp's own log")
+    deterministic: bool = param(False, "serve one caller at a time, so runs reproduce bit for bit")
+    prefill_chunk: int = param(256, "prompt tokens prefilled per step while other samples decode")
 
 
 def create(options: LlamaOptions) -> Engine:
@@ -29,7 +31,8 @@ def create(options: LlamaOptions) -> Engine:
 
     return LlamaEngine(options.model, n_ctx=options.n_ctx, n_seq_max=options.n_seq_max,
                        n_threads=options.n_threads or None, n_batch=options.n_batch,
-                       n_gpu_layers=options.n_gpu_layers, verbose=options.verbose)
+                       n_gpu_layers=options.n_gpu_layers, verbose=options.verbose,
+                       deterministic=options.deterministic, prefill_chunk=options.prefill_chunk)
 
 
 PLUGIN = EnginePlugin(

@@ -8,8 +8,8 @@ only the rest is computed; slots that hold nothing useful are reused least-recen
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -61,45 +61,3 @@ class SlotTable:
     def evictable(self, taken: set[int]) -> Iterable[Slot]:
         """Slots holding tokens that no running sequence needs, least recently used first."""
         return sorted((s for s in self.slots if s.seq not in taken and s.tokens), key=lambda s: s.last_used)
-
-
-@dataclass(frozen=True)
-class WaveItem:
-    """Samples ``first .. first+count-1`` of request ``request`` run in one wave."""
-
-    request: int
-    first: int
-    count: int
-
-
-def plan_waves(
-    sizes: list[tuple[int, int, int]], *, n_slots: int, n_cells: int
-) -> list[list[WaveItem]]:
-    """Split requests into waves that fit the context.
-
-    ``sizes[i] = (prompt_tokens, n, max_new_tokens)``. A request uses one slot for its prompt
-    plus one per sample; a wave's cells are bounded by its prompts plus ``max_new`` per sample.
-    Samples of one request may span waves (the prompt stays cached between them).
-    """
-    waves: list[list[WaveItem]] = []
-    wave: list[WaveItem] = []
-    slots_used = cells_used = 0
-    for index, (prompt, n, max_new) in enumerate(sizes):
-        done = 0
-        while done < n:
-            room_slots = n_slots - slots_used - 1
-            room_cells = (n_cells - cells_used - prompt) // max(max_new, 1)
-            count = min(n - done, room_slots, room_cells)
-            if count <= 0:
-                if not wave:
-                    raise ValueError("one sample does not fit an empty context")
-                waves.append(wave)
-                wave, slots_used, cells_used = [], 0, 0
-                continue
-            wave.append(WaveItem(index, done, count))
-            slots_used += count + 1
-            cells_used += prompt + count * max_new
-            done += count
-    if wave:
-        waves.append(wave)
-    return waves

@@ -9,7 +9,7 @@ from ponder.pipelines.components.strategy import StrategyComponent
 from ponder.pipelines.components.unit_tests import TestEvaluator, TestGenerator
 from ponder.pipelines.components.verifier import Verifier
 
-COMPONENTS: dict[str, type] = {
+COMPONENTS: dict[str, type[Component]] = {
     cls.kind: cls
     for cls in (Generator, Critic, Ranker, Fuser, Verifier, TestGenerator, TestEvaluator, StrategyComponent)
 }

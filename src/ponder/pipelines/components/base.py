@@ -19,15 +19,15 @@ A component that calls a model may have a ``model`` key (:data:`MODEL_HELP`, che
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
-from ponder.core.result import Candidate
-
-from ponder.engines.named import is_spec, parse_engine_spec
-from ponder.core.errors import InvalidInputError
-from ponder.pipelines.state import Output, PipelineState
 from ponder.context import StepContext
+from ponder.core.errors import InvalidInputError
+from ponder.core.result import Candidate
+from ponder.engines.named import is_spec, parse_engine_spec
+from ponder.pipelines.state import Output, PipelineState
 
 
 @dataclass(frozen=True)

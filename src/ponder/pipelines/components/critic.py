@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ponder.core.params import check, param
 from ponder.engines.base import Message
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, temperature_for
 from ponder.pipelines.state import Critique, Output, PipelineState
-from ponder.core.params import check, param
 from ponder.strategies.revise import CRITIQUE_PROMPT
 from ponder.strategies.templates import check_template
 

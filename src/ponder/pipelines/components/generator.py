@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ponder.core.params import check, param
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
 from ponder.pipelines.state import Output, PipelineState
-from ponder.core.params import check, param
+
 
 @dataclass(frozen=True)
 class GeneratorParams:

@@ -10,13 +10,14 @@ leaves out follow in their original order (on the engine ``model`` names, if set
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
+from ponder.core.params import check, param
+from ponder.core.result import Candidate
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, numbered, temperature_for
 from ponder.pipelines.state import Output, PipelineState
-from ponder.core.result import Candidate
-from ponder.core.params import check, param
 from ponder.strategies.templates import check_template
 
 BY_MODEL = "model"

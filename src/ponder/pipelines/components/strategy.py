@@ -1,29 +1,31 @@
 """Any registered strategy as a component (e.g. self-consistency, best-of-n, particle filtering).
 
-The strategy runs to its end inside the layer on a step context of its own: the run's engine,
-or the one its ``model`` names (metered for the run too), the run's scorers, ``budget`` generations (fewer when the run has
-fewer left), what is left of the run's token and time budgets (over them, it stops with its
-best answer so far) and a seed derived from the run's and the component's first sample identity, so
-its samples differ from the other components'. It contributes the candidate behind its answer
-(``keep: answer``) or all its candidates (``keep: all``), renumbered into the pipeline's
-sample identities; its own trace goes into the layer's trace. Strategies are found by name
-through the lookup the pipeline loader is given (:func:`ponder.registry.load_pipeline` hands
-down the registry's), so a bad name or option fails when the config is read. (With ``keep: all``, a strategy that ends with more
-candidates than generations contributes the first ones, one per generation.)
+The strategy runs to its end inside the layer on a step context of its own: the run's engine, or
+the one its ``model`` names (metered for the run too), the run's scorers, ``budget`` generations
+(fewer when the run has fewer left), what is left of the run's token and time budgets (over them,
+it stops with its best answer so far) and a seed derived from the run's and the component's first
+sample identity, so its samples differ from the other components'. It contributes the candidate
+behind its answer (``keep: answer``) or all its candidates (``keep: all``), renumbered into the
+pipeline's sample identities; its own trace goes into the layer's trace. Strategies are found by
+name through the lookup the pipeline loader is given (:func:`ponder.registry.load_pipeline` hands
+down the registry's), so a bad name or option fails when the config is read. (With ``keep: all``,
+a strategy that ends with more candidates than generations contributes the first ones, one per
+generation.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
-from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
-from ponder.pipelines.state import Output, PipelineState
-from ponder.core.result import Candidate
-from ponder.core.seeding import derive_seed
 from ponder.context import StepContext
 from ponder.core.params import check, param
+from ponder.core.result import Candidate
+from ponder.core.seeding import derive_seed
+from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model
+from ponder.pipelines.state import Output, PipelineState
 from ponder.strategies.base import StrategyLookup
 from ponder.strategies.runner import StrategyRun
 

@@ -15,17 +15,18 @@ import asyncio
 import math
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 from ponder.answers.extract import extract_program
+from ponder.core.params import check, param
+from ponder.core.result import Candidate
 from ponder.engines.base import Message
 from ponder.pipelines.components.base import MODEL_HELP, Slot, check_model, temperature_for
 from ponder.pipelines.state import Output, PipelineState
-from ponder.core.result import Candidate
-from ponder.core.params import check, param
-from ponder.strategies.templates import check_template
 from ponder.sandbox import SandboxLimits, run_python
+from ponder.strategies.templates import check_template
 from ponder.verifiers import extract_code
 
 FIELDS = frozenset({"question", "count"})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ponder.core.params import check, param
 from ponder.pipelines.components.base import Slot
 from ponder.pipelines.state import Output, PipelineState
-from ponder.core.params import check, param
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal, Protocol, Sequence, TypeGuard, get_args, runtime_checkable
+from collections.abc import Sequence
+from typing import ClassVar, Literal, Protocol, TypeGuard, get_args, runtime_checkable
 
 from ponder.core.errors import InvalidInputError, UpstreamError
 from ponder.core.result import Candidate
@@ -121,10 +122,9 @@ class StepScorer(ABC):
         partials = [split_steps(candidates[i].text, self.delimiter) for i in live]
         step_scores = await self.score_steps(question, partials) if partials else []
         scores = [0.0] * len(candidates)
-        for i, row in zip(live, step_scores):
+        for i, row in zip(live, step_scores, strict=True):
             scores[i] = aggregate(row, self.aggregation)
         return scores
 
     async def aclose(self) -> None:
         """Release any connection the PRM holds (nothing by default)."""
-        return None

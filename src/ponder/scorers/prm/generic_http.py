@@ -22,14 +22,15 @@ typed errors are those of ponder's HTTP transport. A response of the wrong shape
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from ponder.engines.http.transport import RetryPolicy
 from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.usage import Usage
+from ponder.engines.http.transport import RetryPolicy
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation, check_score
 from ponder.scorers.prm.remote import make_transport, response_usage, score_in_batches, split_url
-from ponder.core.usage import Usage
 
 
 class GenericHttpPRM(StepScorer):
@@ -58,7 +59,7 @@ class GenericHttpPRM(StepScorer):
             raise UpstreamError(f"{self.url}: expected {{\"scores\": [...]}} with {len(partials)} list(s), "
                                 f"got {str(body)[:160]!r}")
         checked = []
-        for row, partial in zip(scores, partials):
+        for row, partial in zip(scores, partials, strict=True):
             want = 1 if self.aggregation == "whole" else len(partial)
             if not isinstance(row, list) or len(row) != want:
                 raise UpstreamError(f"{self.url}: expected {want} score(s) for a partial answer of {len(partial)} "

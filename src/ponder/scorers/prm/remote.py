@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import httpx
 
-from ponder.engines.http.transport import RetryPolicy, Transport
 from ponder.core.errors import InvalidInputError
 from ponder.core.usage import Usage
+from ponder.engines.http.transport import RetryPolicy, Transport
 
 API_KEY_VARIABLE = "PONDER_PRM_API_KEY"
 
@@ -65,7 +66,7 @@ async def score_in_batches(post: BatchPost, question: str, steps: Sequence[Seque
     chunks = [live[at:at + size] for at in range(0, len(live), size)]
     answers = await asyncio.gather(*(post(question, [steps[i] for i in chunk]) for chunk in chunks))
     scores: list[list[float]] = [[] for _ in steps]
-    for chunk, rows in zip(chunks, answers):
-        for i, row in zip(chunk, rows):
+    for chunk, rows in zip(chunks, answers, strict=True):
+        for i, row in zip(chunk, rows, strict=True):
             scores[i] = row
     return scores

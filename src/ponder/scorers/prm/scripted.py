@@ -13,7 +13,8 @@ joined steps), else ``default``. Every call is recorded in ``calls`` as (questio
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
 
 from ponder.core.errors import InvalidInputError
 from ponder.scorers.base import ScorerInfo

@@ -24,10 +24,11 @@ Identical partials in a call (a particle filter's resampled copies) are asked on
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
-from ponder.engines.base import Engine, GenerationRequest, Message
 from ponder.core.result import Candidate
+from ponder.engines.base import Engine, GenerationRequest, Message
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.judge import TOP_LOGPROBS, verdict_probability
 from ponder.scorers.prm.base import (
@@ -89,7 +90,7 @@ class SelfEvalPRM(StepScorer):
         if not todo:
             return
         results = await self.engine.generate([self.request(question, p) for p in todo])
-        for prefix, row in zip(todo, results):
+        for prefix, row in zip(todo, results, strict=True):
             completion = row[0]
             if completion.finish_reason != "error":  # a failed verdict is neutral now, asked again later
                 self._remember((question, prefix), verdict_probability(completion, "yes"))

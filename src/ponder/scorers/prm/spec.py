@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from ponder.engines.base import Engine
 from ponder.core.errors import InvalidInputError
+from ponder.engines.base import Engine
 from ponder.scorers.prm.base import Aggregation, StepScorer, check_aggregation
 from ponder.scorers.prm.generic_http import GenericHttpPRM
 from ponder.scorers.prm.self_eval import SelfEvalPRM

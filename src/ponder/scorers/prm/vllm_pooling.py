@@ -53,14 +53,15 @@ answers that way, and search-and-learn defaults to ``last`` (offering ``min`` an
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
-from ponder.engines.http.transport import RetryPolicy
 from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.usage import Usage
+from ponder.engines.http.transport import RetryPolicy
 from ponder.scorers.base import ScorerInfo
 from ponder.scorers.prm.base import DEFAULT_DELIMITER, Aggregation, StepScorer, check_aggregation, check_score
 from ponder.scorers.prm.remote import make_transport, response_usage, score_in_batches, split_url
-from ponder.core.usage import Usage
 
 QWEN_PRM_MODEL = "Qwen/Qwen2.5-Math-PRM-7B"
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -162,7 +163,7 @@ class VllmPRM(StepScorer):
                                 f"got {str(body)[:160]!r}")
         if all(isinstance(d, dict) and isinstance(d.get("index"), int) for d in data):
             data = sorted(data, key=lambda d: d["index"])
-        return [self._step_scores(item, len(p)) for item, p in zip(data, partials)]
+        return [self._step_scores(item, len(p)) for item, p in zip(data, partials, strict=True)]
 
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """One score per step of every partial (``whole``: the last step's, which judges the prefix);
