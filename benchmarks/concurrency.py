@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import ponder
-from ponder.bench.api import bench
+from ponder.bench.api import abench
 from ponder.bench.datasets import load_problems
 from ponder.engines.llama import LlamaEngine
 
@@ -55,20 +55,17 @@ async def callers(engine: LlamaEngine, questions: list[str], at_once: int, max_t
             "latency_p95": round(ranked[min(len(ranked) - 1, round(0.95 * (len(ranked) - 1)))], 2)}
 
 
-def bench_point(engine: LlamaEngine, problems: int, workers: int, max_tokens: int, folder: Path) -> dict[str, Any]:
-    store = folder / f"workers{workers}.db"
+async def bench_point(engine: LlamaEngine, problems: int, workers: int, max_tokens: int,
+                      folder: Path) -> dict[str, Any]:
+    """``ponder bench mawps-singleop`` (SC@4) with ``workers`` problems at once, into a fresh store."""
+    engine.reset_cache()
     started = time.perf_counter()
-    summary = bench("mawps-singleop", strategies=["self-consistency"], budgets=[4], limit=problems,
-                    store=store, engine=engine, workers=workers, max_tokens=max_tokens, progress=False)
+    [totals] = await abench("mawps-singleop", strategies=["self-consistency"], budgets=[4], limit=problems,
+                            db=folder / f"workers{workers}.db", engine=engine, workers=workers,
+                            max_tokens=max_tokens, progress=False)
     seconds = time.perf_counter() - started
-    return {"workers": workers, "seconds": round(seconds, 1), "accuracy": summary_accuracy(summary)}
-
-
-def summary_accuracy(summary: Any) -> float | None:
-    """The accuracy of the one configuration a bench call ran."""
-    rows = list(summary) if isinstance(summary, list) else [summary]
-    first = rows[0] if rows else None
-    return None if first is None else round(float(getattr(first, "accuracy", 0.0)), 4)
+    return {"workers": workers, "seconds": round(seconds, 1), "accuracy": round(totals.accuracy, 4),
+            "correct": totals.correct, "solved": totals.solved}
 
 
 async def main() -> None:
@@ -89,10 +86,8 @@ async def main() -> None:
                                   "problems": args.problems, "callers": points}
         if not args.skip_bench:
             with tempfile.TemporaryDirectory() as folder:
-                one = await asyncio.to_thread(bench_point, engine, args.bench_problems, 1, args.max_tokens,
-                                              Path(folder))
-                four = await asyncio.to_thread(bench_point, engine, args.bench_problems, 4, args.max_tokens,
-                                               Path(folder))
+                one = await bench_point(engine, args.bench_problems, 1, args.max_tokens, Path(folder))
+                four = await bench_point(engine, args.bench_problems, 4, args.max_tokens, Path(folder))
             report["bench"] = {"problems": args.bench_problems, "workers_1": one, "workers_4": four,
                                "wall_ratio_4_to_1": round(four["seconds"] / one["seconds"], 2)}
     print(json.dumps(report, indent=2))

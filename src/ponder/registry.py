@@ -21,6 +21,7 @@ from ponder.strategies.a_star import AStar
 from ponder.strategies.adaptive import AdaptiveSelfConsistency
 from ponder.strategies.base import Algorithm, AlgorithmClass
 from ponder.strategies.beam_search import BeamSearch
+from ponder.strategies.deepconf import DeepConf
 from ponder.strategies.dvts import DVTS
 from ponder.strategies.greedy import Greedy
 from ponder.strategies.linc import Linc
@@ -36,7 +37,7 @@ BUILTIN: dict[str, AlgorithmClass] = {
     cls.name: cls
     for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc,
                 ProgramOfThought, Revise, BeamSearch, DVTS, ParticleFiltering, ParticleGibbs, AStar,
-                ThinkAndExecute, Routed, Pipeline)
+                ThinkAndExecute, Routed, DeepConf, Pipeline)
 }
 
 

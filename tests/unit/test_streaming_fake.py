@@ -147,3 +147,13 @@ async def test_requests_and_calls_are_recorded_and_the_script_advances() -> None
 async def test_an_empty_sample_ends_without_a_delta() -> None:
     events = await events_of(FakeEngine(["STOP now"]).stream(GenerationRequest(text="q", stop=("STOP",))))
     assert len(events) == 1 and isinstance(events[0], SampleDone) and events[0].completion.text == ""
+
+
+async def test_leaving_the_loop_cancels_the_rest() -> None:
+    stream = FakeEngine(SCRIPT).stream(GenerationRequest(text="q", n=2))
+    async for _ in stream:
+        break
+    completions = await stream.completions()  # Python closes the abandoned loop a few loop turns later
+    assert [c.finish_reason for c in completions] == ["cancelled", "cancelled"]
+    for completion, script in zip(completions, SCRIPT[:2], strict=True):
+        assert script.startswith(completion.text) and len(completion.text) < len(script)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from tests.support.stub_server import Action, StubServer, completion_body, stream_chunks
 
-from ponder.core.errors import InvalidInputError, UpstreamError
+from ponder.core.errors import BackendUnavailableError, EngineError, InvalidInputError, UpstreamError
 from ponder.core.seeding import derive_seed
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.http import PROFILES, OpenAIEngine
@@ -59,7 +60,7 @@ async def test_deltas_arrive_in_order_and_end_as_generate_does() -> None:
         engine = engine_for(server, profile="llama.cpp")  # one request per sample, usage in streams
         events = await events_of(engine.stream(request))
         posts = server.posts()
-        assert [body["seed"] for _, _, body, _ in posts] == [derive_seed(4, i) for i in (2, 3, 4)]
+        assert sorted(body["seed"] for _, _, body, _ in posts) == sorted(derive_seed(4, i) for i in (2, 3, 4))
         assert all(body["stream"] is True and body["stream_options"] == {"include_usage": True} and "n" not in body
                    for _, _, body, _ in posts)
         [generated] = await engine.generate([request])
@@ -173,9 +174,9 @@ async def test_logprobs_and_text_completions_stream() -> None:
 
 
 async def test_finish_reasons_and_stop_strings_are_read_from_the_last_chunk() -> None:
-    def chunks(finish: str, stop_reason: object) -> list[dict[str, object]]:
+    def chunks(finish: str, stop_reason: object) -> list[dict[str, Any]]:
         body = stream_chunks({"messages": [], "seed": 0}, text="two words")
-        body[-1]["choices"][0].update(finish_reason=finish, stop_reason=stop_reason)  # type: ignore[index]
+        body[-1]["choices"][0].update(finish_reason=finish, stop_reason=stop_reason)
         return body
 
     with StubServer(owned_by="vllm") as server:
@@ -288,3 +289,23 @@ async def test_streams_of_one_engine_run_concurrently_with_generate() -> None:
                                                    engine.generate([GenerationRequest.chat("r", n=2)]))
         await engine.aclose()
     assert [c.finish_reason for c in streamed + generated[0]] == ["stop"] * 4
+
+
+async def test_an_unreachable_server_fails_the_stream() -> None:
+    engine = OpenAIEngine(base_url="http://127.0.0.1:9", retries=0, timeout=2)
+    with pytest.raises(BackendUnavailableError, match="cannot reach"):
+        await engine.stream(GenerationRequest.chat("q", n=2)).completions()
+
+
+async def test_closing_the_engine_ends_its_streams() -> None:
+    with StubServer(owned_by="vllm") as server:
+        server.chunk_delay, server.stream_text = 0.02, (lambda body: LONG)
+        engine = engine_for(server)
+        events = aiter(engine.stream(GenerationRequest.chat("q", n=2)))
+        first = await anext(events)
+        await engine.aclose()
+        with pytest.raises(EngineError, match="closed"):
+            async for _ in events:
+                pass
+        assert isinstance(first, SampleDelta)
+        assert {server.stream_of(record.seed).outcome for record in list(server.streams)} == {"closed"}

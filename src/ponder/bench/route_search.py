@@ -159,7 +159,8 @@ async def aroute(
         raise InvalidInputError("max_tokens and samples must be >= 1")
     if out:
         check_out(out)
-    problems = load_problems(dataset, limit=limit, **dict(fields or {}))
+    named: dict[str, Any] = dict(fields or {})  # question_field, answer_field, id_field, grader
+    problems = load_problems(dataset, limit=limit, **named)
     owned = isinstance(engine, (str, type(None)))
     if owned:
         options = {**({"model": model} if model else {}), **dict(engine_options or {})}

@@ -3,8 +3,8 @@
 A :class:`StepContext` holds the question (after any earlier chat turns), the task, the
 settings, the run's :class:`~ponder.core.ledger.Ledger` (the one thing that spends), and the
 engines and scorers the step may call. Every generation goes through :meth:`StepContext.sample`,
-:meth:`StepContext.sample_each` (new samples: charged to the ledger, which hands out their
-identities), :meth:`StepContext.extend` or :meth:`StepContext.generate_each` (continuations of
+:meth:`StepContext.sample_each`, :meth:`StepContext.stream` (new samples: charged to the ledger,
+which hands out their identities), :meth:`StepContext.extend` or :meth:`StepContext.generate_each` (continuations of
 samples already paid for); every call is metered into the ledger.
 """
 
@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ponder.answers import AnswerTask
-from ponder.context.metered import MeteredEngine
+from ponder.context.metered import MeteredEngine, MeteredStream
 from ponder.context.scorers import RunScorers
 from ponder.core.budget import Budget
+from ponder.core.confidence import token_confidence
 from ponder.core.ledger import Ledger
 from ponder.core.result import Candidate
 from ponder.core.seeding import derive_seed
@@ -26,6 +27,7 @@ from ponder.core.usage import Usage, total
 from ponder.engines.base import Arrivals, Completion, Engine, GenerationRequest, Message
 from ponder.engines.named import NamedEngines
 from ponder.scorers import Scorer
+from ponder.scorers.confidence import TOP_K
 from ponder.scorers.prm import ProcessRewardModel
 
 
@@ -34,6 +36,14 @@ def mean_logprob(completion: Completion) -> float | None:
     if completion.logprobs is None:
         return None
     return sum(t.logprob for t in completion.logprobs) / len(completion.logprobs) if completion.logprobs else 0.0
+
+
+def token_confidences(completion: Completion) -> tuple[float, ...] | None:
+    """Each token's confidence (:func:`~ponder.core.confidence.token_confidence`), when the sample
+    came with its top alternatives."""
+    if not completion.logprobs or not all(t.top for t in completion.logprobs):
+        return None
+    return tuple(token_confidence([logprob for _, logprob in t.top]) for t in completion.logprobs)
 
 
 class StepContext:
@@ -118,6 +128,7 @@ class StepContext:
     async def sample(
         self, n: int, *, temperature: float, logprobs: bool = False, max_tokens: int | None = None,
         assistant_prefix: str = "", messages: tuple[Message, ...] | None = None, stop: tuple[str, ...] = (),
+        top_logprobs: int = 0,
     ) -> list[Candidate]:
         """Draw ``n`` new generations of one chat (the question's, or ``messages``) as candidates,
         in one request. The ledger charges them and names their identities, so batches drawn
@@ -127,9 +138,25 @@ class StepContext:
             messages=messages or self.messages(), assistant_prefix=assistant_prefix, n=n,
             max_tokens=max_tokens or self.settings.max_tokens, temperature=temperature, top_p=self.settings.top_p,
             seed=self.settings.seed, first_index=identities.start, logprobs=logprobs, stop=stop,
+            top_logprobs=top_logprobs,
         )
         [completions] = await self.engine.generate([request])
         return [self.candidate(c, identities.start + c.index) for c in completions]
+
+    def stream(
+        self, n: int, *, temperature: float, top_logprobs: int = 0, max_tokens: int | None = None,
+        messages: tuple[Message, ...] | None = None, stop: tuple[str, ...] = (),
+    ) -> tuple[MeteredStream, range]:
+        """Start ``n`` new generations of one chat as a stream (watch each sample grow, stop any
+        one of it: :mod:`ponder.engines.streaming`), and their identities; charged to the ledger
+        like :meth:`sample`. Turn a finished sample into a candidate with :meth:`candidate`."""
+        identities = self.ledger.spend(n)
+        request = GenerationRequest(
+            messages=messages or self.messages(), n=n, max_tokens=max_tokens or self.settings.max_tokens,
+            temperature=temperature, top_p=self.settings.top_p, seed=self.settings.seed,
+            first_index=identities.start, stop=stop, top_logprobs=top_logprobs,
+        )
+        return self.engine.stream(request), identities
 
     async def sample_each(self, chats: Sequence[tuple[Message, ...]], *, temperature: float,
                           max_tokens: int | None = None) -> list[Candidate]:
@@ -155,7 +182,7 @@ class StepContext:
             GenerationRequest(
                 messages=self.messages(), assistant_prefix=c.text, max_tokens=max_tokens, temperature=temperature,
                 top_p=self.settings.top_p, seed=derive_seed(self.settings.seed, c.index, 1),
-                logprobs=c.mean_logprob is not None,
+                logprobs=c.mean_logprob is not None, top_logprobs=TOP_K if c.confidences is not None else 0,
             )
             for c in partials
         ]
@@ -175,10 +202,13 @@ class StepContext:
         logprob = mean_logprob(completion)
         if before is not None and before.mean_logprob is not None and logprob is not None and tokens:
             logprob = (before.mean_logprob * before.completion_tokens + logprob * completion.completion_tokens) / tokens
+        confidences = token_confidences(completion)
+        if before is not None and confidences is not None and before.confidences is not None:
+            confidences = before.confidences + confidences
         return Candidate(
             text=text, answer=self.task.extract(text) if completion.finish_reason != "error" else None,
             finish_reason=completion.finish_reason, completion_tokens=tokens, index=index, mean_logprob=logprob,
-            evidence=completion.error,
+            evidence=completion.error, confidences=confidences,
         )
 
     # -- scoring -------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 
 from ponder.core.ledger import Ledger
 from ponder.core.usage import Usage, total
 from ponder.engines.base import Arrivals, Completion, Engine, EngineCapabilities, EngineInfo, GenerationRequest
 from ponder.engines.base import generate_each as serve_each
+from ponder.engines.streaming import SampleDone, SampleStream, StreamEvent, open_stream
 
 
 class MeteredEngine:
@@ -29,7 +31,10 @@ class MeteredEngine:
         return self.engine.info
 
     def _record(self, rows: Sequence[list[Completion]]) -> None:
-        cost = total([c.usage for row in rows for c in row]) + Usage(engine_calls=1)
+        self.record(total([c.usage for row in rows for c in row]) + Usage(engine_calls=1))
+
+    def record(self, cost: Usage) -> None:
+        """Add ``cost`` to this meter and its ledger."""
         self.usage = self.usage + cost
         if self.ledger is not None:
             self.ledger.record(cost.as_scorer_usage() if self.for_scorers else cost)
@@ -46,5 +51,48 @@ class MeteredEngine:
             self._record([row for _, row in arrived])
             yield arrived
 
+    def stream(self, request: GenerationRequest) -> MeteredStream:
+        """The wrapped engine's stream of ``request`` (:func:`~ponder.engines.streaming.open_stream`),
+        each finished sample's usage recorded as it ends (one engine call per stream)."""
+        return MeteredStream(open_stream(self.engine, request), self)
+
     async def aclose(self) -> None:
         return None  # the wrapped engine belongs to the caller
+
+
+class MeteredStream:
+    """A :class:`~ponder.engines.streaming.SampleStream` whose samples' usage goes to a meter as
+    each ends; ``stop`` and ``cancel`` reach the engine's stream."""
+
+    def __init__(self, stream: SampleStream, meter: MeteredEngine) -> None:
+        self.inner = stream
+        self.request = stream.request
+        self._meter = meter
+        meter.record(Usage(engine_calls=1))
+
+    def stop(self, index: int) -> None:
+        self.inner.stop(index)
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        async for event in self.inner:
+            if isinstance(event, SampleDone):
+                self._meter.record(event.completion.usage)
+            yield event
+
+    async def completions(self) -> list[Completion]:
+        """Every sample's completion in index order (draining the stream)."""
+        done: dict[int, Completion] = {}
+        try:
+            async for event in self:
+                if isinstance(event, SampleDone):
+                    done[event.index] = event.completion
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        return [done[i] for i in sorted(done)]

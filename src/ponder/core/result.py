@@ -29,6 +29,7 @@ class Candidate:
     score: float | None = None
     mean_logprob: float | None = None
     evidence: str | None = None
+    confidences: tuple[float, ...] | None = None  # per-token confidence, when top logprobs were asked for
 
 
 @dataclass
@@ -60,7 +61,7 @@ class SolveResult:
             "strategy": self.strategy,
             "params": self.params,
             "votes": self.votes,
-            "candidates": [asdict(c) for c in self.candidates],
+            "candidates": [{k: v for k, v in asdict(c).items() if k != "confidences"} for c in self.candidates],
             "usage": self.usage.to_dict(),
             "stop_reason": self.stop_reason,
             "trace": self.trace,

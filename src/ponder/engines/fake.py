@@ -16,7 +16,8 @@ word, the samples taking turns (sample 0's first word, sample 1's first word, ..
 second words), each event after an ``await asyncio.sleep(0)``. The events are made as the
 consumer reads them, so a ``stop(i)`` between two events takes effect at once: sample ``i`` ends
 with ``finish_reason="cancelled"`` and exactly the text its deltas carried. No timing is involved,
-so a test that stops a sample after its k-th word always sees the same result.
+so a test that stops a sample after its k-th word always sees the same result. Leaving the loop
+early cancels the rest, as with every engine's stream.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ponder.core.errors import InvalidInputError
@@ -225,17 +226,22 @@ class FakeStream:
     def stopped(self, index: int) -> bool:
         return self.cancelled or index in self._stopped
 
-    def __aiter__(self) -> FakeStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events()
 
-    async def __anext__(self) -> StreamEvent:
-        event = self._next()
-        if event is None:
-            raise StopAsyncIteration
-        await asyncio.sleep(0)  # the consumer's turn (other tasks run between two events)
-        if isinstance(event, SampleDone):
-            self._done[event.index] = event.completion
-        return event
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        try:
+            while True:
+                await asyncio.sleep(0)  # other tasks run (and may stop samples) before each event
+                event = self._next()
+                if event is None:
+                    return
+                if isinstance(event, SampleDone):
+                    self._done[event.index] = event.completion
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancel()  # the consumer went away, as with every engine's stream
+            raise
 
     def _next(self) -> StreamEvent | None:
         live = [s for s in self.samples if not s.ended]

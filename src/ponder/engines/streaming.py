@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from ponder.core.errors import EngineError
 from ponder.core.usage import Usage
-from ponder.engines.base import Completion, GenerationRequest, TokenLogprob
+from ponder.engines.base import Completion, Engine, GenerationRequest, TokenLogprob
 
 
 @dataclass(frozen=True)
@@ -161,3 +161,35 @@ class QueueStream:
         if missing:
             raise EngineError(f"the stream ended without samples {missing}")
         return [self._done[i] for i in range(self.request.n)]
+
+
+def open_stream(engine: Engine, request: GenerationRequest) -> SampleStream:
+    """``engine.stream(request)`` when the engine streams, else a stream fed by one ``generate``
+    call (each sample arrives whole, as one delta; stopping one ends nothing early)."""
+    if isinstance(engine, Streams):
+        return engine.stream(request)
+    stream = QueueStream(request, asyncio.get_running_loop())
+
+    async def feed() -> None:
+        try:
+            [row] = await engine.generate([request])
+        except asyncio.CancelledError:  # the consumer cancelled: every sample ends empty
+            for index in range(request.n):
+                stream.cancelled_sample(index)
+            return
+        except Exception as exc:  # handed to the consumer
+            stream.fail(exc)
+            return
+        for completion in row:
+            stream.push(SampleDelta(completion.index, completion.text, completion.completion_tokens,
+                                    completion.logprobs or ()))
+            stream.push(SampleDone(completion.index, completion))
+
+    task = asyncio.ensure_future(feed())
+
+    def on_stop(index: int | None) -> None:
+        if index is None:  # cancel: the whole call goes
+            task.cancel()
+
+    stream.on_stop = on_stop
+    return stream

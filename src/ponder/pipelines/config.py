@@ -111,6 +111,8 @@ def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None =
 def _layer(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None,
            strategies: StrategyLookup | None) -> Layer:
     name = ""
+    items: Any
+    base: Path_ | None
     if isinstance(raw, dict) and "type" in raw:
         items, base = [raw], None
     elif isinstance(raw, dict):
@@ -148,13 +150,17 @@ def _component(raw: Any, path: Path_, where: Where, scorers: Collection[str] | N
                and f.default_factory is dataclasses.MISSING]
     if missing:
         raise where.error(path, f"a {kind} needs key {missing[0]!r}")
-    runs_strategies = issubclass(cls, StrategyComponent)
-    if runs_strategies and strategies is None:
+    if issubclass(cls, StrategyComponent) and strategies is None:
         raise where.error(path, "a strategy component needs the strategy registry: load the pipeline with "
                                 "ponder.registry.load_pipeline (or pass strategies=)")
     try:
         params = cls.Params(**values)
-        component: Component = cls(params, strategies) if runs_strategies else cls(params)
+        component: Component
+        if issubclass(cls, StrategyComponent):
+            assert strategies is not None
+            component = cls(params, strategies)
+        else:
+            component = cls(params)
     except PonderError as exc:  # a check of the values; point at the key it names, if any
         key = next((k for k in values if str(exc).startswith((k + " ", f"option {k}=", f"{k} "))), None)
         raise where.error(path + ((key,) if key else ()), str(exc)) from None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ponder.core.errors import InvalidInputError
 from ponder.engines.base import Engine
 from ponder.scorers.base import Scorer
+from ponder.scorers.confidence import TraceConfidence
 from ponder.scorers.judge import RestartJudge, SelfEvalJudge
 from ponder.scorers.prm.self_eval import SelfEvalPRM
 from ponder.scorers.probability import SequenceProbability
@@ -16,6 +17,7 @@ SCORERS: dict[str, Callable[[Engine], Scorer]] = {
     "self-eval": SelfEvalJudge,
     "restart": RestartJudge,
     "probability": lambda engine: SequenceProbability(),
+    "confidence": lambda engine: TraceConfidence(),
     "self-eval-prm": SelfEvalPRM,
 }
 

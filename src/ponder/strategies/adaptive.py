@@ -9,7 +9,9 @@ answer, says it would not do better by starting over, P(no) >= ``threshold``). A
 ``min_samples`` are drawn first. With ``prune_tokens > 0`` each batch is first generated only that
 far; unfinished samples are ranked by the same restart self-evaluation and only the best
 ``prune_keep`` fraction are continued, so unpromising samples stop early (their tokens are still
-counted). Samples have the identities 0, 1, 2, ... of self-consistency's samples, so with the same
+counted); ``prune_by`` ranks them with another scorer instead (``confidence``: the samples' own
+trace confidence, free). ``weight_by`` weights the final vote by a scorer's scores (e.g.
+``confidence``, DeepConf's confidence-weighted vote); the stopping rules count plain votes. Samples have the identities 0, 1, 2, ... of self-consistency's samples, so with the same
 seed the first k samples are the same in both.
 """
 
@@ -38,6 +40,8 @@ class AdaptiveParams:
     min_samples: int = param(2, "samples drawn before any stop")
     prune_tokens: int = param(0, "0: off; else generate this many tokens, then continue only the best")
     prune_keep: float = param(0.5, "fraction of unfinished samples continued after pruning")
+    prune_by: str = param("restart", "scorer ranking unfinished samples when pruning (confidence: free)")
+    weight_by: str = param("", "scorer weighting the final vote ('' for plain votes; e.g. confidence)")
 
     def __post_init__(self) -> None:
         check(self.batch >= 1, f"batch must be >= 1, got {self.batch}")
@@ -67,6 +71,8 @@ class AdaptiveSelfConsistency(Strategy[AdaptiveParams, AdaptiveState]):
         n = min(self.params.batch, ctx.ledger.remaining())
         temperature = self.temperature(ctx)
         new, pruned = await self._draw(n, temperature, ctx)
+        if self.params.weight_by:
+            new = await ctx.score(self.params.weight_by, new)
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
         probability = await self._leader_probability(candidates, decision, ctx)
@@ -76,14 +82,16 @@ class AdaptiveSelfConsistency(Strategy[AdaptiveParams, AdaptiveState]):
         return AdaptiveState(candidates, finished, probability, state.drawn + n), info
 
     async def _draw(self, n: int, temperature: float, ctx: StepContext) -> tuple[list[Candidate], int]:
+        wanted = [ctx.scorer(name) for name in (self.params.weight_by, self.params.prune_by) if name]
+        top = max((getattr(scorer, "needs_top_logprobs", 0) for scorer in wanted), default=0)
         if not self.params.prune_tokens or self.params.prune_tokens >= ctx.settings.max_tokens:
-            return await ctx.sample(n, temperature=temperature), 0
-        partial = await ctx.sample(n, temperature=temperature, max_tokens=self.params.prune_tokens)
+            return await ctx.sample(n, temperature=temperature, top_logprobs=top), 0
+        partial = await ctx.sample(n, temperature=temperature, max_tokens=self.params.prune_tokens, top_logprobs=top)
         finished = [c for c in partial if c.finish_reason != "length"]  # done, or failed: nothing to continue
         open_ = [c for c in partial if c.finish_reason == "length"]
         if not open_:
             return finished, 0
-        ranked = sorted(await ctx.score("restart", open_), key=lambda c: -(c.score or 0.0))
+        ranked = sorted(await ctx.score(self.params.prune_by, open_), key=lambda c: -(c.score or 0.0))
         keep = ranked[: max(1, math.ceil(self.params.prune_keep * len(open_)))]
         rest = ctx.settings.max_tokens - self.params.prune_tokens
         continued = await ctx.extend(keep, max_tokens=rest, temperature=temperature)
@@ -106,4 +114,6 @@ class AdaptiveSelfConsistency(Strategy[AdaptiveParams, AdaptiveState]):
         return state.finished or ctx.ledger.remaining() == 0
 
     def decide(self, state: AdaptiveState, ctx: StepContext) -> Decision:
+        if self.params.weight_by:
+            return vote(state.candidates, ctx.task, [c.score or 0.0 for c in state.candidates])
         return vote(state.candidates, ctx.task)

@@ -55,10 +55,12 @@ class _SampleThenScore(Strategy[Any, Samples]):
             temperature = self.temperature(ctx)
             n = ctx.ledger.remaining()
             logprobs = getattr(scorer, "needs_logprobs", False)
+            top = getattr(scorer, "needs_top_logprobs", 0)  # the confidence scorer reads each token's alternatives
             if self.params.program:
-                candidates = await sample_programs(ctx, n, temperature=temperature, logprobs=logprobs)
+                candidates = await sample_programs(ctx, n, temperature=temperature, logprobs=logprobs,
+                                                   top_logprobs=top)
             else:
-                candidates = await ctx.sample(n, temperature=temperature, logprobs=logprobs)
+                candidates = await ctx.sample(n, temperature=temperature, logprobs=logprobs, top_logprobs=top)
             return Samples(tuple(candidates)), step_info("sample", n=n, temperature=temperature)
         scored = await ctx.score(self.params.scorer, state.candidates)
         info = step_info("score", scorer=self.params.scorer, scores=[round(c.score or 0.0, 4) for c in scored])

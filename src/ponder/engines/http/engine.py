@@ -207,16 +207,21 @@ class OpenAIEngine:
             transport = await self._connect()
             path, _ = build_body(request, model=self._model or "", profile=self.profile, n=1, seed=0,
                                  template=self._template)  # a request the profile cannot serve fails here, whole
+            outcome = _Outcome(stream, workers)
+            for index in range(request.n):
+                if stream.stopped(index):
+                    outcome.done(ChunkReader(path, request, index).cancelled())
+                else:
+                    workers[index] = asyncio.ensure_future(self._stream_sample(transport, stream, index, outcome))
+            results = await asyncio.gather(*workers.values(), return_exceptions=True)
+        except asyncio.CancelledError:  # the engine is closing
+            for task in workers.values():
+                task.cancel()
+            stream.fail(EngineError("the engine was closed while it streamed"))
+            raise
         except Exception as exc:
             stream.fail(exc)
             return
-        outcome = _Outcome(stream, workers)
-        for index in range(request.n):
-            if stream.stopped(index):
-                outcome.done(ChunkReader(path, request, index).cancelled())
-            else:
-                workers[index] = asyncio.ensure_future(self._stream_sample(transport, stream, index, outcome))
-        results = await asyncio.gather(*workers.values(), return_exceptions=True)
         if outcome.fatal is None:
             unexpected = next((r for r in results if isinstance(r, BaseException)), None)
             if unexpected is not None:
@@ -234,10 +239,12 @@ class OpenAIEngine:
             if self.profile.streams:
                 async with contextlib.aclosing(transport.events(path, stream_body(body, self.profile))) as chunks:
                     async for chunk in chunks:
+                        if stream.stopped(index):  # stopped while chunks were at hand: send no more
+                            break
                         text, logprobs = reader.add(chunk)
                         if text or logprobs:
                             outcome.delta(SampleDelta(index, text, reader.tokens, logprobs))
-                completion = reader.completion()
+                completion = reader.cancelled() if stream.stopped(index) else reader.completion()
             else:  # whole samples: one delta with all the text
                 [completion] = parse_response(await transport.post(path, body), path=path, request=request,
                                               first_index=index)
@@ -257,6 +264,10 @@ class OpenAIEngine:
         outcome.done(completion)
 
     async def aclose(self) -> None:
+        producers = [task for task in self._producers if task.get_loop() is asyncio.get_running_loop()]
+        for task in producers:  # streams still running end with an error
+            task.cancel()
+        await asyncio.gather(*producers, return_exceptions=True)
         if self._transport is not None and self._loop is asyncio.get_running_loop():
             await self._transport.aclose()
         self._transport = None  # a client of a finished loop is dropped: its connections died with it
@@ -265,12 +276,13 @@ class OpenAIEngine:
 @dataclass
 class _Outcome:
     """Where a stream's samples go: deltas and completions are pushed as they come, except that a
-    failed sample is held back until another sample shows that not every sample fails; if none
-    does, the stream raises the first error instead (as :meth:`OpenAIEngine.generate` does)."""
+    failed sample's end is held back until another sample ends without failing (finished or
+    stopped); if none does, the stream raises the first error instead, as
+    :meth:`OpenAIEngine.generate` does when every sample fails."""
 
     stream: QueueStream
     workers: dict[int, asyncio.Task[None]]
-    proven: bool = False  # some sample produced text, finished or was stopped
+    proven: bool = False  # some sample finished or was stopped
     held: list[SampleDone] = field(default_factory=list)
     errors: list[EngineError] = field(default_factory=list)
     fatal: BaseException | None = None
@@ -285,7 +297,6 @@ class _Outcome:
     def delta(self, event: SampleDelta) -> None:
         if self.fatal is None:
             self.stream.push(event)
-            self._prove()
 
     def done(self, completion: Completion) -> None:
         if self.fatal is None:

@@ -29,7 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ponder.core.errors import ContextOverflowError, EngineError
 from ponder.core.seeding import derive_seed
@@ -129,16 +129,18 @@ class Scheduler:
         """Run ``fn`` on the worker thread between two steps and return its result."""
         if threading.current_thread() is self._thread:
             return fn()
-        done, box = threading.Event(), []
+        done = threading.Event()
+        box: list[Any] = []
         with self._wake:
             if self._closed:
                 raise EngineError("the engine is closed")
             self._calls.append((fn, done, box))
             self._wake.notify()
         done.wait()
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]  # type: ignore[no-any-return]
+        result = box[0]
+        if isinstance(result, BaseException):
+            raise result
+        return cast(T, result)
 
     def idle_call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` once nothing is generating (e.g. dropping the cache)."""
