@@ -15,7 +15,8 @@ from ponder.engines.registry import engine_plugin
 
 pytestmark = pytest.mark.model
 
-VARYING = ("seconds", "created", "config_id", "prompt_tokens_computed")  # timings, and what the cache held
+VARYING = ("seconds", "created", "config_id", "prompt_tokens_computed",  # timings, and what the cache held
+           "scorer_prompt_tokens_computed")
 
 
 def ponder_bench(db: Path, *extra: str) -> subprocess.CompletedProcess[str]:

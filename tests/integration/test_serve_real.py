@@ -64,9 +64,14 @@ async def test_eight_concurrent_clients_get_their_own_answers(url: str) -> None:
             model="smollm2::self-consistency:2", messages=[{"role": "user", "content": question}],
             max_tokens=32, extra_body={"ponder": {"summary": True}})
 
-    responses = await asyncio.gather(*(ask(q) for q in QUESTIONS))
+    # each question is longer than the one before: a sample served to the wrong caller would show
+    # in that caller's prompt token count (the engine decodes all of them in one batch)
+    questions = [("Please " * k) + question for k, question in enumerate(QUESTIONS)]
+    responses = await asyncio.gather(*(ask(q) for q in questions))
     assert len(responses) == 8 and len({r.id for r in responses}) == 8
     for response in responses:
         summary = response.model_extra["ponder"][0]
         assert len(summary["candidates"]) == 2
         assert response.usage.model_extra["ponder"]["generations"] == 2
+    prompts = [r.usage.prompt_tokens for r in responses]
+    assert prompts == sorted(prompts) and len(set(prompts)) == 8  # each caller got its own samples

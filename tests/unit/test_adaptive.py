@@ -134,7 +134,7 @@ async def test_self_eval_rule_stops_when_the_model_would_not_restart() -> None:
     assert result.usage.engine_calls == 1
     [judge] = [r for r in engine.requests if is_judge(r)]
     assert judge.max_tokens == 1 and judge.top_logprobs > 0
-    assert judge.messages[1].content == "The answer is 4."  # type: ignore[index]  # the leader's sample
+    assert judge.messages[-2].content == "The answer is 4."  # type: ignore[index]  # the leader's sample
 
 
 async def test_self_eval_rule_continues_when_the_model_would_restart() -> None:
@@ -158,7 +158,7 @@ P_NO = {1: 0.2, 2: 0.9, 3: 0.6, 5: 0.7, 6: 0.1, 7: 0.3}
 
 def pruning_script(request: GenerationRequest, index: int) -> Scripted | str:
     if is_judge(request):
-        partial = request.messages[1].content  # type: ignore[index]
+        partial = request.messages[-2].content  # type: ignore[index]
         return restart_verdict(P_NO[int(partial.split()[1])])
     if request.assistant_prefix:
         return CONTINUATION
@@ -180,7 +180,7 @@ async def test_pruning_continues_only_the_best_partials() -> None:
     assert sample.n == 4 and sample.max_tokens == 3 and sample.first_index == 0
     # The three unfinished partials are judged (in one batch), the finished one is not.
     assert all(is_judge(r) for r in judges)
-    assert [r.messages[1].content for r in judges] == [f"Path {i} thinking" for i in (1, 2, 3)]  # type: ignore[index]
+    assert [r.messages[-2].content for r in judges] == [f"Path {i} thinking" for i in (1, 2, 3)]  # type: ignore[index]
     # ceil(0.5 * 3) = 2 kept: P(no) 0.9 (sample 2) and 0.6 (sample 3); sample 1 (0.2) is dropped.
     assert [r.assistant_prefix for r in continuations] == ["Path 2 thinking", "Path 3 thinking"]
     assert all(r.max_tokens == 47 and r.n == 1 for r in continuations)

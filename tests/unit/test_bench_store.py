@@ -157,8 +157,9 @@ def test_rows_written_by_the_untyped_store_read_back(tmp_path: Path) -> None:
     assert row.problem_id == "7" and row.answer == "14" and row.correct is True and row.tokens == 43
     assert row.candidates[0] == CandidateRow("The answer is 14.", "14", True, 0.75, 6, "stop", evidence=None)
     assert row.votes == {"14": 1.0, "7": 1.0} and row.trace == ({"step": 0, "note": "sampled"},)
-    expected = {**OLD_ROW, "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]]}
-    assert row.to_dict() == expected  # the same shape, evidence now always present
+    expected = {**OLD_ROW, "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]],
+                "scorer_prompt_tokens_computed": 0}
+    assert row.to_dict() == expected  # the same shape, evidence and the judges' computed tokens now always present
 
 
 def test_a_row_is_stored_in_the_shape_the_old_store_wrote(tmp_path: Path) -> None:
@@ -179,8 +180,9 @@ def test_a_row_is_stored_in_the_shape_the_old_store_wrote(tmp_path: Path) -> Non
     [raw] = connection.execute("SELECT * FROM results")
     connection.close()
     stored = {k: raw[k] for k in raw.keys() if k not in ("config_id", "created")}  # noqa: SIM118 (a Row)
-    assert set(stored) == set(OLD_ROW) and len(stored) == 16
+    assert set(stored) == set(OLD_ROW) | {"scorer_prompt_tokens_computed"} and len(stored) == 17
     for name in ("candidates", "votes", "trace"):
         stored[name] = json.loads(stored[name])
-    assert stored == {**OLD_ROW, "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]]}
+    assert stored == {**OLD_ROW, "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]],
+                      "scorer_prompt_tokens_computed": 0}
     assert isinstance(raw["correct"], int) and raw["correct"] == 1

@@ -160,7 +160,8 @@ def test_plans_reject_unknown_scorers_and_accept_given_ones() -> None:
 
 def test_describe_adaptive_params() -> None:
     rows = describe(AdaptiveParams)
-    assert [row[0] for row in rows] == ["batch", "threshold", "stop_rule", "min_samples", "prune_tokens", "prune_keep"]
+    assert [row[0] for row in rows] == ["batch", "threshold", "stop_rule", "min_samples", "prune_tokens", "prune_keep",
+                                      "prune_by", "weight_by"]
     by_name = {name: (kind, default, text) for name, kind, default, text in rows}
     assert by_name["batch"] == ("int", 4, "samples drawn per step")
     assert by_name["threshold"][:2] == ("float", 0.95)

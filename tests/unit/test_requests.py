@@ -110,5 +110,5 @@ def test_total_sums_a_sequence() -> None:
 def test_usage_to_dict_rounds_wall_time() -> None:
     data = Usage(prompt_tokens=2, wall_seconds=1.234567).to_dict()
     assert data == {"prompt_tokens": 2, "prompt_tokens_computed": 0, "completion_tokens": 0,
-                    "engine_calls": 0, "scorer_calls": 0, "scorer_tokens": 0,
+                    "engine_calls": 0, "scorer_calls": 0, "scorer_tokens": 0, "scorer_prompt_tokens_computed": 0,
                     "wall_seconds": 1.2346}

@@ -12,10 +12,11 @@ import ponder
 from ponder.core.errors import InvalidInputError
 from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted
 from ponder.engines.fake import prompt_text
+from ponder.scorers import SelfEvalJudge
 from ponder.strategies import StrategyRun
 
 QUESTION = "What is 2 + 2?"
-JUDGE_MARK = "Is the proposed solution's final answer correct?"
+JUDGE_MARK = SelfEvalJudge.follow_up  # the judge's question, asked after the sample's own chat
 
 
 def numbered(request: GenerationRequest, index: int) -> str:
@@ -288,6 +289,9 @@ async def test_scorer_usage_is_counted_apart() -> None:
     assert usage.prompt_tokens == 3 * len(prompt_text(samples[0]).split())
     assert usage.scorer_tokens == sum(len(prompt_text(r).split()) + 1 for r in judges)
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens + usage.scorer_tokens
+    # prompt tokens computed: the fake computes every judge prompt in full; the generator's stay apart
+    assert usage.scorer_prompt_tokens_computed == sum(len(prompt_text(r).split()) for r in judges)
+    assert usage.prompt_tokens_computed == usage.prompt_tokens
 
 
 async def test_separate_scorer_engine_gets_the_judging() -> None:

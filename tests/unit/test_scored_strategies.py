@@ -10,12 +10,13 @@ import ponder
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import Candidate
 from ponder.core.usage import Usage
-from ponder.engines import Completion, FakeEngine, GenerationRequest, Scripted, TokenLogprob
+from ponder.engines import Completion, FakeEngine, GenerationRequest, Message, Scripted, TokenLogprob
 from ponder.engines.fake import prompt_text
 from ponder.scorers import RestartJudge, SelfEvalJudge, SequenceProbability, make_scorer, verdict_probability
 
 QUESTION = "What is 2 + 2?"
-JUDGE_MARK = "Is the proposed solution's final answer correct?"
+JUDGE_MARK = "Is the proposed solution's final answer correct?"  # the fresh prompt's question
+FOLLOW_UP = "Is the final answer of the solution above correct? Reply with Yes or No."  # after the sample's chat
 RESTART_MARK = "Would you do better if you started over?"
 
 
@@ -24,13 +25,21 @@ def yes(p: float) -> Scripted:
     return Scripted("Yes" if p >= 0.5 else "No", top=(("Yes", math.log(p)), ("No", math.log(1 - p))))
 
 
+def judged_text(request: GenerationRequest) -> str | None:
+    """The solution a self-eval judge request asks about (in either layout), else ``None``."""
+    assert request.messages is not None
+    last = request.messages[-1].content
+    if last == FOLLOW_UP:  # the next turn of the sample's chat: the sample is the assistant's turn
+        return request.messages[-2].content
+    return last if JUDGE_MARK in last else None  # a fresh prompt quoting the solution
+
+
 def scripted(samples: list[str], judge: dict[str, float]):  # type: ignore[no-untyped-def]
     """Sample identity i says ``samples[i]``; a judge asked about a text containing key k says P(yes)=judge[k]."""
 
     def script(request: GenerationRequest, index: int) -> Scripted | str:
-        prompt = prompt_text(request)
-        if JUDGE_MARK in prompt:
-            proposed = request.messages[-1].content  # type: ignore[index]
+        proposed = judged_text(request)
+        if proposed is not None:
             return yes(next(p for key, p in judge.items() if key in proposed))
         return samples[request.first_index + index]
 
@@ -67,10 +76,32 @@ async def test_best_of_n_judge_requests() -> None:
         assert judge.top_logprobs > 0
         assert judge.temperature == 0.0
         assert judge.n == 1
+        # the next turn of the sample's own chat: its prompt, its text untouched, then the question
+        assert judge.messages == sample_request.messages + (Message("assistant", text), Message("user", FOLLOW_UP))
+        assert not judge.assistant_prefix
+    assert engine.calls == 2  # the judges are one batch
+
+
+async def test_best_of_n_fresh_judge_quotes_question_and_solution() -> None:
+    engine = FakeEngine(scripted(SAMPLES, {"answer is 4": 0.3, "answer is 5": 0.9}))
+    result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=3,
+                                 options={"scorer": "self-eval:fresh"})
+    assert result.answer == "5"
+    _, *judges = engine.requests
+    for judge, text in zip(judges, SAMPLES, strict=True):
         [message] = judge.messages  # type: ignore[misc]
         assert message.role == "user"
         assert QUESTION in message.content and text in message.content and JUDGE_MARK in message.content
-    assert engine.calls == 2  # the judges are one batch
+
+
+async def test_a_program_of_thought_sample_is_judged_in_its_own_chat() -> None:
+    engine = FakeEngine(scripted(["print(2 + 2)"] * 2, {"print": 0.8}))
+    result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=2,
+                                 options={"program": True})
+    sample, *judges = engine.requests
+    assert [c.answer for c in result.candidates] == ["4", "4"]
+    assert all(j.messages[:-2] == sample.messages for j in judges)  # the program-writing chat, not the question's
+    assert all(j.messages[-2] == Message("assistant", "print(2 + 2)") for j in judges)
 
 
 async def test_best_of_n_ties_go_to_the_first_sample() -> None:
@@ -99,7 +130,7 @@ async def test_interrupted_best_of_n_falls_back_to_majority() -> None:
     assert result.votes == {"4": 2.0, "5": 1.0}
     assert all(c.score is None for c in result.candidates)
     assert result.usage.scorer_calls == 0
-    assert all(JUDGE_MARK not in prompt_text(r) for r in engine.requests)
+    assert all(judged_text(r) is None for r in engine.requests)
 
 
 # -- weighted-best-of-n ----------------------------------------------------------------------
@@ -243,6 +274,23 @@ async def test_restart_judge_scores_p_no_after_the_candidate() -> None:
     assert engine.calls == 1
 
 
+async def test_judges_continue_the_candidates_chat_when_it_is_known() -> None:
+    chat = (Message("system", "Be brief."), Message("user", QUESTION))
+    known = Candidate(text="  The answer is 4.\n", answer="4", finish_reason="stop", completion_tokens=4, prompt=chat)
+    for judge, question in ((SelfEvalJudge, FOLLOW_UP), (RestartJudge, RESTART_MARK)):
+        engine = FakeEngine([yes(0.7)])
+        await judge(engine).score(QUESTION, [known, candidate("The answer is 4.")])
+        turn, fresh = engine.requests
+        assert turn.messages[:2] == chat and turn.messages[2] == Message("assistant", "  The answer is 4.\n")
+        assert turn.messages[3].role == "user" and question in turn.messages[3].content  # type: ignore[index]
+        assert fresh.messages[0].content != "Be brief."  # type: ignore[index]  # no chat known: a fresh prompt
+        assert (turn.max_tokens, turn.temperature, turn.top_logprobs) == (1, 0.0, 10)
+        engine = FakeEngine([yes(0.7)])
+        await judge(engine, reuse_cache=False).score(QUESTION, [known])
+        [request] = engine.requests
+        assert Message("system", "Be brief.") not in request.messages  # type: ignore[operator]
+
+
 async def test_self_eval_judge_of_nothing_calls_no_engine() -> None:
     engine = FakeEngine(["Yes"])
     assert await SelfEvalJudge(engine).score(QUESTION, []) == []
@@ -261,6 +309,10 @@ def test_make_scorer() -> None:
     assert isinstance(make_scorer("self-eval", engine), SelfEvalJudge)
     assert isinstance(make_scorer("restart", engine), RestartJudge)
     assert isinstance(make_scorer("probability", engine), SequenceProbability)
+    fresh = make_scorer("self-eval:fresh", engine)
+    assert isinstance(fresh, SelfEvalJudge) and not fresh.reuse_cache
+    assert isinstance(make_scorer("restart:fresh", engine), RestartJudge)
+    assert make_scorer("self-eval", engine).reuse_cache  # type: ignore[attr-defined]
     with pytest.raises(InvalidInputError, match="nope"):
         make_scorer("nope", engine)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ponder.bench.report_table import table_cells
 from ponder.bench.types import BenchRow, CandidateRow, ConfigSummary
@@ -74,7 +75,8 @@ def _record_html(row: BenchRow) -> str:
     question = row.question
     snippet = question if len(question) <= _SNIPPET else question[:_SNIPPET] + "…"
     usage = (f"prompt {row.prompt_tokens} (computed {row.prompt_tokens_computed}), completion "
-             f"{row.completion_tokens}, scorer {row.scorer_tokens} tokens; {row.engine_calls} engine"
+             f"{row.completion_tokens}, scorer {row.scorer_tokens} (prompt computed "
+             f"{row.scorer_prompt_tokens_computed}) tokens; {row.engine_calls} engine"
              f" calls, {row.scorer_calls} scorer calls; {row.seconds:.2f} s")
     return (f'<details class="problem"><summary>{_mark(row.correct)} {escape(row.problem_id)}: '
             f"{escape(' '.join(snippet.split()))}</summary><dl>"

@@ -6,9 +6,9 @@ loop and the one engine, which batches concurrent callers where it can; no extra
 answer and every candidate are graded (in a worker thread: HumanEval grading runs code) and each
 result is committed the moment it is ready, in whatever order the problems finish. The event loop
 is the store's one writer. A row holds nothing that depends on that order: besides its timings
-(``seconds``, ``created``), only ``prompt_tokens_computed`` can vary, with what an engine's prefix
-cache happened to hold, as it does between any two runs; so a resumed run stores the same rows as
-an uninterrupted one.
+(``seconds``, ``created``), only ``prompt_tokens_computed`` and ``scorer_prompt_tokens_computed``
+can vary, with what an engine's prefix cache happened to hold, as they do between any two runs;
+so a resumed run stores the same rows as an uninterrupted one.
 
 A problem whose run fails with a bad-input error (a prompt longer than the context, a malformed
 problem) is stored as a failed result with the reason, so a rerun does not retry it, and the
@@ -88,7 +88,7 @@ def record_for(problem: Problem, result: SolveResult) -> BenchRow:
         trace=tuple(result.trace), stop_reason=result.stop_reason, prompt_tokens=usage.prompt_tokens,
         prompt_tokens_computed=usage.prompt_tokens_computed, completion_tokens=usage.completion_tokens,
         scorer_tokens=usage.scorer_tokens, engine_calls=usage.engine_calls, scorer_calls=usage.scorer_calls,
-        seconds=usage.wall_seconds,
+        seconds=usage.wall_seconds, scorer_prompt_tokens_computed=usage.scorer_prompt_tokens_computed,
     )
 
 

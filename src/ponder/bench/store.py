@@ -1,6 +1,6 @@
 """The benchmark store: one SQLite file holding runs, configurations and per-problem results.
 
-Schema (version 2, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
+Schema (version 3, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
 
 - ``runs``: one row per ``ponder bench`` invocation: ponder version, data set, engine, model, the
   model file's SHA-256 (when it is a local file), settings (JSON: limit, max tokens, options,
@@ -13,7 +13,8 @@ Schema (version 2, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades 
   the answer and whether it is correct, every candidate (text, answer, correct, score, tokens,
   finish reason, evidence) as JSON, votes and trace as JSON, usage and seconds: a
   :class:`~ponder.bench.types.BenchRow` (:meth:`~ponder.bench.types.BenchRow.to_columns` is the
-  row's shape), read back with :meth:`BenchStore.results`.
+  row's shape), read back with :meth:`BenchStore.results`. Version 3 added
+  ``scorer_prompt_tokens_computed`` (the judges' prompt tokens actually computed; 0 in older rows).
 
 Each result is committed as soon as it exists (by the one writer, the run's event loop), so a
 killed run loses at most the problems in flight, and a rerun skips every (configuration,
@@ -34,7 +35,7 @@ from typing import Any
 from ponder.bench.types import ROW_FIELDS, BenchRow, Config, StoredConfig
 from ponder.core.errors import InvalidInputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE runs (
@@ -58,6 +59,9 @@ MIGRATIONS: dict[int, str] = {
     """,
     2: """
     ALTER TABLE runs ADD COLUMN deterministic INTEGER NOT NULL DEFAULT 0;
+    """,
+    3: """
+    ALTER TABLE results ADD COLUMN scorer_prompt_tokens_computed INTEGER NOT NULL DEFAULT 0;
     """,
 }
 

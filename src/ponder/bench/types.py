@@ -15,8 +15,9 @@ This module imports nothing else of ``ponder.bench``, so every other bench modul
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 JsonObject = dict[str, Any]
 
@@ -158,6 +159,7 @@ class BenchRow:
     engine_calls: int = 0
     scorer_calls: int = 0
     seconds: float = 0.0
+    scorer_prompt_tokens_computed: int = 0  # 0 in rows stored before it was recorded
 
     JSON_FIELDS: ClassVar[tuple[str, ...]] = ("candidates", "votes", "trace")
     """The fields stored as JSON text in SQLite."""
@@ -168,7 +170,7 @@ class BenchRow:
         return self.prompt_tokens + self.completion_tokens + self.scorer_tokens
 
     def to_dict(self) -> JsonObject:
-        """The row as 16 JSON-ready keys (``correct`` as 0/1): the stored shape."""
+        """The row as 17 JSON-ready keys (``correct`` as 0/1): the stored shape."""
         return {
             "problem_id": self.problem_id, "question": self.question, "gold": self.gold, "answer": self.answer,
             "correct": int(self.correct), "candidates": [c.to_dict() for c in self.candidates],
@@ -176,6 +178,7 @@ class BenchRow:
             "prompt_tokens": self.prompt_tokens, "prompt_tokens_computed": self.prompt_tokens_computed,
             "completion_tokens": self.completion_tokens, "scorer_tokens": self.scorer_tokens,
             "engine_calls": self.engine_calls, "scorer_calls": self.scorer_calls, "seconds": self.seconds,
+            "scorer_prompt_tokens_computed": self.scorer_prompt_tokens_computed,
         }
 
     def to_columns(self) -> JsonObject:
@@ -188,7 +191,7 @@ class BenchRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchRow:
         """From the stored shape (JSON fields decoded); keys it does not know (``config_id``,
-        ``created``) are ignored."""
+        ``created``) are ignored; rows stored before ``scorer_prompt_tokens_computed`` read it as 0."""
         answer = data["answer"]
         return cls(
             problem_id=str(data["problem_id"]), question=str(data["question"]), gold=str(data["gold"]),
@@ -201,6 +204,7 @@ class BenchRow:
             completion_tokens=int(data["completion_tokens"]), scorer_tokens=int(data["scorer_tokens"]),
             engine_calls=int(data["engine_calls"]), scorer_calls=int(data["scorer_calls"]),
             seconds=float(data["seconds"]),
+            scorer_prompt_tokens_computed=int(data.get("scorer_prompt_tokens_computed") or 0),
         )
 
     @classmethod

@@ -46,6 +46,12 @@ def token_confidences(completion: Completion) -> tuple[float, ...] | None:
     return tuple(token_confidence([logprob for _, logprob in t.top]) for t in completion.logprobs)
 
 
+def reply_prompt(request: GenerationRequest) -> tuple[Message, ...] | None:
+    """The chat that a sample of ``request`` is the whole assistant reply to: its messages, when
+    it is a chat request that gives no partial answer (``None`` otherwise)."""
+    return request.messages if not request.assistant_prefix else None
+
+
 class StepContext:
     """What a step may use (see the module docstring). ``budget`` is a :class:`Budget` (a new
     run) or a :class:`Ledger` (a part of a run, see :meth:`child`). ``engines`` are other
@@ -141,7 +147,8 @@ class StepContext:
             top_logprobs=top_logprobs,
         )
         [completions] = await self.engine.generate([request])
-        return [self.candidate(c, identities.start + c.index) for c in completions]
+        prompt = reply_prompt(request)
+        return [self.candidate(c, identities.start + c.index, prompt=prompt) for c in completions]
 
     def stream(
         self, n: int, *, temperature: float, top_logprobs: int = 0, max_tokens: int | None = None,
@@ -149,7 +156,8 @@ class StepContext:
     ) -> tuple[MeteredStream, range]:
         """Start ``n`` new generations of one chat as a stream (watch each sample grow, stop any
         one of it: :mod:`ponder.engines.streaming`), and their identities; charged to the ledger
-        like :meth:`sample`. Turn a finished sample into a candidate with :meth:`candidate`."""
+        like :meth:`sample`. Turn a finished sample into a candidate with :meth:`candidate`
+        (``prompt=reply_prompt(stream.request)`` lets judges reuse its cached chat)."""
         identities = self.ledger.spend(n)
         request = GenerationRequest(
             messages=messages or self.messages(), n=n, max_tokens=max_tokens or self.settings.max_tokens,
@@ -172,7 +180,8 @@ class StepContext:
             for identity, messages in zip(identities, chats, strict=True)
         ]
         results = await self.engine.generate(requests)
-        return [self.candidate(row[0], identity) for identity, row in zip(identities, results, strict=True)]
+        return [self.candidate(row[0], identity, prompt=request.messages)
+                for identity, request, row in zip(identities, requests, results, strict=True)]
 
     async def extend(self, partials: Sequence[Candidate], *, max_tokens: int, temperature: float) -> list[Candidate]:
         """Continue unfinished candidates (the same generations: nothing is charged)."""
@@ -187,7 +196,8 @@ class StepContext:
             for c in partials
         ]
         results = await self.engine.generate(requests)
-        return [self.candidate(row[0], c.index, before=c) for c, row in zip(partials, results, strict=True)]
+        return [self.candidate(row[0], c.index, before=c, prompt=self.messages())
+                for c, row in zip(partials, results, strict=True)]
 
     def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Continuations of paths already paid for (step-wise search), served as the engine
@@ -195,8 +205,11 @@ class StepContext:
         from :meth:`Ledger.identities` or :meth:`Ledger.spend`."""
         return self.engine.generate_each(requests)
 
-    def candidate(self, completion: Completion, index: int, before: Candidate | None = None) -> Candidate:
-        """A candidate from a completion (appended to ``before``, a partial it continued)."""
+    def candidate(self, completion: Completion, index: int, before: Candidate | None = None, *,
+                  prompt: tuple[Message, ...] | None = None) -> Candidate:
+        """A candidate from a completion (appended to ``before``, a partial it continued);
+        ``prompt`` is the chat the whole text replies to (else ``before``'s), which judges
+        continue (:attr:`Candidate.prompt`)."""
         text = (before.text if before else "") + completion.text
         tokens = completion.completion_tokens + (before.completion_tokens if before else 0)
         logprob = mean_logprob(completion)
@@ -209,6 +222,7 @@ class StepContext:
             text=text, answer=self.task.extract(text) if completion.finish_reason != "error" else None,
             finish_reason=completion.finish_reason, completion_tokens=tokens, index=index, mean_logprob=logprob,
             evidence=completion.error, confidences=confidences,
+            prompt=prompt if prompt is not None else before.prompt if before is not None else None,
         )
 
     # -- scoring -------------------------------------------------------------------------

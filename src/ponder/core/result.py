@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ponder.core.chat import Message
 from ponder.core.usage import Usage
 
 FinishReason = Literal["stop", "length", "error", "cancelled"]
@@ -18,7 +19,10 @@ class Candidate:
     """One sampled solution and the final answer read from it (``None`` if it has none).
 
     ``evidence`` says how a verifier, a program run or a prover reached (or failed to reach) the
-    answer, or why the sample failed.
+    answer, or why the sample failed. ``prompt`` is the chat whose assistant reply ``text`` is
+    (``None`` when it is not known): a judge asks its question as a continuation of that chat, so
+    an engine's prefix cache serves everything up to the judge's own tokens. It is provenance,
+    not part of the candidate's value: it is left out of comparisons, ``repr`` and ``to_dict``.
     """
 
     text: str
@@ -30,6 +34,7 @@ class Candidate:
     mean_logprob: float | None = None
     evidence: str | None = None
     confidences: tuple[float, ...] | None = None  # per-token confidence, when top logprobs were asked for
+    prompt: tuple[Message, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -61,7 +66,8 @@ class SolveResult:
             "strategy": self.strategy,
             "params": self.params,
             "votes": self.votes,
-            "candidates": [{k: v for k, v in asdict(c).items() if k != "confidences"} for c in self.candidates],
+            "candidates": [{k: v for k, v in asdict(c).items() if k not in ("confidences", "prompt")}
+                           for c in self.candidates],
             "usage": self.usage.to_dict(),
             "stop_reason": self.stop_reason,
             "trace": self.trace,

@@ -13,7 +13,10 @@ class Usage:
     n * P); ``prompt_tokens_computed`` counts those the backend actually prefilled (the rest were
     served from a cache or a forked prefix). These and ``completion_tokens`` and
     ``engine_calls`` (batches sent to the engine) are the generator's; what scorers spent is
-    counted apart in ``scorer_calls`` and ``scorer_tokens`` (prompt plus completion tokens).
+    counted apart in ``scorer_calls``, ``scorer_tokens`` (prompt plus completion tokens, as
+    requested) and ``scorer_prompt_tokens_computed`` (the judges' prompt tokens the backend
+    actually prefilled: a judge that continues the sample's own chat computes little more than
+    its question; a remote PRM that reports no such count adds 0).
     """
 
     prompt_tokens: int = 0
@@ -22,6 +25,7 @@ class Usage:
     engine_calls: int = 0
     scorer_calls: int = 0
     scorer_tokens: int = 0
+    scorer_prompt_tokens_computed: int = 0
     wall_seconds: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
@@ -34,7 +38,8 @@ class Usage:
 
     def as_scorer_usage(self) -> Usage:
         """This record (an engine's usage on a scorer's behalf) moved to the scorer fields."""
-        return Usage(scorer_calls=self.engine_calls, scorer_tokens=self.prompt_tokens + self.completion_tokens)
+        return Usage(scorer_calls=self.engine_calls, scorer_tokens=self.prompt_tokens + self.completion_tokens,
+                     scorer_prompt_tokens_computed=self.prompt_tokens_computed)
 
     def to_dict(self) -> dict[str, float | int]:
         data: dict[str, float | int] = asdict(self)

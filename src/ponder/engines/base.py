@@ -9,21 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from ponder.core.chat import Message as Message  # the chat types live in core (a candidate records its chat)
+from ponder.core.chat import Role as Role
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import FinishReason
 from ponder.core.usage import Usage
-
-Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True)
-class Message:
-    """One chat message."""
-
-    role: Role
-    content: str
 
 
 @dataclass(frozen=True)

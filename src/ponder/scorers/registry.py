@@ -19,6 +19,11 @@ SCORERS: dict[str, Callable[[Engine], Scorer]] = {
     "probability": lambda engine: SequenceProbability(),
     "confidence": lambda engine: TraceConfidence(),
     "self-eval-prm": SelfEvalPRM,
+    # The judges above ask as the next turn of the sample's own chat (its prefix is cached);
+    # NAME:fresh asks in a fresh prompt instead, to measure what that reuse saves.
+    "self-eval:fresh": lambda engine: SelfEvalJudge(engine, reuse_cache=False),
+    "restart:fresh": lambda engine: RestartJudge(engine, reuse_cache=False),
+    "self-eval-prm:fresh": lambda engine: SelfEvalPRM(engine, reuse_cache=False),
 }
 
 

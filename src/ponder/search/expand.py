@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ponder.context import StepContext
 from ponder.core.errors import UpstreamError
 from ponder.engines.base import Completion, GenerationRequest
-from ponder.scorers.prm import ProcessRewardModel, aggregate
+from ponder.scorers.prm import ChatStepScorer, ProcessRewardModel, aggregate
 from ponder.search.steps import Partial, StepParams, grow, with_score
 
 
@@ -93,6 +93,15 @@ class Expander:
     async def score(self, partials: Sequence[Partial]) -> list[Partial]:
         """Partials with their PRM score (aggregated as the PRM declares) and step scores."""
         judged = [p for p in partials if p.finish_reason != "error"]  # a failed sample scores 0, unjudged
-        rows = await self.prm.score_steps(self.ctx.question, [p.clean_steps() for p in judged]) if judged else []
-        scores = {id(p): (aggregate(row, self.prm.aggregation), tuple(row)) for p, row in zip(judged, rows, strict=True)}
+        rows = await self._step_scores(judged) if judged else []
+        scores = {id(p): (aggregate(row, self.prm.aggregation), tuple(row))
+                  for p, row in zip(judged, rows, strict=True)}
         return [with_score(p, *scores.get(id(p), (0.0, ()))) for p in partials]
+
+    async def _step_scores(self, partials: Sequence[Partial]) -> list[list[float]]:
+        """The PRM's step scores of ``partials``: judged as continuations of the chat they extend
+        where the PRM can (its questions then reuse the cached partials), else from their steps."""
+        if isinstance(self.prm, ChatStepScorer):
+            return await self.prm.score_steps_in_chat(self.ctx.question, self.ctx.messages(),
+                                                      [p.steps for p in partials])
+        return await self.prm.score_steps(self.ctx.question, [p.clean_steps() for p in partials])

@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Literal, Protocol, TypeGuard, get_args, runtime_checkable
 
+from ponder.core.chat import Message
 from ponder.core.errors import InvalidInputError, UpstreamError
 from ponder.core.result import Candidate
 from ponder.scorers.base import ScorerInfo
@@ -43,6 +44,26 @@ def split_steps(text: str, delimiter: str = DEFAULT_DELIMITER) -> list[str]:
     if not delimiter:
         raise InvalidInputError("the step delimiter must not be empty")
     return [step.strip() for step in text.split(delimiter) if step.strip()]
+
+
+def split_raw_steps(text: str, delimiter: str = DEFAULT_DELIMITER) -> list[str]:
+    """``text`` cut after each ``delimiter``, nothing stripped or dropped: each piece keeps the
+    delimiter that ended it, so the pieces join back to ``text`` (the steps as generated)."""
+    if not delimiter:
+        raise InvalidInputError("the step delimiter must not be empty")
+    parts = text.split(delimiter)
+    return [part + delimiter for part in parts[:-1]] + [parts[-1]]
+
+
+def reply_prefixes(steps: Sequence[str]) -> list[str]:
+    """The reply up to the end of each step that has text, for ``steps`` as generated (joined,
+    they are the reply; a step of only whitespace is part of the text but not a step of its own)."""
+    prefixes, reply = [], ""
+    for step in steps:
+        reply += step
+        if step.strip():
+            prefixes.append(reply)
+    return prefixes
 
 
 def is_aggregation(how: str) -> TypeGuard[Aggregation]:
@@ -98,6 +119,18 @@ class ProcessRewardModel(Protocol):
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]: ...
 
     async def score(self, question: str, candidates: Sequence[Candidate]) -> list[float]: ...
+
+
+@runtime_checkable
+class ChatStepScorer(Protocol):
+    """A PRM that can also judge partial answers as continuations of the chat that produced them
+    (``prompt``, the same for every partial: step search continues one chat), their steps as
+    generated (delimiters kept): a model-based PRM then asks as the chat's next turn, so the
+    engine's prefix cache serves the partial (see :class:`~ponder.scorers.prm.SelfEvalPRM`).
+    Step search uses it where a PRM offers it, else :meth:`ProcessRewardModel.score_steps`."""
+
+    async def score_steps_in_chat(self, question: str, prompt: tuple[Message, ...],
+                                  steps: Sequence[Sequence[str]]) -> list[list[float]]: ...
 
 
 class StepScorer(ABC):

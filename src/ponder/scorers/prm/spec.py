@@ -2,6 +2,8 @@
 
 - ``self-eval-prm`` (or empty): :class:`SelfEvalPRM` asking ``engine`` (the generator), ``whole``;
 - ``self-eval-prm:AGG``: the same with aggregation ``AGG`` (``last``, ``min``, ``product``: per step);
+- ``self-eval-prm:fresh`` (or ``self-eval-prm:AGG:fresh``): asking every question in a fresh prompt
+  rather than as the next turn of the sample's chat (no prefix-cache reuse: for comparisons);
 - ``vllm:URL`` or ``vllm:URL#MODEL``: :class:`VllmPRM` at ``URL`` (default Qwen/Qwen2.5-Math-PRM-7B);
 - ``http:URL``, or a bare ``http://`` / ``https://`` URL: :class:`GenericHttpPRM` posting to ``URL``.
 
@@ -21,7 +23,8 @@ from ponder.scorers.prm.self_eval import SelfEvalPRM
 from ponder.scorers.prm.vllm_pooling import QWEN_PRM_MODEL, VllmPRM
 
 DEFAULT_PRM = "self-eval-prm"
-SPEC_FORMS = "self-eval-prm[:last|min|product|whole], vllm:URL[#MODEL], http:URL"
+FRESH = "fresh"
+SPEC_FORMS = "self-eval-prm[:last|min|product|whole][:fresh], vllm:URL[#MODEL], http:URL"
 
 
 class _Options(TypedDict, total=False):
@@ -35,14 +38,17 @@ def make_prm(spec: str, engine: Engine, *, aggregation: Aggregation | None = Non
         check_aggregation(aggregation)
     options: _Options = {} if aggregation is None else {"aggregation": aggregation}
     if spec == DEFAULT_PRM or spec.startswith(f"{DEFAULT_PRM}:"):
-        _, _, given = spec.partition(":")
-        if given:
-            given = check_aggregation(given)
+        modifiers = [m for m in spec.split(":")[1:] if m]
+        named = [m for m in modifiers if m != FRESH]
+        if len(named) > 1:
+            raise InvalidInputError(f"PRM spec {spec!r} names more than one aggregation; use one of: {SPEC_FORMS}")
+        if named:
+            given = check_aggregation(named[0])
             if aggregation is not None and aggregation != given:
                 raise InvalidInputError(
                     f"PRM spec {spec!r} says aggregation {given!r} but {aggregation!r} was asked for")
             options = {"aggregation": given}
-        return SelfEvalPRM(engine, **options)
+        return SelfEvalPRM(engine, **options, reuse_cache=FRESH not in modifiers)
     if spec.startswith(("http://", "https://")):
         return GenericHttpPRM(spec, **options)
     kind, sep, rest = spec.partition(":")
