@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
 from ponder.bench.runner import run_benchmark
 from ponder.bench.store import SCHEMA_VERSION, BenchStore
 from ponder.bench.types import BenchRow, CandidateRow, Config, Problem, StoredConfig
+from ponder.core.errors import BackendUnavailableError, InvalidInputError
 from ponder.engines import FakeEngine
 from ponder.engines.base import Completion, GenerationRequest
-from ponder.core.errors import BackendUnavailableError, InvalidInputError
 
 PROBLEMS = [Problem(id=str(i), question=f"What is {i} + {i}?", gold=str(2 * i), grader="math", data={})
             for i in range(6)]

@@ -165,3 +165,13 @@ async def test_the_confidence_scorer_composes_with_best_of_n() -> None:
     result = await ponder.asolve(QUESTION, engine=ConfidenceEngine(plan), strategy="best-of-n", budget=4,
                                  max_tokens=128, options={"scorer": "confidence"})
     assert result.answer == "12"
+
+
+async def test_a_split_warm_up_keeps_sampling_even_when_few_traces_pass_the_threshold() -> None:
+    def plan(request: GenerationRequest, identity: int) -> list[tuple[str, float]]:
+        return tokens("12" if identity % 2 else "13", 3.0 + 0.1 * identity)
+
+    run = ponder.start(QUESTION, ConfidenceEngine(plan), strategy="deepconf", budget=8, max_tokens=128,
+                       options={"eta": 10})  # only the most confident warm-up trace passes: not a consensus
+    result = await run.run()
+    assert run.ctx.ledger.spent > 4 and [e["action"] for e in result.trace] == ["warmup", "sample"]

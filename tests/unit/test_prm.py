@@ -9,7 +9,7 @@ import pytest
 
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import Candidate
-from ponder.engines import FakeEngine, GenerationRequest, Scripted
+from ponder.engines import FakeEngine, GenerationRequest, Message, Scripted
 from ponder.engines.fake import prompt_text
 from ponder.scorers import SCORERS, make_scorer
 from ponder.scorers.prm import (
@@ -21,8 +21,11 @@ from ponder.scorers.prm import (
     VllmPRM,
     aggregate,
     make_prm,
+    reply_prefixes,
+    split_raw_steps,
     split_steps,
 )
+from ponder.scorers.prm.self_eval import STEP_FOLLOW_UP, WHOLE_FOLLOW_UP
 
 QUESTION = "What is 2 + 3 * 4?"
 GOOD = ["3 * 4 = 12.", "2 + 12 = 14.", "The answer is 14."]
@@ -45,9 +48,25 @@ def judge_by_content(table: dict[str, float]):  # type: ignore[no-untyped-def]
     return script
 
 
-def candidate(text: str, finish: str = "stop") -> Candidate:
+def candidate(text: str, finish: str = "stop", prompt: tuple[Message, ...] | None = None) -> Candidate:
     return Candidate(text=text, answer=None, finish_reason=finish,  # type: ignore[arg-type]
-                     completion_tokens=len(text.split()))
+                     completion_tokens=len(text.split()), prompt=prompt)
+
+
+CHAT = (Message("system", "Think step by step."), Message("user", QUESTION))
+
+
+def judge_turns(table: dict[str, float]):  # type: ignore[no-untyped-def]
+    """A fake judge of questions asked after the sample's chat: P(yes) from the first table key found in
+    the judged reply's last step (per-step questions) or in the whole reply."""
+
+    def script(request: GenerationRequest, index: int) -> Scripted:
+        assert request.messages is not None
+        reply, question = request.messages[-2].content, request.messages[-1].content
+        judged = split_steps(reply)[-1] if question == STEP_FOLLOW_UP else reply
+        return verdict(next((p for key, p in table.items() if key in judged), 0.5))
+
+    return script
 
 
 # -- aggregation and steps ---------------------------------------------------------------------
@@ -174,12 +193,65 @@ async def test_self_eval_nothing_to_ask_makes_no_call() -> None:
 # -- specs and the registry --------------------------------------------------------------------
 
 
+def test_raw_steps_join_back_to_the_text() -> None:
+    text = "a\n\n  b  \n\n\n\nc\n"
+    assert split_raw_steps(text) == ["a\n\n", "  b  \n\n", "\n\n", "c\n"]
+    assert "".join(split_raw_steps(text)) == text and split_raw_steps("") == [""]
+    assert reply_prefixes(split_raw_steps(text)) == ["a\n\n", "a\n\n  b  \n\n", text]
+    assert len(reply_prefixes(split_raw_steps(text))) == len(split_steps(text))
+    assert reply_prefixes(["", "  "]) == []
+
+
+async def test_self_eval_asks_as_the_next_turn_of_the_candidates_chat() -> None:
+    engine = FakeEngine(judge_turns({"= 14": 0.9, "= 20": 0.2}))
+    prm = SelfEvalPRM(engine)
+    texts = ["\n\n".join(GOOD) + "\n", "\n\n".join(BAD)]
+    scores = await prm.score(QUESTION, [candidate(t, prompt=CHAT) for t in texts] + [candidate("", prompt=CHAT)])
+    assert scores == pytest.approx([0.9, 0.2, NEUTRAL_SCORE])
+    assert engine.calls == 1 and len(engine.requests) == 2  # the empty answer is not asked about
+    first = engine.requests[0]
+    # the sample's own chat, its text exactly as generated, then the question: a prefix-cache hit
+    assert first.messages == CHAT + (Message("assistant", texts[0]), Message("user", WHOLE_FOLLOW_UP))
+    assert (first.max_tokens, first.temperature, first.top_logprobs) == (1, 0.0, 10)
+
+
+async def test_self_eval_per_step_turns_end_at_each_step_and_are_memoised() -> None:
+    engine = FakeEngine(judge_turns({"= 12": 0.8, "= 14": 0.9, "answer": 0.7}))
+    prm = SelfEvalPRM(engine, aggregation="min")
+    text = "\n\n".join(GOOD)
+    assert await prm.score(QUESTION, [candidate(text, prompt=CHAT)]) == [pytest.approx(0.7)]
+    replies = [r.messages[-2].content for r in engine.requests]  # type: ignore[index]
+    assert replies == [GOOD[0] + "\n\n", GOOD[0] + "\n\n" + GOOD[1] + "\n\n", text]
+    assert all(r.messages[-1] == Message("user", STEP_FOLLOW_UP) for r in engine.requests)  # type: ignore[index]
+    # step search: the same chat, steps as generated (delimiters kept); known steps are not asked again
+    steps = [GOOD[0] + "\n\n", GOOD[1] + "\n\n", GOOD[2]]
+    assert await prm.score_steps_in_chat(QUESTION, CHAT, [steps[:2], steps, []]) == [
+        [pytest.approx(0.8), pytest.approx(0.9)], [pytest.approx(0.8), pytest.approx(0.9), pytest.approx(0.7)], []]
+    assert engine.calls == 1
+
+
+async def test_self_eval_fresh_prompts_without_a_chat_or_when_asked() -> None:
+    for prm, text in ((SelfEvalPRM(FakeEngine(["Yes"])), candidate("\n\n".join(GOOD))),
+                      (SelfEvalPRM(FakeEngine(["Yes"]), reuse_cache=False), candidate("\n\n".join(GOOD), prompt=CHAT))):
+        await prm.score(QUESTION, [text])
+        [request] = prm.engine.requests  # type: ignore[attr-defined]
+        [message] = request.messages
+        assert message.role == "user" and "Step 1: 3 * 4 = 12." in message.content and QUESTION in message.content
+    fresh = SelfEvalPRM(FakeEngine(["Yes"]), reuse_cache=False)
+    await fresh.score_steps_in_chat(QUESTION, CHAT, [[GOOD[0] + "\n\n", "  "]])
+    [request] = fresh.engine.requests  # type: ignore[attr-defined]
+    assert "Steps so far:\n\nStep 1: 3 * 4 = 12.\n\nAre" in prompt_text(request)
+
+
 def test_make_prm_specs() -> None:
     engine = FakeEngine(["Yes"])
     default = make_prm("", engine)
     assert isinstance(default, SelfEvalPRM) and default.engine is engine and default.aggregation == "whole"
     assert make_prm("self-eval-prm:min", engine).aggregation == "min"
     assert make_prm("self-eval-prm", engine, aggregation="last").aggregation == "last"
+    assert default.reuse_cache and not make_prm("self-eval-prm:fresh", engine).reuse_cache  # type: ignore[attr-defined]
+    fresh_min = make_prm("self-eval-prm:min:fresh", engine)
+    assert isinstance(fresh_min, SelfEvalPRM) and fresh_min.aggregation == "min" and not fresh_min.reuse_cache
     vllm = make_prm("vllm:http://127.0.0.1:8000", engine)
     assert isinstance(vllm, VllmPRM) and vllm.model == "Qwen/Qwen2.5-Math-PRM-7B" and vllm.aggregation == "last"
     assert vllm.endpoint == "/pooling"
@@ -198,6 +270,7 @@ def test_make_prm_specs() -> None:
     ("vllm:localhost:8000", "must start with http"),
     ("http:ftp://x", "must start with http"),
     ("self-eval-prm:mean", "unknown PRM aggregation 'mean'"),
+    ("self-eval-prm:min:last", "more than one aggregation"),
 ])
 def test_make_prm_bad_specs(spec: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):

@@ -11,7 +11,6 @@ from ponder.core.errors import InvalidInputError
 from ponder.core.result import Candidate
 from ponder.core.usage import Usage
 from ponder.engines import Completion, FakeEngine, GenerationRequest, Message, Scripted, TokenLogprob
-from ponder.engines.fake import prompt_text
 from ponder.scorers import RestartJudge, SelfEvalJudge, SequenceProbability, make_scorer, verdict_probability
 
 QUESTION = "What is 2 + 2?"

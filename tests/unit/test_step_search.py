@@ -432,3 +432,34 @@ def test_delimiter_escapes_typed_on_a_command_line() -> None:
     assert build_params(ParticleFilteringParams, {"delimiter": ". "}).delimiter == ". "
     with pytest.raises(InvalidInputError, match="bad escape"):
         build_params(ParticleFilteringParams, {"delimiter": "\\x"})
+
+
+# -- the self-evaluation PRM judges partials in the chat they continue ------------------------
+
+
+async def test_self_eval_prm_asks_after_the_search_chat() -> None:
+    import math
+
+    from ponder.engines import Message, Scripted
+    from ponder.scorers.prm.self_eval import WHOLE_FOLLOW_UP
+
+    def script(request: GenerationRequest, index: int) -> Any:
+        assert request.messages is not None
+        if request.messages[-1].content == WHOLE_FOLLOW_UP:  # a verdict on the partial in the assistant turn
+            p = 0.1 if "bad" in request.messages[-2].content else 0.9
+            return Scripted("Yes", top=(("Yes", math.log(p)), ("No", math.log(1 - p))))
+        return three_steps(request, index)
+
+    engine = FakeEngine(script, fork=True)
+    result = await ponder.asolve(QUESTION, engine=engine, strategy="particle-filtering", budget=8, seed=3,
+                                 max_tokens=200)  # the default PRM: self-eval-prm
+    assert result.answer == "12"
+    steps = [r for r in engine.requests if r.max_tokens > 1]
+    judges = [r for r in engine.requests if r.max_tokens == 1]
+    assert judges and all(j.messages[-1] == Message("user", WHOLE_FOLLOW_UP) for j in judges)  # type: ignore[index]
+    chat = steps[0].messages
+    assert all(j.messages[:-2] == chat for j in judges)  # type: ignore[index]
+    # each partial is judged exactly as generated: the text a later step continues
+    judged = {j.messages[-2].content for j in judges}  # type: ignore[index]
+    assert {s.assistant_prefix for s in steps if s.assistant_prefix} <= judged
+    assert 0 < result.usage.scorer_prompt_tokens_computed <= result.usage.scorer_tokens  # counted apart

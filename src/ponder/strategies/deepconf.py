@@ -13,18 +13,20 @@ trace score ``score``; answer by majority vote weighted by that score.
 1. warm-up: ``N_init`` traces run to the end; the stopping threshold ``s`` is the ``100 - eta``
    percentile of their lowest-group confidences (``eta=90`` keeps 90%: DeepConf-high, the
    conservative setting; ``eta=10``: DeepConf-low, aggressive);
-2. then traces are drawn ``batch`` at a time; each is stopped the moment its current group
+2. then the rest of the budget's traces are drawn at once (as the reference code does; ``batch``
+   draws them that many at a time instead); each is stopped the moment its current group
    confidence (a full window) falls below ``s``: its decoding ends at once (the engine's
    per-sample stop) and it does not vote;
-3. votes: warm-up traces whose lowest-group confidence is at least ``s``, and every finished
-   later trace, each weighted by its lowest-group confidence; sampling stops once the leading
-   answer's share of the weighted vote reaches ``tau`` (0.95), or when the budget is spent.
+3. sampling stops once the leading answer's share of the confidence-weighted vote of every
+   finished trace so far (warm-up ones included; each weighted by its lowest-group confidence)
+   reaches ``tau`` (0.95), or when the budget is spent (the paper's adaptive sampling);
+4. the answer: the confidence-weighted vote of the warm-up traces whose lowest-group confidence is
+   at least ``s`` and of every later trace that finished (the reference code's vote).
 
 Defaults follow the paper (``k = 20``, ``eta = 90``, ``tau = 0.95``, bottom-10% offline score) with
 two deliberate changes of scale, since the paper's values assume budgets of 512 traces of up to
 64k tokens: ``warmup=0`` means ``N_init = max(2, budget // 4)`` (the paper: 16 of 512) and
-``window=0`` means ``w = max(8, min(2048, max_tokens // 16))`` (the paper: 2048). ``batch=0`` draws
-``N_init`` traces per online step. Needs an engine that returns top logprobs (the embedded one,
+``window=0`` means ``w = max(8, min(2048, max_tokens // 16))`` (the paper: 2048). Needs an engine that returns top logprobs (the embedded one,
 vLLM, SGLang, llama.cpp's servers): any other gets a clear error.
 """
 
@@ -55,7 +57,7 @@ class DeepConfParams:
     top_k: int = param(20, "alternatives per token in its confidence (the paper's k)")
     window: int = param(0, "tokens per confidence group; 0: max(8, min(2048, max_tokens // 16))")
     warmup: int = param(0, "online warm-up traces; 0: max(2, budget // 4)")
-    batch: int = param(0, "online traces per step; 0: the warm-up count")
+    batch: int = param(0, "online traces per step; 0: all the budget has left, at once (the reference code)")
     tau: float = param(0.95, "online: stop sampling once the leader's weighted vote share reaches this")
     score: TraceScore = param("bottom10", "offline trace score: " + ", ".join(TRACE_SCORES))
 
@@ -119,7 +121,7 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
             share = self._leader_share(state, ctx)
             info = step_info("warmup", n=len(warm), threshold=round(threshold, 4), leader_share=round(share, 4))
             return replace(state, finished=state.finished or share >= self.params.tau), info
-        n = min(self.params.batch or self.warmup(ctx), ctx.ledger.remaining())
+        n = min(self.params.batch or ctx.ledger.remaining(), ctx.ledger.remaining())
         new = await self._draw(ctx, n, temperature, threshold=state.threshold, before=state)
         state = replace(state, traces=state.traces + new)
         share = self._leader_share(state, ctx)
@@ -169,8 +171,9 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
                 and (i >= state.warm or t.lowest >= state.threshold)]
 
     def _leader_share(self, state: ConfState, ctx: StepContext) -> float:
-        """The leading answer's share of the confidence-weighted vote (the paper's consensus beta)."""
-        voters = self._voters(state)
+        """The leading answer's share of the confidence-weighted vote of every finished trace (the
+        paper's consensus beta)."""
+        voters = [t for t in state.traces if not t.stopped and t.candidate.answer is not None]
         total = sum(t.lowest for t in voters)
         if not voters or total <= 0:
             return 0.0
