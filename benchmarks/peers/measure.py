@@ -5,7 +5,8 @@ anyway; a system may still send its own samples concurrently). Wall time covers 
 only - not starting engines or optillm's proxy. Tokens and upstream requests come from the
 counting proxy when the system talks HTTP, from ponder's own usage for the embedded engine.
 A problem whose solve raises is recorded with its error and graded wrong; a configuration in
-which every problem failed is ``failed``, one the system cannot run is ``unavailable``.
+which every problem failed is ``failed``, one the system cannot run is ``unavailable``. A
+system's note on how it ran a strategy (ponder's DeepConf setting) goes into the record.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ async def run_config(system: System, strategy: str, budget: int, problems: Seque
     except Exception as exc:  # a peer that cannot even start is reported, not fatal to the benchmark
         return {**unavailable(system, strategy, budget, f"could not start: {type(exc).__name__}: {exc}"),
                 "status": "failed"}
+    note = system.note(strategy)
     before = proxy.snapshot() if proxy is not None else None
     records: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -64,6 +66,8 @@ async def run_config(system: System, strategy: str, budget: int, problems: Seque
         "problems": len(records), "correct": sum(bool(r["correct"]) for r in records),
         "errors": sum("error" in r for r in records), "wall_seconds": round(wall, 4), "records": records,
     }
+    if note:
+        result["note"] = note
     result["accuracy"] = result["correct"] / len(records) if records else 0.0
     if any("usage" in r for r in records):
         result["ponder_usage"] = engine_usage(records)
@@ -72,6 +76,9 @@ async def run_config(system: System, strategy: str, budget: int, problems: Seque
         result.update(tokens_source="counting proxy", prompt_tokens=tally.prompt_tokens,
                       completion_tokens=tally.completion_tokens, upstream_requests=tally.upstream_requests,
                       proxy=tally.to_dict())
+        if tally.streams_without_usage:  # the server sent no usage chunk: completion tokens read off the events
+            result["tokens_source"] = ("counting proxy; completion tokens of streamed requests counted from their "
+                                       "events, their prompt tokens unreported by the server")
     else:
         usage = result.get("ponder_usage", {})
         result.update(tokens_source="ponder usage (embedded engine; scorer tokens apart)",

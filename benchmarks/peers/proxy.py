@@ -14,6 +14,13 @@ Adjustments (both recorded in the benchmark's settings):
   choice) is sent upstream as ``n`` one-choice requests whose choices and usage are merged (without
   this, optillm's best-of-n would score a single sample). A request's ``seed``, if any, becomes
   ``seed + i`` for the i-th one.
+
+Streamed requests (``"stream": true``, as ponder's DeepConf sends) are relayed event by event, so
+a client that closes its stream early (DeepConf stopping a trace) closes the upstream one too and
+the server stops generating. Their tokens come from the stream's usage chunk where the server
+sends one; otherwise completion tokens are counted from the events (one per token logprob, else
+one per event carrying text) and prompt tokens are unknown: ``streams_without_usage`` counts such
+requests.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: int = 0
+    streams: int = 0
+    streams_without_usage: int = 0
 
     def minus(self, earlier: Tally) -> Tally:
         """The counts since ``earlier`` (a snapshot of the same proxy)."""
@@ -71,6 +80,15 @@ def rewrite_body(body: dict[str, Any], adjust: Adjustments) -> dict[str, Any]:
     return out
 
 
+def streamed_body(raw: bytes | None) -> dict[str, Any] | None:
+    """The JSON body of a request that asks for a stream, else None."""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("stream") else None
+
+
 def merge_responses(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One response from the responses to ``n`` one-choice requests: choices re-indexed, usage summed."""
     merged = dict(parts[0])
@@ -85,6 +103,48 @@ def merge_responses(parts: list[dict[str, Any]]) -> dict[str, Any]:
     merged["choices"] = choices
     merged["usage"] = usage
     return merged
+
+
+def event_tokens(choice: dict[str, Any]) -> int:
+    """Completion tokens one streamed choice carries: its token logprobs, else 1 if it has text."""
+    logprobs = choice.get("logprobs")
+    if isinstance(logprobs, dict):
+        tokens = logprobs.get("content") if "content" in logprobs else logprobs.get("tokens")
+        if isinstance(tokens, list):
+            return len(tokens)
+    delta = choice.get("delta")
+    text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+    return 1 if text else 0
+
+
+@dataclass
+class StreamCount:
+    """Reads a relayed server-sent event stream, in whatever pieces it arrives, for its usage."""
+
+    pending: bytes = b""
+    tokens: int = 0
+    usage: dict[str, Any] | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Read the complete ``data:`` lines of one more piece of the stream."""
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        for line in lines:
+            line = line.strip()
+            if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if isinstance(event.get("usage"), dict):
+                self.usage = event["usage"]
+            self.tokens += sum(event_tokens(c) for c in event.get("choices") or () if isinstance(c, dict))
+
+    def body(self) -> dict[str, Any]:
+        """What to count: the server's usage, else the completion tokens read from the events."""
+        return {"usage": self.usage or {"prompt_tokens": 0, "completion_tokens": self.tokens}}
 
 
 class CountingProxy:
@@ -122,12 +182,23 @@ class CountingProxy:
 
             def _relay(self, raw: bytes | None) -> None:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-                status, payload, content_type = proxy.forward(self.command, self.path, raw, headers)
+                body = streamed_body(raw)
+                if body is not None:
+                    proxy.relay_stream(self, body, headers)
+                    return
+                self.send_whole(*proxy.forward(self.command, self.path, raw, headers))
+
+            def send_whole(self, status: int, payload: bytes, content_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def send_piece(self, piece: bytes) -> None:
+                """One piece of a chunked reply (an empty one ends it)."""
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                self.wfile.flush()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -189,6 +260,70 @@ class CountingProxy:
             self._count(error=True)
             message = {"error": {"message": f"counting proxy: upstream unreachable: {exc}"}}
             return 502, json.dumps(message).encode(), "application/json"
+
+    def relay_stream(self, handler: Any, body: dict[str, Any], headers: dict[str, str]) -> None:
+        """Relay one streamed POST event by event to ``handler`` (the client's request handler);
+        when the client goes away, close the upstream stream so the server stops generating."""
+        self._count(requests=1)
+        content = json.dumps(rewrite_body(body, self.adjust)).encode()
+        count = StreamCount()
+        relayed = False
+        try:
+            with self._client.stream("POST", self.upstream + handler.path, content=content,
+                                     headers=headers) as response:
+                self.upstream_server_header = response.headers.get("server", self.upstream_server_header)
+                content_type = response.headers.get("content-type", "text/event-stream")
+                if response.status_code >= 400 or "json" in content_type:  # an error, or a server ignoring stream
+                    payload = response.read()
+                    try:
+                        parsed = json.loads(payload)
+                    except ValueError:
+                        parsed = None
+                    self._count(upstream=1, body=parsed, error=response.status_code >= 400)
+                    self._answer(handler, response.status_code, payload, content_type)
+                    return
+                relayed = True
+                client_gone = False
+                try:
+                    handler.send_response(response.status_code)
+                    handler.send_header("Content-Type", content_type)
+                    handler.send_header("Transfer-Encoding", "chunked")
+                    handler.end_headers()
+                    for piece in response.iter_bytes():
+                        count.feed(piece)
+                        handler.send_piece(piece)
+                except OSError:  # the client closed its stream: leaving `with` closes the upstream one
+                    client_gone = handler.close_connection = True
+                self._count_stream(count)  # before the upstream stream closes and before the client sees the end
+                relayed = False
+                if not client_gone:
+                    self._answer(handler, None, b"", "")
+        except httpx.HTTPError as exc:
+            if relayed:  # the upstream stream broke off mid-way: so does the client's
+                self._count_stream(count, error=True)
+                handler.close_connection = True
+            else:
+                self._count(error=True)
+                message = {"error": {"message": f"counting proxy: upstream unreachable: {exc}"}}
+                self._answer(handler, 502, json.dumps(message).encode(), "application/json")
+
+    @staticmethod
+    def _answer(handler: Any, status: int | None, payload: bytes, content_type: str) -> None:
+        """Send a whole reply (``status``) or end a chunked one (``status`` None); a client that
+        has gone away gets nothing."""
+        try:
+            if status is None:
+                handler.send_piece(b"")
+            else:
+                handler.send_whole(status, payload, content_type)
+        except OSError:
+            handler.close_connection = True
+
+    def _count_stream(self, count: StreamCount, error: bool = False) -> None:
+        self._count(upstream=1, body=count.body(), error=error)
+        with self._lock:
+            self._tally.streams += 1
+            self._tally.streams_without_usage += int(count.usage is None)
 
     def _post_json(self, method: str, path: str, body: dict[str, Any],
                    headers: dict[str, str]) -> tuple[int, bytes, str]:

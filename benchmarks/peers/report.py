@@ -18,7 +18,7 @@ from typing import Any
 PONDER_SYSTEMS = ("ponder-http", "ponder-embedded")
 TARGETS = {"ponder-http": 0.8, "ponder-embedded": 0.5}
 SYSTEM_ORDER = ("ponder-http", "ponder-embedded", "its_hub", "optillm")
-STRATEGY_ORDER = ("self-consistency", "best-of-n", "particle-filtering")
+STRATEGY_ORDER = ("self-consistency", "best-of-n", "particle-filtering", "deepconf")
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -82,6 +82,18 @@ def _ratio_cell(row: dict[str, Any], name: str) -> str:
     return f"{found['wall_ratio']:.2f}x{mark}"
 
 
+def _notes(row: dict[str, Any]) -> list[str]:
+    """The note cell of a row that ran: the system's note, failed problems, unreported prompt tokens."""
+    notes = [str(row["note"])] if row.get("note") else []
+    if row.get("errors"):
+        notes.append(f"{row['errors']} problem(s) failed")
+    unreported = (row.get("proxy") or {}).get("streams_without_usage")
+    if unreported:
+        notes.append(f"prompt tokens of {unreported} streamed request(s) unreported by the server (counted as 0); "
+                     "their completion tokens counted from the stream")
+    return notes
+
+
 def _tokens(value: Any) -> str:
     return "" if value is None else f"{value:,}"
 
@@ -109,7 +121,7 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{str(row.get('reason') or '').replace('|', '/')} |")
             continue
         low, high = row["accuracy_ci95"]
-        note = f"{row['errors']} problem(s) failed" if row.get("errors") else ""
+        note = "; ".join(_notes(row)).replace("|", "/")
         lines.append(
             f"| {row['strategy']} | {row['budget']} | {row['system']} | ok | {100 * row['accuracy']:.1f}% "
             f"({100 * low:.0f}-{100 * high:.0f}) | {row['wall_seconds']:.1f} | "

@@ -14,6 +14,7 @@ Installs nothing: its_hub comes from the ``bench-peers`` extra, optillm from its
 
     python benchmarks/peers/run.py [--limit 30] [--budgets 4,8] [--url URL] [--model GGUF]
         [--systems ponder-http,ponder-embedded,its_hub,optillm] [--max-tokens 128] [--out PATH]
+        [--strategies self-consistency,best-of-n,particle-filtering,deepconf]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from peers.measure import run_config
 from peers.proxy import Adjustments, CountingProxy
 from peers.servers import find_optillm, optillm_version, server_profile, start_llama_server
 from peers.systems import (
+    DEEPCONF_LOW,
     OPTILLM_SC_SAMPLES,
     SC,
     STRATEGIES,
@@ -107,6 +109,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ponder's particle-filtering options as JSON, e.g. '{\"prm\": \"self-eval-prm\"}'")
     parser.add_argument("--bon-options", type=json_object, default={"scorer": "self-eval"},
                         help="ponder's best-of-n options as JSON (default {\"scorer\": \"self-eval\"})")
+    parser.add_argument("--deepconf-options", type=json_object, default=dict(DEEPCONF_LOW),
+                        help="ponder's deepconf options as JSON (default {\"eta\": 10}: DeepConf-low, online, "
+                             "as benchmarks/fewer_tokens.py)")
     parser.add_argument("--pf-max-steps", type=int, default=40,
                         help="its_hub particle filtering's step limit (default 40, as ponder's)")
     parser.add_argument("--optillm-bin",
@@ -177,7 +182,7 @@ def make_setup(args: argparse.Namespace, url: str, model: str, profile: Any, mod
                  temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed, model_path=model_path,
                  chat_template=args.chat_template or model_path, judge_max_tokens=args.judge_max_tokens,
                  pf_max_steps=args.pf_max_steps, pf_options=args.pf_options, bon_options=args.bon_options,
-                 timeout=args.timeout)
+                 deepconf_options=args.deepconf_options, timeout=args.timeout)
 
 
 async def server_phase(args: argparse.Namespace, recorder: Recorder, model_path: str | None,
@@ -236,7 +241,8 @@ async def main_async(args: argparse.Namespace) -> tuple[Path, Path]:
         "dataset": args.dataset, "problems": len(problems), "budgets": args.budgets, "systems": args.systems,
         "strategies": args.strategies, "max_tokens": args.max_tokens, "temperature": args.temperature,
         "seed": args.seed, "system_prompt": DEFAULT_SYSTEM_PROMPT, "model_path": model_path,
-        "pf_options": args.pf_options, "bon_options": args.bon_options, "pf_max_steps_its_hub": args.pf_max_steps,
+        "pf_options": args.pf_options, "bon_options": args.bon_options, "deepconf_options": args.deepconf_options,
+        "pf_max_steps_its_hub": args.pf_max_steps,
         "judge_max_tokens_its_hub": args.judge_max_tokens, "optillm_bin": optillm,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": False, "argv": sys.argv[1:],
         "machine": {"platform": platform.platform(), "python": platform.python_version()},

@@ -3,7 +3,9 @@
 Each system answers one problem at a time for a (strategy, budget) pair. ``prepare`` returns a
 solver for that pair or raises :class:`Unavailable` with the reason the system cannot run it
 (so the report can say why instead of leaving the row out). Strategies are named as ponder names
-them: ``self-consistency``, ``best-of-n``, ``particle-filtering``.
+them: ``self-consistency``, ``best-of-n``, ``particle-filtering``, ``deepconf`` (ponder's DeepConf-low by
+default: online, ``eta`` 10, the setting ``benchmarks/fewer_tokens.py`` uses; over HTTP it streams with
+top logprobs and closes a trace's stream when it stops it).
 
 How each peer is driven, and what it cannot do against a given server:
 
@@ -22,10 +24,27 @@ How each peer is driven, and what it cannot do against a given server:
   ``self_consistency`` always draws 5 samples at temperature 1 and clusters whole texts by string
   similarity (its sample count is not settable), so it runs at budget 5 only. optillm has no
   particle filter.
+
+DeepConf (``deepconf``) is ponder's alone here; both peers' rows say why (read from their sources):
+
+- optillm 0.4.0: its ``deepconf`` is a ``decoding`` of its local inference client, not an approach
+  its proxy dispatches. ``optillm/server.py`` ``get_config`` uses that client (``create_inference_client``)
+  only when ``OPTILLM_API_KEY`` is set, and then ignores ``--base-url``; ``known_approaches`` has no
+  ``deepconf`` and no plugin registers it, so through the proxy a ``deepconf-MODEL`` request would be
+  passed to the server unchanged (approach ``none``). ``optillm/inference.py`` runs
+  ``deepconf_decode(pipeline.current_model, pipeline.tokenizer, ...)`` (token-by-token PyTorch forward
+  passes with a KV cache) on a model loaded by ``AutoModelForCausalLM.from_pretrained(model_id)`` with
+  no ``gguf_file``: it cannot load the GGUF model this benchmark serves.
+- its_hub 1.2.0 has no ``confidence_selection`` (nor any DeepConf or token-confidence algorithm): its
+  algorithms are ``SelfConsistency``, ``AdaptiveSelfConsistency``, ``BetaSelfConsistency``, ``BestOfN``,
+  ``BeamSearch``, ``ParticleFiltering``/``ParticleGibbs``/``EntropicParticleFiltering`` and
+  ``PlanningWrapper`` (``its_hub/core/algorithms``), and its ``OpenAICompatibleLanguageModel`` never asks
+  the server for logprobs (``_prepare_request_data``), which confidence needs.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import warnings
@@ -47,10 +66,22 @@ from ponder.registry import get_strategy
 
 from .servers import start_optillm
 
-SC, BON, PF = "self-consistency", "best-of-n", "particle-filtering"
-STRATEGIES = (SC, BON, PF)
+SC, BON, PF, DEEPCONF = "self-consistency", "best-of-n", "particle-filtering", "deepconf"
+STRATEGIES = (SC, BON, PF, DEEPCONF)
+DEEPCONF_LOW = {"eta": 10}  # online (the default mode), keep 10%: DeepConf-low, as benchmarks/fewer_tokens.py
 OPTILLM_SC_SAMPLES = 5  # optillm.self_consistency.AdvancedSelfConsistency(num_samples=5), not exposed
 STEP_DELIMITER = "\n\n"
+OPTILLM_NO_DEEPCONF = (
+    "optillm's deepconf runs only in its local inference mode (OPTILLM_API_KEY set: optillm/server.py get_config "
+    "then uses its own InferenceClient and ignores --base-url): it is a `decoding` of that client "
+    "(optillm/inference.py: deepconf_decode on a PyTorch/transformers model), not an approach its proxy "
+    "dispatches (not in server.py's known_approaches, no plugin), so it cannot run against this server; and that "
+    "mode loads models with AutoModelForCausalLM.from_pretrained(model_id), without gguf_file, so it cannot load "
+    "the GGUF model this benchmark serves")
+ITS_HUB_NO_DEEPCONF = (
+    "its_hub 1.2.0 has no confidence_selection nor any DeepConf or token-confidence algorithm (its_hub/core/"
+    "algorithms: self-consistency, adaptive and beta self-consistency, best-of-n, beam search, particle "
+    "filtering/Gibbs, planning wrapper), and its OpenAICompatibleLanguageModel never asks the server for logprobs")
 
 
 class Unavailable(Exception):
@@ -64,7 +95,8 @@ class Setup:
     ``url`` is the root every HTTP system talks to; ``model`` the served model name;
     ``model_path`` the GGUF file for the embedded engine (None: the embedded engine cannot run
     the served model); ``chat_template`` lets ponder's HTTP engine continue partial answers on
-    servers that cannot. ``pf_options`` and ``bon_options`` are ponder's strategy options.
+    servers that cannot. ``pf_options``, ``bon_options`` and ``deepconf_options`` are ponder's
+    strategy options.
     """
 
     url: str
@@ -80,6 +112,7 @@ class Setup:
     pf_max_steps: int = 40
     pf_options: Mapping[str, Any] = field(default_factory=dict)
     bon_options: Mapping[str, Any] = field(default_factory=lambda: {"scorer": "self-eval"})
+    deepconf_options: Mapping[str, Any] = field(default_factory=lambda: dict(DEEPCONF_LOW))
     timeout: float = 900.0
 
 
@@ -114,6 +147,10 @@ class System(ABC):
     async def prepare(self, strategy: str, budget: int) -> Solver:
         """A solver for one configuration, or :class:`Unavailable`."""
 
+    def note(self, strategy: str) -> str | None:
+        """What the report's row for a strategy should say about how this system ran it."""
+        return None
+
     async def close(self) -> None:
         """Release what ``open`` started."""
 
@@ -136,7 +173,17 @@ class PonderSystem(System):
             return dict(self.setup.bon_options)
         if strategy == PF:
             return dict(self.setup.pf_options)
+        if strategy == DEEPCONF:
+            return dict(self.setup.deepconf_options)
         return {}
+
+    def note(self, strategy: str) -> str | None:
+        if strategy != DEEPCONF:
+            return None
+        options = self.options(strategy)
+        setting = ("DeepConf-low (online, eta 10), the setting benchmarks/fewer_tokens.py uses"
+                   if options == DEEPCONF_LOW else "DeepConf")
+        return f"{setting}; options {json.dumps(options, sort_keys=True)}"
 
     async def prepare(self, strategy: str, budget: int) -> Solver:
         if self.blocked is not None:
@@ -230,6 +277,8 @@ class ItsHubSystem(System):
         return ParticleFiltering(sg=steps, prm=judge_prm(LLMJudge(self.judge_lm, response_format=None)))
 
     async def prepare(self, strategy: str, budget: int) -> Solver:
+        if strategy == DEEPCONF:  # whether or not its_hub is installed
+            raise Unavailable(ITS_HUB_NO_DEEPCONF)
         if self.missing:
             raise Unavailable(self.missing)
         algorithm = self.algorithm(strategy)
@@ -309,6 +358,8 @@ class OptillmSystem(System):
             self.proxy = None
 
     async def prepare(self, strategy: str, budget: int) -> Solver:
+        if strategy == DEEPCONF:  # whether or not optillm is installed
+            raise Unavailable(OPTILLM_NO_DEEPCONF)
         if self.executable is None:
             raise Unavailable("optillm is not installed: it pins z3-solver<=4.15.4 (ponder needs >=5.4), so install it "
                               "in its own venv (python -m venv .venv-optillm && .venv-optillm/bin/pip install "

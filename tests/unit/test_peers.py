@@ -21,7 +21,18 @@ from peers import report, run
 from peers.measure import run_config
 from peers.proxy import Adjustments, CountingProxy, merge_responses, rewrite_body
 from peers.servers import find_optillm
-from peers.systems import BON, PF, SC, ItsHubSystem, OptillmSystem, Setup, Unavailable, ponder_embedded, ponder_http
+from peers.systems import (
+    BON,
+    DEEPCONF,
+    PF,
+    SC,
+    ItsHubSystem,
+    OptillmSystem,
+    Setup,
+    Unavailable,
+    ponder_embedded,
+    ponder_http,
+)
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "2 + 2?"}]}
 
@@ -66,6 +77,41 @@ def test_proxy_counts_usage_and_expands_n() -> None:
     assert [(p["n"], p["seed"]) for p in posts[1:]] == [(1, 7), (1, 8), (1, 9)]
 
 
+def test_proxy_relays_streams_and_counts_their_tokens() -> None:
+    stream = {**CHAT, "stream": True, "logprobs": True, "top_logprobs": 1, "max_completion_tokens": 9}
+    with StubServer(owned_by="me") as stub, CountingProxy(stub.url) as proxy:
+        start = proxy.snapshot()
+        with httpx.stream("POST", proxy.url + "/v1/chat/completions", json=stream) as response:
+            lines = [line for line in response.iter_lines() if line.startswith("data:")]
+        without_usage = proxy.snapshot().minus(start)
+        usage = {**stream, "stream_options": {"include_usage": True}}
+        with httpx.stream("POST", proxy.url + "/v1/chat/completions", json=usage) as response:
+            response.read()
+        tally = proxy.snapshot().minus(start)
+    assert response.headers["content-type"] == "text/event-stream" and lines[-1] == "data: [DONE]"
+    words = len(["sample", "seed=None", "i=0.", "The", "answer", "is", "4."])  # the stub's text, a chunk a word
+    assert (without_usage.streams, without_usage.streams_without_usage) == (1, 1)
+    assert (without_usage.prompt_tokens, without_usage.completion_tokens) == (0, words)  # one per token logprob
+    assert (tally.streams, tally.streams_without_usage, tally.upstream_requests) == (2, 1, 2)
+    assert (tally.prompt_tokens, tally.completion_tokens) == (10, 2 * words)  # the usage chunk, where sent
+    assert all(body["max_tokens"] == 9 for _, _, body, _ in stub.posts())  # the rename applies to streams too
+
+
+def test_proxy_closes_the_upstream_stream_when_the_client_closes_it() -> None:
+    with StubServer(owned_by="me") as stub, CountingProxy(stub.url) as proxy:
+        stub.chunk_delay = 0.02
+        stub.stream_text = lambda body: " ".join(["word"] * 200)
+        with httpx.stream("POST", proxy.url + "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
+            events = response.iter_lines()
+            first = [next(events) for _ in range(6)]
+        record = stub.streams[0]
+        assert record.ended.wait(5)
+        tally = proxy.snapshot()
+    assert any(line.startswith("data:") for line in first)
+    assert record.outcome == "closed" and record.sent < 100  # the server stopped generating long before the end
+    assert tally.streams == 1 and 0 < tally.completion_tokens < 100
+
+
 def test_proxy_reports_an_unreachable_upstream_as_502() -> None:
     with CountingProxy("http://127.0.0.1:9", timeout=2) as proxy:
         response = httpx.post(proxy.url + "/v1/chat/completions", json=CHAT)
@@ -95,6 +141,19 @@ def test_report_ratios_targets_and_reasons() -> None:
     assert "| self-consistency | 4 | its_hub | ok | 40.0% " in table and "0.80x" in table and "(acc. differs)" in table
     assert "optillm has no particle-filtering approach" in table
     assert table.index("ponder-http") < table.index("| self-consistency | 4 | its_hub")
+
+
+def test_report_notes_deepconf_and_unreported_stream_tokens() -> None:
+    ran = {**config("ponder-http", 5.0, 12, strategy=DEEPCONF), "note": "DeepConf-low (online, eta 10)",
+           "proxy": {"streams": 6, "streams_without_usage": 6}}
+    built = report.build([ran, {"system": "optillm", "strategy": DEEPCONF, "budget": 4, "status": "unavailable",
+                                "reason": "optillm's deepconf runs only in its local inference mode"},
+                          config("ponder-http", 8.0, 12)], {"versions": {}})
+    assert [r["strategy"] for r in built["rows"]] == [SC, DEEPCONF, DEEPCONF]  # deepconf after the others
+    table = report.markdown(built)
+    assert "| deepconf | 4 | ponder-http | ok |" in table
+    assert "DeepConf-low (online, eta 10); prompt tokens of 6 streamed request(s) unreported" in table
+    assert "| deepconf | 4 | optillm | unavailable |" in table and "local inference mode" in table
 
 
 def test_wilson_interval() -> None:
@@ -138,6 +197,53 @@ async def test_unavailable_configurations_say_why() -> None:
     assert "5 samples" in (await run_config(optillm, SC, 4, problems(1), None))["reason"]
     assert "no particle-filtering" in (await run_config(optillm, PF, 4, problems(1), None))["reason"]
     await optillm.close()
+
+
+def test_ponder_deepconf_is_deepconf_low_by_default() -> None:
+    args = run.parse_args([])
+    assert DEEPCONF in args.strategies and args.deepconf_options == {"eta": 10}
+    assert run.parse_args(["--deepconf-options", '{"eta": 90}']).deepconf_options == {"eta": 90}
+    setup = run.make_setup(args, "http://x", "m", PROFILES["llama-cpp-python"], "model.gguf")
+    for system in (ponder_http(setup), ponder_embedded(setup)):  # neither opened: no engine, no model loaded
+        assert system.options(DEEPCONF) == {"eta": 10} and system.options(SC) == {}
+        assert system.note(DEEPCONF) == ('DeepConf-low (online, eta 10), the setting benchmarks/fewer_tokens.py '
+                                         'uses; options {"eta": 10}')
+        assert system.note(SC) is None
+    assert ponder_http(setup_for("http://x", deepconf_options={"mode": "offline"})).note(DEEPCONF) == (
+        'DeepConf; options {"mode": "offline"}')
+
+
+async def test_ponder_http_deepconf_streams_with_top_logprobs_through_the_proxy() -> None:
+    with StubServer(owned_by="me") as stub, CountingProxy(stub.url) as proxy:
+        system = ponder_http(setup_for(proxy.url))
+        await system.open()
+        try:
+            result = await run_config(system, DEEPCONF, 4, problems(1), proxy)
+        finally:
+            await system.close()
+        bodies = [body for _, _, body, _ in stub.posts()]
+    assert result["status"] == "ok" and result["accuracy"] == 1.0, result
+    assert result["note"].startswith("DeepConf-low (online, eta 10)")
+    assert all(b["stream"] and b["logprobs"] and b["top_logprobs"] == 20 for b in bodies)
+    # the warm-up's 2 traces agree (leader share 1 >= tau): sampling stops there
+    assert result["proxy"]["streams"] == result["proxy"]["streams_without_usage"] == len(bodies) == 2
+    assert result["completion_tokens"] == result["ponder_usage"]["completion_tokens"] > 0
+
+
+async def test_peers_deepconf_rows_say_why_they_cannot_run() -> None:
+    for executable in (None, "/bin/true"):  # the reason holds whether or not optillm is installed
+        optillm = OptillmSystem(setup_for("http://x"), executable, "http://x")
+        await optillm.open()
+        record = await run_config(optillm, DEEPCONF, 4, problems(1), None)
+        await optillm.close()
+        assert record["status"] == "unavailable" and optillm.proxy is None
+        for cited in ("local inference mode", "OPTILLM_API_KEY", "optillm/inference.py", "known_approaches",
+                      "AutoModelForCausalLM.from_pretrained", "GGUF"):
+            assert cited in record["reason"]
+    its_hub = ItsHubSystem(setup_for("http://x"))  # not opened: the reason does not need its_hub installed
+    record = await run_config(its_hub, DEEPCONF, 8, problems(1), None)
+    assert record["status"] == "unavailable"
+    assert "no confidence_selection" in record["reason"] and "logprobs" in record["reason"]
 
 
 async def test_its_hub_runs_against_the_stub() -> None:
@@ -196,6 +302,19 @@ def test_the_script_writes_json_and_markdown(tmp_path: Path) -> None:
     statuses = {(c["system"], c["budget"]): c["status"] for c in data["configs"]}
     assert statuses == {("ponder-http", 2): "ok", ("ponder-embedded", 2): "unavailable"}
     assert "| self-consistency | 2 | ponder-http | ok |" in out.with_suffix(".md").read_text()
+
+
+def test_the_script_writes_deepconf_rows(tmp_path: Path) -> None:
+    out = tmp_path / "peers"
+    with StubServer(owned_by="me") as stub:
+        run.main(["--url", stub.url, "--limit", "1", "--budgets", "4", "--systems", "ponder-http,its_hub,optillm",
+                  "--strategies", "deepconf", "--out", str(out)])
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["meta"]["deepconf_options"] == {"eta": 10}
+    statuses = {c["system"]: c["status"] for c in data["configs"]}
+    assert statuses == {"ponder-http": "ok", "its_hub": "unavailable", "optillm": "unavailable"}
+    table = out.with_suffix(".md").read_text()
+    assert "| deepconf | 4 | ponder-http | ok |" in table and "DeepConf-low (online, eta 10)" in table
 
 
 def test_plan_adds_optillm_budget_for_self_consistency() -> None:

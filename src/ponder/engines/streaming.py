@@ -92,17 +92,26 @@ class QueueStream:
 
     def push(self, event: StreamEvent) -> None:
         """Send an event; the stream ends by itself after the last sample's :class:`SampleDone`."""
-        self.loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        self._send(event)
         if isinstance(event, SampleDone):
             self._finished_samples += 1
             if self._finished_samples == self.request.n:
                 self.finish()
 
     def fail(self, error: BaseException) -> None:
-        self.loop.call_soon_threadsafe(self._queue.put_nowait, error)
+        self._send(error)
 
     def finish(self) -> None:
-        self.loop.call_soon_threadsafe(self._queue.put_nowait, _END)
+        self._send(_END)
+
+    def _send(self, item: object) -> None:
+        """Hand ``item`` to the consumer's event loop; a loop that has closed (its caller is gone,
+        e.g. an ``asyncio.run`` that ended on a time budget) cancels the stream instead."""
+        try:
+            self.loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody will read this stream again
+            with self._lock:
+                self.cancelled = True
 
     def stopped(self, index: int) -> bool:
         with self._lock:
@@ -184,6 +193,8 @@ def open_stream(engine: Engine, request: GenerationRequest) -> SampleStream:
             stream.push(SampleDelta(completion.index, completion.text, completion.completion_tokens,
                                     completion.logprobs or ()))
             stream.push(SampleDone(completion.index, completion))
+        if len(row) != request.n:  # a short row: the consumer is told which samples are missing
+            stream.finish()
 
     task = asyncio.ensure_future(feed())
 

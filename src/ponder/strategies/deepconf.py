@@ -141,13 +141,15 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
         traces: dict[int, Trace] = {}
         async for event in stream:
             if isinstance(event, SampleDelta) and threshold is not None and event.index not in stopped:
-                for token in event.logprobs:
+                group = groups[event.index]
+                for token in event.logprobs:  # checked token by token: a delta may hold several
                     if not token.top:
                         raise InvalidInputError("deepconf needs each token's top logprobs; the engine sent none")
-                    groups[event.index].add(token_confidence([lp for _, lp in token.top]))
-                if groups[event.index].full and groups[event.index].value < threshold:
-                    stopped.add(event.index)
-                    stream.stop(event.index)
+                    group.add(token_confidence([lp for _, lp in token.top]))
+                    if group.full and group.value < threshold:
+                        stopped.add(event.index)
+                        stream.stop(event.index)
+                        break
             elif isinstance(event, SampleDone):
                 candidate = ctx.candidate(event.completion, identities.start + event.index)
                 lowest = _lowest(candidate, window)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from ponder.core.errors import ContextOverflowError, EngineError
+from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputError
 from ponder.core.seeding import derive_seed
 from ponder.core.usage import Usage
 from ponder.engines.base import Completion, GenerationRequest
@@ -101,6 +101,7 @@ class Scheduler:
         self._calls: deque[tuple[Callable[[], Any], threading.Event, list[Any]]] = deque()
         self._wake = threading.Condition()
         self._closed = False
+        self._last_caller = -1
         self.decode_steps = 0  # llama_decode calls made (for tests and benchmarks)
         self._thread = threading.Thread(target=self._loop, name="ponder-llama", daemon=True)
         self._thread.start()
@@ -184,17 +185,17 @@ class Scheduler:
                 try:
                     self._step()
                 except Exception as exc:  # a failed step must not leave its callers waiting forever
-                    self._fail_everything(exc if isinstance(exc, EngineError) else EngineError(f"the engine failed: {exc}"))
+                    self._fail_running(exc if isinstance(exc, EngineError) else EngineError(f"the engine failed: {exc}"))
         for waiting in pending:
             waiting.stream.fail(EngineError("the engine was closed"))
         for job in list(self._jobs):
             self._fail(job, EngineError("the engine was closed"))
 
-    def _fail_everything(self, error: EngineError) -> None:
+    def _fail_running(self, error: EngineError) -> None:
+        """Fail the running jobs (what their sequences hold is unknown now); the waiting ones
+        had no part in it and keep their turn."""
         for job in list(self._jobs):
             self._fail(job, error)
-        while self._waiting:
-            self._waiting.popleft().stream.fail(error)
 
     def _drain(self) -> None:
         """Step until nothing is waiting or running (on the worker thread)."""
@@ -238,6 +239,13 @@ class Scheduler:
                     self._waiting.popleft()
                     head.stream.fail(exc)
                     continue
+                except Exception as exc:  # a prompt the tokenizer refuses (e.g. not valid Unicode): its own failure
+                    self._waiting.popleft()
+                    head.stream.fail(InvalidInputError(f"the prompt cannot be tokenized: {exc}"))
+                    continue
+            if self.deterministic and not self._jobs and head.caller != self._last_caller:
+                self.generator.reset_cache()  # each caller starts from an empty cache: its texts are its own
+            self._last_caller = head.caller
             if self.deterministic and any(job.caller != head.caller for job in self._jobs):
                 return
             taken = self._taken()
@@ -336,6 +344,9 @@ class Scheduler:
         taken = self._taken()
         for k in range(job.count):
             index = job.first + k
+            if job.stream.stopped(index):  # stopped before it began: no sequence, no token
+                job.stream.cancelled_sample(index, len(job.prompt))
+                continue
             slot = self.slots.least_useful(taken)
             taken.add(slot.seq)
             self.context.copy_prefix(base.seq, slot.seq, len(job.prompt))
@@ -354,7 +365,12 @@ class Scheduler:
     # -- events ------------------------------------------------------------------------------
 
     def _report(self, job: Job, state: SampleState, before: tuple[int, int]) -> None:
-        text, logprobs = state.text[before[0]:], tuple(state.logprobs[before[1]:])
+        """Send the sample's new text; while it runs, the last characters that could begin a stop
+        string are held back (a stop string is cut from the text, so it must never be sent)."""
+        hold = 0 if state.finish is not None else max((len(s) for s in state.stop), default=1) - 1
+        upto = max(len(state.text) - hold, state.streamed)
+        text, logprobs = state.text[state.streamed:upto], tuple(state.logprobs[before[1]:])
+        state.streamed = upto
         if text or logprobs:
             job.stream.push(SampleDelta(state.index, text, state.generated, logprobs))
         if state.finish is not None:

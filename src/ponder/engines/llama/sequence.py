@@ -52,6 +52,7 @@ class SampleState:
     pending: int | None = None  # sampled token waiting to be decoded
     finish: FinishReason | None = None
     stop_sequence: str | None = None  # the stop string that ended the sample
+    streamed: int = 0  # characters of ``text`` already sent to the caller
 
     def __post_init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
