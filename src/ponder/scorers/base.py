@@ -21,7 +21,11 @@ class ScorerInfo:
 
 
 class Scorer(Protocol):
-    """Scores candidates of one question; higher is better."""
+    """Scores candidates of one question; higher is better.
+
+    A candidate may carry the chat that produced it (:attr:`Candidate.prompt`); a model-based
+    judge asks as that chat's next turn, so an engine's prefix cache serves the sample (see
+    :mod:`ponder.scorers.judge`). Scorers that do not need it ignore it."""
 
     name: ClassVar[str]
     info: ClassVar[ScorerInfo]

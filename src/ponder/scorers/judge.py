@@ -14,7 +14,7 @@ exactly the tokens of the sample (the sample's prompt and text), which the embed
 holds in its prefix cache (and an HTTP server's prefix cache, vLLM's or llama.cpp's, finds the
 same prefix), so the judge computes little more than its own question. Without a known chat, or
 with ``reuse_cache=False`` (for measuring the difference), the judge asks in a fresh prompt that
-quotes the question and the solution, as before.
+quotes the question and the solution.
 """
 
 from __future__ import annotations
