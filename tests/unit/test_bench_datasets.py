@@ -91,7 +91,7 @@ def test_data_dir_and_environment_variable_choose_the_folder(tmp_path: Path, mon
     assert [p.id for p in load_problems("aime24", data_dir=tmp_path)] == ["7"]
     monkeypatch.setenv("PONDER_DATA_DIR", str(tmp_path))
     assert [p.gold for p in load_problems("aime24")] == ["2"]
-    with pytest.raises(InvalidInputError, match="gsm8k_test.jsonl not found"):
+    with pytest.raises(InvalidInputError, match=r"gsm8k_test\.jsonl not found"):
         load_problems("gsm8k")
 
 
@@ -148,7 +148,7 @@ def test_unknown_names_and_bad_paths(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="no such data file"):
         load_problems(str(tmp_path / "absent.jsonl"))
     (tmp_path / "data.csv").write_text("question,answer\n")
-    with pytest.raises(InvalidInputError, match="expected a .jsonl or .jsonl.gz file"):
+    with pytest.raises(InvalidInputError, match=r"expected a \.jsonl or \.jsonl\.gz file"):
         load_problems(str(tmp_path / "data.csv"))
     with pytest.raises(UnknownNameError, match="unknown grader 'maths'"):
         load_problems("gsm8k", grader="maths")

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ponder.bench.report import (ReportFiles, bootstrap_ci, paired_difference, pareto_frontier, summarise,
-                                 write_report)
+from ponder.bench.report import ReportFiles, bootstrap_ci, paired_difference, pareto_frontier, summarise, write_report
 from ponder.bench.report_curves import verifier_line
 from ponder.bench.store import BenchStore
 from ponder.bench.types import BenchRow, Config

@@ -9,7 +9,11 @@ import pytest
 
 import ponder
 from ponder.core.confidence import (
-    default_window, group_confidences, percentile, token_confidence, trace_score,
+    default_window,
+    group_confidences,
+    percentile,
+    token_confidence,
+    trace_score,
 )
 from ponder.core.errors import InvalidInputError
 from ponder.core.usage import Usage
@@ -64,12 +68,12 @@ class ConfidenceEngine:
         self.capabilities = EngineCapabilities(logprobs=True, seeded=True, streams=True)
         self.info = EngineInfo(name="scripted", model="confidence")
         self.requests: list[GenerationRequest] = []
-        self.after_stop = 0
+        self.feeds: list[asyncio.Future[None]] = []
 
     def stream(self, request: GenerationRequest) -> QueueStream:
         self.requests.append(request)
         stream = QueueStream(request, asyncio.get_running_loop())
-        asyncio.ensure_future(self._feed(stream))
+        self.feeds.append(asyncio.ensure_future(self._feed(stream)))
         return stream
 
     async def _feed(self, stream: QueueStream) -> None:

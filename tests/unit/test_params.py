@@ -8,13 +8,11 @@ from typing import Literal
 import pytest
 
 import ponder
-from ponder.scorers import ExactChecker
-
-import ponder
 from ponder.core.errors import InvalidInputError, UnknownNameError
-from ponder.registry import get_strategy
-from ponder.strategies.adaptive import AdaptiveParams, AdaptiveSelfConsistency
 from ponder.core.params import NoParams, build_params, describe, param
+from ponder.registry import get_strategy
+from ponder.scorers import ExactChecker
+from ponder.strategies.adaptive import AdaptiveParams, AdaptiveSelfConsistency
 from ponder.strategies.scored import BestOfN, ScorerParams, WeightedMajority, WeightParams
 from ponder.strategies.self_consistency import SelfConsistency, SelfConsistencyParams
 
@@ -143,7 +141,7 @@ def test_self_consistency_params_range_check() -> None:
 
 
 def test_plans_reject_unknown_scorers_and_accept_given_ones() -> None:
-    with pytest.raises(InvalidInputError, match="unknown scorer 'nope'.*probability.*restart.*self-eval"):
+    with pytest.raises(InvalidInputError, match=r"unknown scorer 'nope'.*probability.*restart.*self-eval"):
         ponder.plan("q", strategy="best-of-n", options={"scorer": "nope"})
     with pytest.raises(InvalidInputError, match="nope"):
         ponder.plan("q", strategy="weighted-majority", options={"scorer": "nope"})

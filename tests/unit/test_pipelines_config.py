@@ -13,10 +13,9 @@ import ponder
 from ponder.cli.main import cli
 from ponder.core.errors import InvalidInputError
 from ponder.pipelines import Pipeline
-from ponder.registry import load_pipeline
 from ponder.pipelines.components import Critic, Fuser, Generator
+from ponder.registry import get_strategy, load_pipeline
 from ponder.scorers import SCORERS
-from ponder.registry import get_strategy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 

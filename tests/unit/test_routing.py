@@ -13,10 +13,10 @@ from ponder.answers.program import PROGRAM_SYSTEM_PROMPT
 from ponder.bench.route_search import search_router
 from ponder.bench.types import Problem
 from ponder.cli.main import cli
+from ponder.core.errors import InvalidInputError
 from ponder.engines import FakeEngine, GenerationRequest
 from ponder.engines import registry as engines
 from ponder.engines.plugin import plugin_from_factory
-from ponder.core.errors import InvalidInputError
 from ponder.routing import Router, all_trajectories, classify, load_router, parse_trajectory
 from ponder.routing.actions import COT_SUFFIX, PLAN_PROMPT, REWRITE_PROMPT, VERIFY_PROMPT
 from ponder.routing.trajectory import parse_trajectories
@@ -174,7 +174,7 @@ GOOD = {"format": "ponder-router/1", "types": "heuristic", "routes": {"word-simp
 ])
 def test_bad_router_files_are_named(tmp_path: Path, data: object, needle: str) -> None:
     path = write(tmp_path / "router.json", data)
-    with pytest.raises(InvalidInputError, match="router.json") as caught:
+    with pytest.raises(InvalidInputError, match=r"router\.json") as caught:
         load_router(path)
     assert needle in str(caught.value)
     with pytest.raises(InvalidInputError) as planned:  # refused before any model is loaded
@@ -224,7 +224,7 @@ async def test_the_search_can_type_by_dataset_or_field() -> None:
     by_set = await search_router(dev, FakeEngine(script), trajectories=parse_trajectories("cot,pot"),
                                  types="dataset", dataset="mine")
     assert by_set.routes == {"mine": "pot"}  # 1 of 2 each: the program's 3 tokens beat the prose's 5
-    with pytest.raises(InvalidInputError, match="problem a: .*no 'level' field"):
+    with pytest.raises(InvalidInputError, match=r"problem a: .*no 'level' field"):
         await search_router(dev, FakeEngine(script), types="field:level")
 
 

@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests.support.fake_llama import FakeGenerator, FakeSampler
 
 import ponder.engines.llama.scheduler as scheduler_module
 from ponder.core.errors import InvalidInputError
 from ponder.engines.base import Completion, GenerationRequest
 from ponder.engines.llama.scheduler import Scheduler
 from ponder.engines.streaming import QueueStream, SampleDelta
-from tests.support.fake_llama import FakeGenerator, FakeSampler
 
 
 @pytest.fixture(autouse=True)

@@ -22,10 +22,11 @@ from __future__ import annotations
 import importlib
 import math
 import os
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Mapping
+from typing import Any
 
 from ponder.answers import normalize_answer
 from ponder.answers.extract import last_boxed

@@ -16,8 +16,8 @@ No answer (``None``) is never right.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ponder.answers import extract_choice, extract_label, get_task, normalize_answer
 from ponder.bench.types import Problem

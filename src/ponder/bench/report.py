@@ -15,9 +15,10 @@ and the configuration's id, so a report is reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def _load(db_path: Path) -> list[ConfigRows]:
 def _labels(configs: Sequence[StoredConfig]) -> list[str]:
     """Stored labels, with ``#id`` appended where two configurations share one."""
     names = [config.label for config in configs]
-    return [f"{n} #{config.id}" if names.count(n) > 1 else n for n, config in zip(names, configs)]
+    return [f"{n} #{config.id}" if names.count(n) > 1 else n for n, config in zip(names, configs, strict=True)]
 
 
 def _baseline_index(baseline: str, configs: Sequence[StoredConfig], labels: Sequence[str]) -> int:
@@ -159,7 +160,7 @@ def _summaries(loaded: Sequence[ConfigRows], *, baseline: str | None, seed: int,
     base = None if baseline is None else _baseline_index(baseline, configs, labels)
     tokens = [float(np.mean([r.tokens for r in rows])) for _, rows in loaded]
     accuracy = [float(np.mean(list(c.values()))) for c in correct]
-    frontier = set(pareto_frontier(list(zip(tokens, accuracy))))
+    frontier = set(pareto_frontier(list(zip(tokens, accuracy, strict=True))))
     summaries = []
     for i, (config, rows) in enumerate(loaded):
         config_seed = derive_seed(seed, config.id)

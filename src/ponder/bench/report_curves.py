@@ -12,10 +12,17 @@ samples with a false positive costing 4x a success.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from ponder.analysis import (BEST_OF_K, PASS_AT_K, SELF_CONSISTENCY, Sample, curves, resampling_with_verifier,
-                             saturation_budget)
+from ponder.analysis import (
+    BEST_OF_K,
+    PASS_AT_K,
+    SELF_CONSISTENCY,
+    Sample,
+    curves,
+    resampling_with_verifier,
+    saturation_budget,
+)
 from ponder.bench.types import ConfigRows
 
 EPSILON = 0.005
@@ -52,7 +59,7 @@ def verifier_line(samples: Sequence[Sequence[tuple[str | None, bool, float | Non
 def curves_markdown(loaded: Sequence[ConfigRows], labels: Sequence[str], *, seed: int) -> str:
     """A Markdown section with one small table per configuration that kept several samples."""
     parts = []
-    for (_, records), label in zip(loaded, labels):
+    for (_, records), label in zip(loaded, labels, strict=True):
         sizes = {len(r.candidates) for r in records}
         if not records or len(sizes) != 1 or min(sizes) < 2:
             continue

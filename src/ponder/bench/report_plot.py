@@ -7,8 +7,9 @@ to import than the rest of the CLI, which imports this module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ponder.bench.types import ConfigSummary
 

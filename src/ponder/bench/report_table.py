@@ -6,8 +6,8 @@ show exactly the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ponder.bench.types import ConfigSummary, PairedDifference
 

@@ -8,7 +8,8 @@ import dataclasses
 import numbers
 import types
 import typing
-from typing import Any, Literal, Mapping, Union
+from collections.abc import Mapping
+from typing import Any, Literal, Union
 
 from ponder.core.errors import InvalidInputError
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any
 
-from ponder.engines.named import is_spec, missing_engine
 from ponder.core.errors import PonderError
 from ponder.core.params import TypeMismatch, coerce, type_name
+from ponder.engines.named import is_spec, missing_engine
 from ponder.pipelines.components import COMPONENTS, Component, StrategyComponent
 from ponder.pipelines.source import Path_, Where, read_config
 from ponder.strategies.base import StrategyLookup

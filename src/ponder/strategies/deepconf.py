@@ -38,7 +38,13 @@ from typing import ClassVar, Literal
 
 from ponder.context import StepContext
 from ponder.core.confidence import (
-    TRACE_SCORES, RunningGroup, TraceScore, default_window, group_confidences, percentile, token_confidence,
+    TRACE_SCORES,
+    RunningGroup,
+    TraceScore,
+    default_window,
+    group_confidences,
+    percentile,
+    token_confidence,
     trace_score,
 )
 from ponder.core.decision import Decision
