@@ -10,6 +10,10 @@ max_tokens 192), per problem:
 Reports accuracy with a 95% bootstrap CI, completion tokens, wall seconds, the paired difference
 online - SC@16 with its 95% CI, and the AUROC of trace confidence (lowest group) for correct
 against wrong traces: how well a 135M model's confidence tracks correctness.
+Then, with --judges N, best-of-n@8 with the self-eval judge on the first N MAWPS problems, the
+judge asking in a fresh prompt (``self-eval:fresh``, how judges worked before) against the judge
+asking as the next turn of the sample's own chat (``self-eval``, its prefix already cached):
+judge prompt tokens computed and wall seconds, same problems, same samples.
 Per-problem records go to --out (JSONL); a rerun resumes. Prints one JSON object; --markdown
 writes the table.
 
@@ -80,6 +84,32 @@ async def solve(engine: LlamaEngine, problem: Problem, max_tokens: int) -> dict[
     }
 
 
+async def judge(engine: LlamaEngine, problem: Problem) -> dict[str, Any]:
+    """best-of-n@8 with the self-eval judge, fresh prompt against cache reuse (each from a cold cache)."""
+    row: dict[str, Any] = {"id": problem.id}
+    for scorer in ("self-eval:fresh", "self-eval"):
+        engine.reset_cache()
+        started = time.perf_counter()
+        result = await ponder.asolve(problem.question, engine=engine, strategy="best-of-n", budget=8,
+                                     max_tokens=SETS["mawps-singleop"], options={"scorer": scorer})
+        row[scorer] = {"seconds": round(time.perf_counter() - started, 3),
+                       "judge_prompt_tokens_computed": result.usage.scorer_prompt_tokens_computed,
+                       "judge_tokens": result.usage.scorer_tokens, "correct": grade(problem, result.answer)}
+    return row
+
+
+def summarize_judges(records: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"problems": len(records)}
+    for scorer in ("self-eval:fresh", "self-eval"):
+        out[scorer] = {name: round(sum(r[scorer][name] for r in records), 1)
+                       for name in ("seconds", "judge_prompt_tokens_computed", "judge_tokens")}
+        out[scorer]["accuracy"] = round(float(np.mean([r[scorer]["correct"] for r in records])), 4)
+    fresh, reused = out["self-eval:fresh"], out["self-eval"]
+    out["computed_ratio"] = round(reused["judge_prompt_tokens_computed"] / max(fresh["judge_prompt_tokens_computed"], 1), 3)
+    out["wall_ratio"] = round(reused["seconds"] / max(fresh["seconds"], 1e-9), 3)
+    return out
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"problems": len(records)}
     for name in ("sc16", "offline", "online"):
@@ -109,6 +139,16 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {dataset} ({summary['problems']}) | {label} | {row['accuracy']:.1%} "
                          f"({row['ci95'][0]:.1%}-{row['ci95'][1]:.1%}) | {row['completion_tokens']} | {row['seconds']} |")
     lines.append("")
+    judges = report.get("judges")
+    if judges:
+        lines += ["| best-of-n@8, self-eval judge | judge prompt tokens computed | judge tokens requested | wall s | accuracy |",
+                  "| --- | --- | --- | --- | --- |"]
+        for scorer, label in (("self-eval:fresh", "fresh prompt (before)"), ("self-eval", "next turn of the sample's chat")):
+            row = judges[scorer]
+            lines.append(f"| {label} | {row['judge_prompt_tokens_computed']:.0f} | {row['judge_tokens']:.0f} | "
+                         f"{row['seconds']} | {row['accuracy']:.1%} |")
+        lines.append(f"\n{judges['problems']} MAWPS problems; computed ratio {judges['computed_ratio']}, "
+                     f"wall ratio {judges['wall_ratio']}.\n")
     for dataset, summary in report["sets"].items():
         diff = summary["online_minus_sc16"]
         lines.append(f"- {dataset}: online/SC@16 tokens {summary['online_tokens_ratio']}; accuracy difference "
@@ -124,6 +164,7 @@ async def main() -> None:
     parser.add_argument("--gsm8k", type=int, default=30)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fewer_tokens.jsonl")
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--judges", type=int, default=0, help="best-of-n judge comparison on this many problems")
     args = parser.parse_args()
     done: dict[tuple[str, str], dict[str, Any]] = {}
     if args.out.exists():
@@ -144,6 +185,16 @@ async def main() -> None:
                     sink.flush()
                 records.append(done[key])
             report["sets"][dataset] = summarize(records)
+        if args.judges:
+            rows = []
+            for problem in load_problems("mawps-singleop", limit=args.judges):
+                key = ("judges", str(problem.id))
+                if key not in done:
+                    done[key] = {"set": "judges", **await judge(engine, problem)}
+                    sink.write(json.dumps(done[key]) + "\n")
+                    sink.flush()
+                rows.append(done[key])
+            report["judges"] = summarize_judges(rows)
     print(json.dumps(report, indent=2))
     if args.markdown:
         args.markdown.write_text(markdown(report))

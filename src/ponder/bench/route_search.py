@@ -162,14 +162,15 @@ async def aroute(
         check_out(out)
     named: dict[str, Any] = dict(fields or {})  # question_field, answer_field, id_field, grader
     problems = load_problems(dataset, limit=limit, **named)
-    owned = isinstance(engine, (str, type(None)))
-    if owned:
+    owned = engine is None or isinstance(engine, str)
+    backend: Engine
+    if engine is None or isinstance(engine, str):
         options = {**({"model": model} if model else {}), **dict(engine_options or {})}
-        backend: Engine = create_engine(engine or DEFAULT_ENGINE, **options)  # type: ignore[arg-type]
+        backend = create_engine(engine or DEFAULT_ENGINE, **options)
     else:
         if model is not None or engine_options:
             raise InvalidInputError("`model` and `engine_options` apply when ponder creates the engine")
-        backend = engine  # type: ignore[assignment]
+        backend = engine
     try:
         router = await search_router(problems, backend, trajectories=wanted, types=types, dataset=dataset, seed=seed,
                                      max_tokens=max_tokens, samples=samples, temperature=temperature,

@@ -136,7 +136,7 @@ class BenchStore:
                 " deterministic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (_now(), ponder_version, dataset, engine, model, model_sha256, json.dumps(settings, sort_keys=True),
                  int(deterministic)))
-        return int(cursor.lastrowid)  # type: ignore[arg-type]
+        return _row_id(cursor)
 
     def runs(self) -> list[StoredRun]:
         """Every stored run, oldest first."""
@@ -160,7 +160,7 @@ class BenchStore:
                 " max_tokens, engine, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, config.key, config.label, config.dataset, config.strategy, json.dumps(dict(config.options)),
                  config.budget, config.seed, config.temperature, config.max_tokens, config.engine, config.model))
-        return int(cursor.lastrowid)  # type: ignore[arg-type]
+        return _row_id(cursor)
 
     def done(self, config_id: int) -> set[str]:
         """Problem ids already stored for a configuration."""
@@ -186,3 +186,10 @@ class BenchStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row an INSERT just added."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("SQLite reported no id for an inserted row")
+    return cursor.lastrowid
