@@ -120,7 +120,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                      "seconds": round(sum(r[name]["seconds"] for r in records), 1)}
     diff = paired_difference({r["id"]: float(r["online"]["correct"]) for r in records},
                              {r["id"]: float(r["sc16"]["correct"]) for r in records}, resamples=2000, seed=0)
-    out["online_minus_sc16"] = {"estimate": round(diff.estimate, 4), "ci95": [round(diff.low, 4), round(diff.high, 4)]}
+    out["online_minus_sc16"] = {"estimate": round(diff.difference, 4), "ci95": [round(diff.low, 4), round(diff.high, 4)]}
     out["online_tokens_ratio"] = round(out["online"]["completion_tokens"] / max(out["sc16"]["completion_tokens"], 1), 3)
     out["online_stopped_traces"] = sum(r["online"]["stopped"] for r in records)
     out["online_traces"] = sum(r["online"]["traces"] for r in records)

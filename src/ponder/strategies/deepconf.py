@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
-from ponder.context import StepContext
+from ponder.context import StepContext, reply_prompt
 from ponder.core.confidence import (
     TRACE_SCORES,
     RunningGroup,
@@ -157,7 +157,8 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
                         stream.stop(event.index)
                         break
             elif isinstance(event, SampleDone):
-                candidate = ctx.candidate(event.completion, identities.start + event.index)
+                candidate = ctx.candidate(event.completion, identities.start + event.index,
+                                          prompt=reply_prompt(stream.request))
                 lowest = _lowest(candidate, window)
                 traces[event.index] = Trace(candidate, lowest, stopped=event.index in stopped)
                 if before is not None and len(traces) < n and self._settled(before, traces, ctx):
