@@ -39,8 +39,9 @@ async def callers(engine: LlamaEngine, questions: list[str], at_once: int, max_t
     async def one(question: str) -> int:
         async with gate:
             started = time.perf_counter()
-            result = await ponder.asolve(question, engine=engine, strategy="self-consistency", budget=4,
-                                         max_tokens=max_tokens, seed=0)
+            result = await ponder.asolve(
+                question, engine=engine, strategy="self-consistency", budget=4, max_tokens=max_tokens, seed=0
+            )
             latencies.append(time.perf_counter() - started)
             return result.usage.completion_tokens
 
@@ -49,23 +50,41 @@ async def callers(engine: LlamaEngine, questions: list[str], at_once: int, max_t
     tokens = sum(await asyncio.gather(*(one(q) for q in questions)))
     seconds = time.perf_counter() - started
     ranked = sorted(latencies)
-    return {"callers": at_once, "completion_tokens": tokens, "seconds": round(seconds, 2),
-            "tokens_per_second": round(tokens / seconds, 1),
-            "latency_p50": round(statistics.median(ranked), 2),
-            "latency_p95": round(ranked[min(len(ranked) - 1, round(0.95 * (len(ranked) - 1)))], 2)}
+    return {
+        "callers": at_once,
+        "completion_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1),
+        "latency_p50": round(statistics.median(ranked), 2),
+        "latency_p95": round(ranked[min(len(ranked) - 1, round(0.95 * (len(ranked) - 1)))], 2),
+    }
 
 
-async def bench_point(engine: LlamaEngine, problems: int, workers: int, max_tokens: int,
-                      folder: Path) -> dict[str, Any]:
+async def bench_point(
+    engine: LlamaEngine, problems: int, workers: int, max_tokens: int, folder: Path
+) -> dict[str, Any]:
     """``ponder bench mawps-singleop`` (SC@4) with ``workers`` problems at once, into a fresh store."""
     engine.reset_cache()
     started = time.perf_counter()
-    [totals] = await abench("mawps-singleop", strategies=["self-consistency"], budgets=[4], limit=problems,
-                            db=folder / f"workers{workers}.db", engine=engine, workers=workers,
-                            max_tokens=max_tokens, progress=False)
+    [totals] = await abench(
+        "mawps-singleop",
+        strategies=["self-consistency"],
+        budgets=[4],
+        limit=problems,
+        db=folder / f"workers{workers}.db",
+        engine=engine,
+        workers=workers,
+        max_tokens=max_tokens,
+        progress=False,
+    )
     seconds = time.perf_counter() - started
-    return {"workers": workers, "seconds": round(seconds, 1), "accuracy": round(totals.accuracy, 4),
-            "correct": totals.correct, "solved": totals.solved}
+    return {
+        "workers": workers,
+        "seconds": round(seconds, 1),
+        "accuracy": round(totals.accuracy, 4),
+        "correct": totals.correct,
+        "solved": totals.solved,
+    }
 
 
 async def main() -> None:
@@ -82,14 +101,22 @@ async def main() -> None:
         base = points[0]["tokens_per_second"]
         for point in points:
             point["ratio_to_one_at_a_time"] = round(point["tokens_per_second"] / base, 2)
-        report: dict[str, Any] = {"model": engine.info.model, "max_tokens": args.max_tokens,
-                                  "problems": args.problems, "callers": points}
+        report: dict[str, Any] = {
+            "model": engine.info.model,
+            "max_tokens": args.max_tokens,
+            "problems": args.problems,
+            "callers": points,
+        }
         if not args.skip_bench:
             with tempfile.TemporaryDirectory() as folder:
                 one = await bench_point(engine, args.bench_problems, 1, args.max_tokens, Path(folder))
                 four = await bench_point(engine, args.bench_problems, 4, args.max_tokens, Path(folder))
-            report["bench"] = {"problems": args.bench_problems, "workers_1": one, "workers_4": four,
-                               "wall_ratio_4_to_1": round(four["seconds"] / one["seconds"], 2)}
+            report["bench"] = {
+                "problems": args.bench_problems,
+                "workers_1": one,
+                "workers_4": four,
+                "wall_ratio_4_to_1": round(four["seconds"] / one["seconds"], 2),
+            }
     print(json.dumps(report, indent=2))
 
 

@@ -56,14 +56,19 @@ def main() -> None:
             point = measure(engine, n, args.max_tokens, args.repeats)
             point["ratio_to_one_sequence"] = round(point["tokens_per_second"] / single["tokens_per_second"], 2)
             forked.append(point)
-        print(json.dumps({
-            "model": engine.info.model,
-            "threads": engine.info.details["n_threads"],
-            "max_tokens": args.max_tokens,
-            "repeats": args.repeats,
-            "one_sequence": single,
-            "forked": forked,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": engine.info.model,
+                    "threads": engine.info.details["n_threads"],
+                    "max_tokens": args.max_tokens,
+                    "repeats": args.repeats,
+                    "one_sequence": single,
+                    "forked": forked,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -59,27 +59,54 @@ async def solve(engine: LlamaEngine, problem: Problem, max_tokens: int) -> dict[
     task = task_for(problem.grader)
     engine.reset_cache()
     started = time.perf_counter()
-    offline = await ponder.asolve(problem.question, engine=engine, strategy="deepconf", budget=16, task=task,
-                                  max_tokens=max_tokens, options={"mode": "offline"})
+    offline = await ponder.asolve(
+        problem.question,
+        engine=engine,
+        strategy="deepconf",
+        budget=16,
+        task=task,
+        max_tokens=max_tokens,
+        options={"mode": "offline"},
+    )
     offline_seconds = time.perf_counter() - started
     engine.reset_cache()
     started = time.perf_counter()
-    online = await ponder.asolve(problem.question, engine=engine, strategy="deepconf", budget=16, task=task,
-                                 max_tokens=max_tokens, options={"eta": 10})
+    online = await ponder.asolve(
+        problem.question,
+        engine=engine,
+        strategy="deepconf",
+        budget=16,
+        task=task,
+        max_tokens=max_tokens,
+        options={"eta": 10},
+    )
     online_seconds = time.perf_counter() - started
     majority = vote(offline.candidates, get_task(task)).answer
     window = default_window(max_tokens)
-    traces = [(min(group_confidences(c.confidences or (), window) or [0.0]), grade(problem, c.answer, c.text))
-              for c in offline.candidates if c.answer is not None]
+    traces = [
+        (min(group_confidences(c.confidences or (), window) or [0.0]), grade(problem, c.answer, c.text))
+        for c in offline.candidates
+        if c.answer is not None
+    ]
     return {
         "id": problem.id,
-        "sc16": {"correct": grade(problem, majority), "tokens": offline.usage.completion_tokens,
-                 "seconds": round(offline_seconds, 3)},
-        "offline": {"correct": grade(problem, offline.answer), "tokens": offline.usage.completion_tokens,
-                    "seconds": round(offline_seconds, 3)},
-        "online": {"correct": grade(problem, online.answer), "tokens": online.usage.completion_tokens,
-                   "seconds": round(online_seconds, 3), "traces": len(online.candidates),
-                   "stopped": sum(c.finish_reason == "cancelled" for c in online.candidates)},
+        "sc16": {
+            "correct": grade(problem, majority),
+            "tokens": offline.usage.completion_tokens,
+            "seconds": round(offline_seconds, 3),
+        },
+        "offline": {
+            "correct": grade(problem, offline.answer),
+            "tokens": offline.usage.completion_tokens,
+            "seconds": round(offline_seconds, 3),
+        },
+        "online": {
+            "correct": grade(problem, online.answer),
+            "tokens": online.usage.completion_tokens,
+            "seconds": round(online_seconds, 3),
+            "traces": len(online.candidates),
+            "stopped": sum(c.finish_reason == "cancelled" for c in online.candidates),
+        },
         "traces": traces,
     }
 
@@ -90,22 +117,35 @@ async def judge(engine: LlamaEngine, problem: Problem) -> dict[str, Any]:
     for scorer in ("self-eval:fresh", "self-eval"):
         engine.reset_cache()
         started = time.perf_counter()
-        result = await ponder.asolve(problem.question, engine=engine, strategy="best-of-n", budget=8,
-                                     max_tokens=SETS["mawps-singleop"], options={"scorer": scorer})
-        row[scorer] = {"seconds": round(time.perf_counter() - started, 3),
-                       "judge_prompt_tokens_computed": result.usage.scorer_prompt_tokens_computed,
-                       "judge_tokens": result.usage.scorer_tokens, "correct": grade(problem, result.answer)}
+        result = await ponder.asolve(
+            problem.question,
+            engine=engine,
+            strategy="best-of-n",
+            budget=8,
+            max_tokens=SETS["mawps-singleop"],
+            options={"scorer": scorer},
+        )
+        row[scorer] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "judge_prompt_tokens_computed": result.usage.scorer_prompt_tokens_computed,
+            "judge_tokens": result.usage.scorer_tokens,
+            "correct": grade(problem, result.answer),
+        }
     return row
 
 
 def summarize_judges(records: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"problems": len(records)}
     for scorer in ("self-eval:fresh", "self-eval"):
-        out[scorer] = {name: round(sum(r[scorer][name] for r in records), 1)
-                       for name in ("seconds", "judge_prompt_tokens_computed", "judge_tokens")}
+        out[scorer] = {
+            name: round(sum(r[scorer][name] for r in records), 1)
+            for name in ("seconds", "judge_prompt_tokens_computed", "judge_tokens")
+        }
         out[scorer]["accuracy"] = round(float(np.mean([r[scorer]["correct"] for r in records])), 4)
     fresh, reused = out["self-eval:fresh"], out["self-eval"]
-    out["computed_ratio"] = round(reused["judge_prompt_tokens_computed"] / max(fresh["judge_prompt_tokens_computed"], 1), 3)
+    out["computed_ratio"] = round(
+        reused["judge_prompt_tokens_computed"] / max(fresh["judge_prompt_tokens_computed"], 1), 3
+    )
     out["wall_ratio"] = round(reused["seconds"] / max(fresh["seconds"], 1e-9), 3)
     return out
 
@@ -115,12 +155,22 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     for name in ("sc16", "offline", "online"):
         correct = [float(r[name]["correct"]) for r in records]
         low, high = bootstrap_ci(correct, resamples=2000, seed=0)
-        out[name] = {"accuracy": round(float(np.mean(correct)), 4), "ci95": [round(low, 4), round(high, 4)],
-                     "completion_tokens": sum(r[name]["tokens"] for r in records),
-                     "seconds": round(sum(r[name]["seconds"] for r in records), 1)}
-    diff = paired_difference({r["id"]: float(r["online"]["correct"]) for r in records},
-                             {r["id"]: float(r["sc16"]["correct"]) for r in records}, resamples=2000, seed=0)
-    out["online_minus_sc16"] = {"estimate": round(diff.difference, 4), "ci95": [round(diff.low, 4), round(diff.high, 4)]}
+        out[name] = {
+            "accuracy": round(float(np.mean(correct)), 4),
+            "ci95": [round(low, 4), round(high, 4)],
+            "completion_tokens": sum(r[name]["tokens"] for r in records),
+            "seconds": round(sum(r[name]["seconds"] for r in records), 1),
+        }
+    diff = paired_difference(
+        {r["id"]: float(r["online"]["correct"]) for r in records},
+        {r["id"]: float(r["sc16"]["correct"]) for r in records},
+        resamples=2000,
+        seed=0,
+    )
+    out["online_minus_sc16"] = {
+        "estimate": round(diff.difference, 4),
+        "ci95": [round(diff.low, 4), round(diff.high, 4)],
+    }
     out["online_tokens_ratio"] = round(out["online"]["completion_tokens"] / max(out["sc16"]["completion_tokens"], 1), 3)
     out["online_stopped_traces"] = sum(r["online"]["stopped"] for r in records)
     out["online_traces"] = sum(r["online"]["traces"] for r in records)
@@ -131,30 +181,50 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["| data set | method | accuracy (95% CI) | completion tokens | wall s |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| data set | method | accuracy (95% CI) | completion tokens | wall s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for dataset, summary in report["sets"].items():
-        for name, label in (("sc16", "self-consistency@16"), ("offline", "deepconf offline @16"),
-                            ("online", "deepconf online @16")):
+        for name, label in (
+            ("sc16", "self-consistency@16"),
+            ("offline", "deepconf offline @16"),
+            ("online", "deepconf online @16"),
+        ):
             row = summary[name]
-            lines.append(f"| {dataset} ({summary['problems']}) | {label} | {row['accuracy']:.1%} "
-                         f"({row['ci95'][0]:.1%}-{row['ci95'][1]:.1%}) | {row['completion_tokens']} | {row['seconds']} |")
+            lines.append(
+                f"| {dataset} ({summary['problems']}) | {label} | {row['accuracy']:.1%} "
+                f"({row['ci95'][0]:.1%}-{row['ci95'][1]:.1%}) | {row['completion_tokens']} | {row['seconds']} |"
+            )
     lines.append("")
     judges = report.get("judges")
     if judges:
-        lines += ["| best-of-n@8, self-eval judge | judge prompt tokens computed | judge tokens requested | wall s | accuracy |",
-                  "| --- | --- | --- | --- | --- |"]
-        for scorer, label in (("self-eval:fresh", "fresh prompt (before)"), ("self-eval", "next turn of the sample's chat")):
+        lines += [
+            "| best-of-n@8, self-eval judge | judge prompt tokens computed | judge tokens requested | wall s"
+            " | accuracy |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for scorer, label in (
+            ("self-eval:fresh", "fresh prompt (before)"),
+            ("self-eval", "next turn of the sample's chat"),
+        ):
             row = judges[scorer]
-            lines.append(f"| {label} | {row['judge_prompt_tokens_computed']:.0f} | {row['judge_tokens']:.0f} | "
-                         f"{row['seconds']} | {row['accuracy']:.1%} |")
-        lines.append(f"\n{judges['problems']} MAWPS problems; computed ratio {judges['computed_ratio']}, "
-                     f"wall ratio {judges['wall_ratio']}.\n")
+            lines.append(
+                f"| {label} | {row['judge_prompt_tokens_computed']:.0f} | {row['judge_tokens']:.0f} | "
+                f"{row['seconds']} | {row['accuracy']:.1%} |"
+            )
+        lines.append(
+            f"\n{judges['problems']} MAWPS problems; computed ratio {judges['computed_ratio']}, "
+            f"wall ratio {judges['wall_ratio']}.\n"
+        )
     for dataset, summary in report["sets"].items():
         diff = summary["online_minus_sc16"]
-        lines.append(f"- {dataset}: online/SC@16 tokens {summary['online_tokens_ratio']}; accuracy difference "
-                     f"{diff['estimate']:+.1%} (95% CI {diff['ci95'][0]:+.1%} to {diff['ci95'][1]:+.1%}); "
-                     f"{summary['online_stopped_traces']} of {summary['online_traces']} online traces stopped early; "
-                     f"AUROC of trace confidence for correct vs wrong traces: {summary['confidence_auroc']}")
+        lines.append(
+            f"- {dataset}: online/SC@16 tokens {summary['online_tokens_ratio']}; accuracy difference "
+            f"{diff['estimate']:+.1%} (95% CI {diff['ci95'][0]:+.1%} to {diff['ci95'][1]:+.1%}); "
+            f"{summary['online_stopped_traces']} of {summary['online_traces']} online traces stopped early; "
+            f"AUROC of trace confidence for correct vs wrong traces: {summary['confidence_auroc']}"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -49,20 +49,39 @@ async def main() -> None:
         for problem in problems:
             verifier = UnitTestVerifier.from_problem(problem)
             result = await ponder.asolve(
-                problem["prompt"], engine=engine, strategy="best-of-n", budget=args.n, task="code",
-                options={"scorer": "unit-tests"}, scorers={"unit-tests": verifier}, system_prompt=SYSTEM,
-                max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
+                problem["prompt"],
+                engine=engine,
+                strategy="best-of-n",
+                budget=args.n,
+                task="code",
+                options={"scorer": "unit-tests"},
+                scorers={"unit-tests": verifier},
+                system_prompt=SYSTEM,
+                max_tokens=args.max_tokens,
+                temperature=args.temperature,
+                seed=args.seed,
+            )
             passed = sum(c.score == 1.0 for c in result.candidates)
-            record = {"task_id": problem["task_id"], "n": len(result.candidates), "passed": passed,
-                      "tokens": result.usage.completion_tokens, "seconds": round(result.usage.wall_seconds, 2)}
+            record = {
+                "task_id": problem["task_id"],
+                "n": len(result.candidates),
+                "passed": passed,
+                "tokens": result.usage.completion_tokens,
+                "seconds": round(result.usage.wall_seconds, 2),
+            }
             records.append(record)
             sink.write(json.dumps(record) + "\n")
     summary = {
-        "problems": len(records), "samples_per_problem": args.n, "temperature": args.temperature,
+        "problems": len(records),
+        "samples_per_problem": args.n,
+        "temperature": args.temperature,
         "max_tokens": args.max_tokens,
-        "pass_at": {k: round(sum(pass_at_k(r["n"], r["passed"], k) for r in records) / len(records), 4)
-                    for k in range(1, args.n + 1)},
-        "tokens": sum(r["tokens"] for r in records), "seconds": round(time.perf_counter() - started, 1),
+        "pass_at": {
+            k: round(sum(pass_at_k(r["n"], r["passed"], k) for r in records) / len(records), 4)
+            for k in range(1, args.n + 1)
+        },
+        "tokens": sum(r["tokens"] for r in records),
+        "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(summary, indent=2))
 

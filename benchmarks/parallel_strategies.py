@@ -54,8 +54,7 @@ async def solve_problem(engine: LlamaEngine, row: dict[str, Any], args: argparse
         tokens = [c.completion_tokens for c in sc.candidates]
         entry: dict[str, Any] = {"answers": answers, "tokens": tokens}
         for k in SIZES:
-            voted = ponder.core.voting.winner(
-                ponder.core.voting.tally(answers[:k], equivalent=checker.task.equivalent))
+            voted = ponder.core.voting.winner(ponder.core.voting.tally(answers[:k], equivalent=checker.task.equivalent))
             entry[f"sc@{k}"] = checker.is_correct(voted)
             entry[f"pass@{k}"] = any(checker.is_correct(a) for a in answers[:k])
         await replay_adaptive(entry, [c.text for c in sc.candidates], row, checker, temperature, args)
@@ -63,17 +62,32 @@ async def solve_problem(engine: LlamaEngine, row: dict[str, Any], args: argparse
     return record
 
 
-async def replay_adaptive(entry: dict[str, Any], texts: list[str], row: dict[str, Any], checker: ExactChecker,
-                          temperature: float, args: argparse.Namespace) -> None:
+async def replay_adaptive(
+    entry: dict[str, Any],
+    texts: list[str],
+    row: dict[str, Any],
+    checker: ExactChecker,
+    temperature: float,
+    args: argparse.Namespace,
+) -> None:
     """Adaptive self-consistency's real code on a replay of the recorded samples, per threshold."""
     for threshold in args.thresholds:
         adaptive = await ponder.asolve(
-            row["question"], engine=replay_engine(texts), strategy="adaptive-self-consistency", budget=max(SIZES),
-            temperature=temperature, options={"batch": args.batch, "threshold": threshold},
-            max_tokens=args.max_tokens, seed=args.seed)
+            row["question"],
+            engine=replay_engine(texts),
+            strategy="adaptive-self-consistency",
+            budget=max(SIZES),
+            temperature=temperature,
+            options={"batch": args.batch, "threshold": threshold},
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+        )
         used = len(adaptive.candidates)
-        entry[f"adaptive@{threshold}"] = {"correct": checker.is_correct(adaptive.answer), "samples": used,
-                                          "tokens": sum(entry["tokens"][:used])}
+        entry[f"adaptive@{threshold}"] = {
+            "correct": checker.is_correct(adaptive.answer),
+            "samples": used,
+            "tokens": sum(entry["tokens"][:used]),
+        }
 
 
 async def replay_only(records: dict[int, dict[str, Any]], rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -88,35 +102,65 @@ async def replay_only(records: dict[int, dict[str, Any]], rows: list[dict[str, A
 
 def summarize(records: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     n = len(records)
-    rows = [{"strategy": "greedy", "temperature": 0.0, "accuracy": sum(r["greedy"]["correct"] for r in records) / n,
-             "samples_per_problem": 1.0, "tokens_per_problem": sum(r["greedy"]["tokens"] for r in records) / n}]
+    rows = [
+        {
+            "strategy": "greedy",
+            "temperature": 0.0,
+            "accuracy": sum(r["greedy"]["correct"] for r in records) / n,
+            "samples_per_problem": 1.0,
+            "tokens_per_problem": sum(r["greedy"]["tokens"] for r in records) / n,
+        }
+    ]
     for t in TEMPERATURES:
         key = f"t{t}"
         for k in SIZES:
             tokens = sum(sum(r[key]["tokens"][:k]) for r in records) / n
-            rows.append({"strategy": f"self-consistency@{k}", "temperature": t,
-                         "accuracy": sum(r[key][f"sc@{k}"] for r in records) / n,
-                         "samples_per_problem": float(k), "tokens_per_problem": tokens})
+            rows.append(
+                {
+                    "strategy": f"self-consistency@{k}",
+                    "temperature": t,
+                    "accuracy": sum(r[key][f"sc@{k}"] for r in records) / n,
+                    "samples_per_problem": float(k),
+                    "tokens_per_problem": tokens,
+                }
+            )
         for threshold in args.thresholds:
             results = [r[key][f"adaptive@{threshold}"] for r in records]
-            rows.append({"strategy": f"adaptive-self-consistency (batch {args.batch}, threshold {threshold})",
-                         "temperature": t, "accuracy": sum(a["correct"] for a in results) / n,
-                         "samples_per_problem": sum(a["samples"] for a in results) / n,
-                         "tokens_per_problem": sum(a["tokens"] for a in results) / n})
+            rows.append(
+                {
+                    "strategy": f"adaptive-self-consistency (batch {args.batch}, threshold {threshold})",
+                    "temperature": t,
+                    "accuracy": sum(a["correct"] for a in results) / n,
+                    "samples_per_problem": sum(a["samples"] for a in results) / n,
+                    "tokens_per_problem": sum(a["tokens"] for a in results) / n,
+                }
+            )
         for k in SIZES:
-            rows.append({"strategy": f"pass@{k}", "temperature": t,
-                         "accuracy": sum(r[key][f"pass@{k}"] for r in records) / n,
-                         "samples_per_problem": float(k), "tokens_per_problem": None})
+            rows.append(
+                {
+                    "strategy": f"pass@{k}",
+                    "temperature": t,
+                    "accuracy": sum(r[key][f"pass@{k}"] for r in records) / n,
+                    "samples_per_problem": float(k),
+                    "tokens_per_problem": None,
+                }
+            )
     return {"problems": n, "max_tokens": args.max_tokens, "seed": args.seed, "rows": rows}
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    lines = [f"MAWPS SingleOp, first {summary['problems']} problems, smollm2-135m, max_tokens {summary['max_tokens']}",
-             "", "| strategy | T | accuracy | samples/problem | tokens/problem |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"MAWPS SingleOp, first {summary['problems']} problems, smollm2-135m, max_tokens {summary['max_tokens']}",
+        "",
+        "| strategy | T | accuracy | samples/problem | tokens/problem |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for row in summary["rows"]:
         tokens = "" if row["tokens_per_problem"] is None else f"{row['tokens_per_problem']:.0f}"
-        lines.append(f"| {row['strategy']} | {row['temperature']} | {100 * row['accuracy']:.1f}% | "
-                     f"{row['samples_per_problem']:.2f} | {tokens} |")
+        lines.append(
+            f"| {row['strategy']} | {row['temperature']} | {100 * row['accuracy']:.1f}% | "
+            f"{row['samples_per_problem']:.2f} | {tokens} |"
+        )
     return "\n".join(lines)
 
 
@@ -128,8 +172,11 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--thresholds", type=lambda v: [float(x) for x in v.split(",")], default=[0.95, 0.8, 0.6])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "mawps_parallel.jsonl")
-    parser.add_argument("--replay-only", action="store_true",
-                        help="no model: recompute adaptive self-consistency from the recorded answers")
+    parser.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="no model: recompute adaptive self-consistency from the recorded answers",
+    )
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["id"]: json.loads(line) for line in args.out.open()} if args.out.exists() else {}
@@ -151,8 +198,9 @@ async def main() -> None:
     print(table)
 
 
-async def record_problems(pending: list[dict[str, Any]], done: dict[int, dict[str, Any]], args: argparse.Namespace,
-                          started: float) -> None:
+async def record_problems(
+    pending: list[dict[str, Any]], done: dict[int, dict[str, Any]], args: argparse.Namespace, started: float
+) -> None:
     with LlamaEngine(n_ctx=8192, n_seq_max=32) as engine, args.out.open("a") as sink:
         for row in pending:
             record = await solve_problem(engine, row, args)

@@ -47,8 +47,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=0.3,
-                        help="sampling temperature of every strategy (0.3 suits the 135M model best: see README)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.3,
+        help="sampling temperature of every strategy (0.3 suits the 135M model best: see README)",
+    )
     parser.add_argument("--db", default=str(RESULTS / "step_search.db"))
     parser.add_argument("--out", default=str(RESULTS / "step_search"))
     return parser.parse_args()
@@ -61,23 +65,33 @@ def summarize(db: str, max_tokens: int, seed: int, temperature: float) -> list[d
         rows = []
         for config in store.configs():
             key = json.loads(config.key)
-            if (key["dataset"], key["max_tokens"], key["seed"], key["temperature"]) != (DATASET, max_tokens, seed, temperature):
+            if (key["dataset"], key["max_tokens"], key["seed"], key["temperature"]) != (
+                DATASET,
+                max_tokens,
+                seed,
+                temperature,
+            ):
                 continue
             results = list(store.results(config.id))
             if not results:
                 continue
             n = len(results)
-            rows.append({
-                "strategy": key["strategy"], "budget": key["budget"], "options": key["options"], "problems": n,
-                "accuracy": sum(r.correct for r in results) / n,
-                "completion_tokens": sum(r.completion_tokens for r in results) / n,
-                "prompt_tokens": sum(r.prompt_tokens for r in results) / n,
-                "prompt_tokens_computed": sum(r.prompt_tokens_computed for r in results) / n,
-                "scorer_tokens": sum(r.scorer_tokens for r in results) / n,
-                "seconds": sum(r.seconds for r in results) / n,
-                "errors": sum(r.stop_reason.startswith("error") for r in results),
-                "seconds_by_problem": {r.problem_id: r.seconds for r in results},
-            })
+            rows.append(
+                {
+                    "strategy": key["strategy"],
+                    "budget": key["budget"],
+                    "options": key["options"],
+                    "problems": n,
+                    "accuracy": sum(r.correct for r in results) / n,
+                    "completion_tokens": sum(r.completion_tokens for r in results) / n,
+                    "prompt_tokens": sum(r.prompt_tokens for r in results) / n,
+                    "prompt_tokens_computed": sum(r.prompt_tokens_computed for r in results) / n,
+                    "scorer_tokens": sum(r.scorer_tokens for r in results) / n,
+                    "seconds": sum(r.seconds for r in results) / n,
+                    "errors": sum(r.stop_reason.startswith("error") for r in results),
+                    "seconds_by_problem": {r.problem_id: r.seconds for r in results},
+                }
+            )
         return rows
     finally:
         store.close()
@@ -98,16 +112,21 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        f"# Step-level search on {DATASET} (embedded SmolLM2-135M, self-evaluation PRM)", "",
-        ("| strategy | budget | problems | accuracy | completion tok | prompt computed / requested | scorer tok "
-         "| s/problem | wall vs best-of-N |"),
+        f"# Step-level search on {DATASET} (embedded SmolLM2-135M, self-evaluation PRM)",
+        "",
+        (
+            "| strategy | budget | problems | accuracy | completion tok | prompt computed / requested | scorer tok "
+            "| s/problem | wall vs best-of-N |"
+        ),
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in sorted(rows, key=lambda r: (r["budget"], r["strategy"] != BASELINE, r["strategy"])):
         ratio = "-" if r.get("wall_vs_best_of_n") is None else f"{r['wall_vs_best_of_n']:.2f}x"
         computed = f"{r['prompt_tokens_computed']:.0f} / {r['prompt_tokens']:.0f} ({r['computed_over_requested']:.2f})"
-        lines.append(f"| {r['strategy']} | {r['budget']} | {r['problems']} | {r['accuracy']:.1%} | "
-                     f"{r['completion_tokens']:.0f} | {computed} | {r['scorer_tokens']:.0f} | {r['seconds']:.2f} | {ratio} |")
+        lines.append(
+            f"| {r['strategy']} | {r['budget']} | {r['problems']} | {r['accuracy']:.1%} | "
+            f"{r['completion_tokens']:.0f} | {computed} | {r['scorer_tokens']:.0f} | {r['seconds']:.2f} | {ratio} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -117,10 +136,18 @@ async def main() -> None:
     try:
         for budget in args.budgets:
             for strategy in args.strategies:
-                await abench(DATASET, strategies=[strategy], budgets=[budget], seeds=[args.seed],
-                             temperatures=[args.temperature],
-                             options=STRATEGIES[strategy], limit=args.limit, max_tokens=args.max_tokens,
-                             db=args.db, engine=engine)
+                await abench(
+                    DATASET,
+                    strategies=[strategy],
+                    budgets=[budget],
+                    seeds=[args.seed],
+                    temperatures=[args.temperature],
+                    options=STRATEGIES[strategy],
+                    limit=args.limit,
+                    max_tokens=args.max_tokens,
+                    db=args.db,
+                    engine=engine,
+                )
     finally:
         await engine.aclose()
     rows = summarize(args.db, args.max_tokens, args.seed, args.temperature)

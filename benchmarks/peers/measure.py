@@ -29,21 +29,30 @@ def unavailable(system: System, strategy: str, budget: int, reason: str) -> dict
 
 def engine_usage(records: list[dict[str, Any]]) -> dict[str, int]:
     """ponder's own usage summed over problems (prompt, computed prefill, completion, scorer tokens)."""
-    keys = ("prompt_tokens", "prompt_tokens_computed", "completion_tokens", "engine_calls", "scorer_calls",
-            "scorer_tokens")
+    keys = (
+        "prompt_tokens",
+        "prompt_tokens_computed",
+        "completion_tokens",
+        "engine_calls",
+        "scorer_calls",
+        "scorer_tokens",
+    )
     return {key: int(sum((r.get("usage") or {}).get(key, 0) for r in records)) for key in keys}
 
 
-async def run_config(system: System, strategy: str, budget: int, problems: Sequence[Problem],
-                     proxy: CountingProxy | None) -> dict[str, Any]:
+async def run_config(
+    system: System, strategy: str, budget: int, problems: Sequence[Problem], proxy: CountingProxy | None
+) -> dict[str, Any]:
     """Measure one configuration; the returned dict holds every raw number (see the module docstring)."""
     try:
         solve = await system.prepare(strategy, budget)
     except Unavailable as exc:
         return unavailable(system, strategy, budget, str(exc))
     except Exception as exc:  # a peer that cannot even start is reported, not fatal to the benchmark
-        return {**unavailable(system, strategy, budget, f"could not start: {type(exc).__name__}: {exc}"),
-                "status": "failed"}
+        return {
+            **unavailable(system, strategy, budget, f"could not start: {type(exc).__name__}: {exc}"),
+            "status": "failed",
+        }
     note = system.note(strategy)
     before = proxy.snapshot() if proxy is not None else None
     records: list[dict[str, Any]] = []
@@ -62,9 +71,16 @@ async def run_config(system: System, strategy: str, budget: int, problems: Seque
         records.append(record)
     wall = time.perf_counter() - started
     result: dict[str, Any] = {
-        "system": system.name, "strategy": strategy, "budget": budget, "status": "ok", "reason": None,
-        "problems": len(records), "correct": sum(bool(r["correct"]) for r in records),
-        "errors": sum("error" in r for r in records), "wall_seconds": round(wall, 4), "records": records,
+        "system": system.name,
+        "strategy": strategy,
+        "budget": budget,
+        "status": "ok",
+        "reason": None,
+        "problems": len(records),
+        "correct": sum(bool(r["correct"]) for r in records),
+        "errors": sum("error" in r for r in records),
+        "wall_seconds": round(wall, 4),
+        "records": records,
     }
     if note:
         result["note"] = note
@@ -73,17 +89,26 @@ async def run_config(system: System, strategy: str, budget: int, problems: Seque
         result["ponder_usage"] = engine_usage(records)
     if proxy is not None and before is not None:
         tally = proxy.snapshot().minus(before)
-        result.update(tokens_source="counting proxy", prompt_tokens=tally.prompt_tokens,
-                      completion_tokens=tally.completion_tokens, upstream_requests=tally.upstream_requests,
-                      proxy=tally.to_dict())
+        result.update(
+            tokens_source="counting proxy",
+            prompt_tokens=tally.prompt_tokens,
+            completion_tokens=tally.completion_tokens,
+            upstream_requests=tally.upstream_requests,
+            proxy=tally.to_dict(),
+        )
         if tally.streams_without_usage:  # the server sent no usage chunk: completion tokens read off the events
-            result["tokens_source"] = ("counting proxy; completion tokens of streamed requests counted from their "
-                                       "events, their prompt tokens unreported by the server")
+            result["tokens_source"] = (
+                "counting proxy; completion tokens of streamed requests counted from their "
+                "events, their prompt tokens unreported by the server"
+            )
     else:
         usage = result.get("ponder_usage", {})
-        result.update(tokens_source="ponder usage (embedded engine; scorer tokens apart)",
-                      prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
-                      upstream_requests=None)
+        result.update(
+            tokens_source="ponder usage (embedded engine; scorer tokens apart)",
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            upstream_requests=None,
+        )
     if records and result["errors"] == len(records):
         result.update(status="failed", reason=f"every problem failed; first error: {records[0]['error']}")
     return result

@@ -33,8 +33,20 @@ from typing import Any
 
 import httpx
 
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host",
-               "proxy-connection", "te", "trailer", "upgrade", "server", "date"}
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "host",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "server",
+    "date",
+}
 
 
 @dataclass
@@ -269,8 +281,9 @@ class CountingProxy:
         count = StreamCount()
         relayed = False
         try:
-            with self._client.stream("POST", self.upstream + handler.path, content=content,
-                                     headers=headers) as response:
+            with self._client.stream(
+                "POST", self.upstream + handler.path, content=content, headers=headers
+            ) as response:
                 self.upstream_server_header = response.headers.get("server", self.upstream_server_header)
                 content_type = response.headers.get("content-type", "text/event-stream")
                 if response.status_code >= 400 or "json" in content_type:  # an error, or a server ignoring stream
@@ -325,8 +338,9 @@ class CountingProxy:
             self._tally.streams += 1
             self._tally.streams_without_usage += int(count.usage is None)
 
-    def _post_json(self, method: str, path: str, body: dict[str, Any],
-                   headers: dict[str, str]) -> tuple[int, bytes, str]:
+    def _post_json(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, bytes, str]:
         response = self._send(method, path, json.dumps(body).encode(), headers)
         try:
             parsed = response.json()
@@ -335,8 +349,9 @@ class CountingProxy:
         self._count(upstream=1, body=parsed, error=response.status_code >= 400)
         return response.status_code, response.content, response.headers.get("content-type", "application/json")
 
-    def _post_split(self, method: str, path: str, body: dict[str, Any], headers: dict[str, str],
-                    n: int) -> tuple[int, bytes, str]:
+    def _post_split(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str], n: int
+    ) -> tuple[int, bytes, str]:
         parts: list[dict[str, Any]] = []
         for i in range(n):
             one = {**body, "n": 1}

@@ -61,9 +61,11 @@ def compare(configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 ratio = mine["wall_seconds"] / config["wall_seconds"]
                 same = within_noise(mine, config)
                 row["vs_ponder"][name] = {
-                    "wall_ratio": round(ratio, 4), "target": TARGETS[name],
+                    "wall_ratio": round(ratio, 4),
+                    "target": TARGETS[name],
                     "accuracy_delta": round(mine["accuracy"] - config["accuracy"], 4),
-                    "accuracy_within_noise": same, "meets_target": bool(same and ratio <= TARGETS[name]),
+                    "accuracy_within_noise": same,
+                    "meets_target": bool(same and ratio <= TARGETS[name]),
                 }
         rows.append(row)
     return rows
@@ -89,8 +91,10 @@ def _notes(row: dict[str, Any]) -> list[str]:
         notes.append(f"{row['errors']} problem(s) failed")
     unreported = (row.get("proxy") or {}).get("streams_without_usage")
     if unreported:
-        notes.append(f"prompt tokens of {unreported} streamed request(s) unreported by the server (counted as 0); "
-                     "their completion tokens counted from the stream")
+        notes.append(
+            f"prompt tokens of {unreported} streamed request(s) unreported by the server (counted as 0); "
+            "their completion tokens counted from the stream"
+        )
     return notes
 
 
@@ -117,8 +121,10 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for row in report["rows"]:
         if row.get("status") != "ok":
-            lines.append(f"| {row['strategy']} | {row['budget']} | {row['system']} | {row['status']} | | | | | | | | | "
-                         f"{str(row.get('reason') or '').replace('|', '/')} |")
+            lines.append(
+                f"| {row['strategy']} | {row['budget']} | {row['system']} | {row['status']} | | | | | | | | | "
+                f"{str(row.get('reason') or '').replace('|', '/')} |"
+            )
             continue
         low, high = row["accuracy_ci95"]
         note = "; ".join(_notes(row)).replace("|", "/")
@@ -127,7 +133,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"({100 * low:.0f}-{100 * high:.0f}) | {row['wall_seconds']:.1f} | "
             f"{row['wall_seconds'] / max(row['problems'], 1):.2f} | {_tokens(row.get('prompt_tokens'))} | "
             f"{_tokens(row.get('completion_tokens'))} | {_tokens(row.get('upstream_requests'))} | "
-            f"{_ratio_cell(row, 'ponder-http')} | {_ratio_cell(row, 'ponder-embedded')} | {note} |")
+            f"{_ratio_cell(row, 'ponder-http')} | {_ratio_cell(row, 'ponder-embedded')} | {note} |"
+        )
     adjustments = meta.get("proxy_adjustments")
     if adjustments:
         lines += ["", f"Proxy adjustments for this server: {json.dumps(adjustments)}."]

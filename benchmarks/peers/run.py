@@ -93,32 +93,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--systems", type=csv(str, ALL_SYSTEMS), default=list(ALL_SYSTEMS))
     parser.add_argument("--strategies", type=csv(str, STRATEGIES), default=list(STRATEGIES))
     parser.add_argument("--url", help="an OpenAI-compatible server root to use instead of starting llama-cpp-python's")
-    parser.add_argument("--model", help="GGUF path or ponder model name for the started server and the embedded "
-                                        "engine (default: the embedded SmolLM2-135M); with --url, the served "
-                                        "model's GGUF")
+    parser.add_argument(
+        "--model",
+        help="GGUF path or ponder model name for the started server and the embedded "
+        "engine (default: the embedded SmolLM2-135M); with --url, the served "
+        "model's GGUF",
+    )
     parser.add_argument("--model-name", help="served model name (default: the first /v1/models lists)")
-    parser.add_argument("--chat-template", help="for ponder's HTTP engine on servers that cannot continue a message "
-                                                "(default: the GGUF's)")
+    parser.add_argument(
+        "--chat-template",
+        help="for ponder's HTTP engine on servers that cannot continue a message (default: the GGUF's)",
+    )
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--temperature", type=float, default=0.8,
-                        help="sampling temperature (optillm fixes its own: 1)")
+    parser.add_argument(
+        "--temperature", type=float, default=0.8, help="sampling temperature (optillm fixes its own: 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-ctx", type=int, default=4096, help="context of the started server")
     parser.add_argument("--judge-max-tokens", type=int, default=64, help="its_hub's LLM judge reply cap")
-    parser.add_argument("--pf-options", type=json_object, default={},
-                        help="ponder's particle-filtering options as JSON, e.g. '{\"prm\": \"self-eval-prm\"}'")
-    parser.add_argument("--bon-options", type=json_object, default={"scorer": "self-eval"},
-                        help="ponder's best-of-n options as JSON (default {\"scorer\": \"self-eval\"})")
-    parser.add_argument("--deepconf-options", type=json_object, default=dict(DEEPCONF_LOW),
-                        help="ponder's deepconf options as JSON (default {\"eta\": 10}: DeepConf-low, online, "
-                             "as benchmarks/fewer_tokens.py)")
-    parser.add_argument("--pf-max-steps", type=int, default=40,
-                        help="its_hub particle filtering's step limit (default 40, as ponder's)")
-    parser.add_argument("--optillm-bin",
-                        help="the optillm executable (default: $PONDER_OPTILLM_BIN, .venv-optillm, PATH)")
+    parser.add_argument(
+        "--pf-options",
+        type=json_object,
+        default={},
+        help='ponder\'s particle-filtering options as JSON, e.g. \'{"prm": "self-eval-prm"}\'',
+    )
+    parser.add_argument(
+        "--bon-options",
+        type=json_object,
+        default={"scorer": "self-eval"},
+        help='ponder\'s best-of-n options as JSON (default {"scorer": "self-eval"})',
+    )
+    parser.add_argument(
+        "--deepconf-options",
+        type=json_object,
+        default=dict(DEEPCONF_LOW),
+        help='ponder\'s deepconf options as JSON (default {"eta": 10}: DeepConf-low, online, '
+        "as benchmarks/fewer_tokens.py)",
+    )
+    parser.add_argument(
+        "--pf-max-steps", type=int, default=40, help="its_hub particle filtering's step limit (default 40, as ponder's)"
+    )
+    parser.add_argument(
+        "--optillm-bin", help="the optillm executable (default: $PONDER_OPTILLM_BIN, .venv-optillm, PATH)"
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one request may take")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "peers",
-                        help="output path without suffix: writes .json and .md (default benchmarks/results/peers)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "peers",
+        help="output path without suffix: writes .json and .md (default benchmarks/results/peers)",
+    )
     args = parser.parse_args(argv)
     if args.limit < 1 or args.max_tokens < 1 or any(b < 1 for b in args.budgets):
         parser.error("--limit, --max-tokens and budgets must be >= 1")
@@ -129,8 +153,12 @@ def plan(system: str, args: argparse.Namespace) -> list[tuple[str, int]]:
     """The (strategy, budget) pairs to run for a system: every strategy at every budget, plus
     self-consistency at optillm's fixed sample count for the systems compared with optillm."""
     pairs = [(strategy, budget) for strategy in args.strategies for budget in args.budgets]
-    extra = ("optillm" in args.systems and SC in args.strategies and OPTILLM_SC_SAMPLES not in args.budgets
-             and system in ("ponder-http", "ponder-embedded", "optillm"))
+    extra = (
+        "optillm" in args.systems
+        and SC in args.strategies
+        and OPTILLM_SC_SAMPLES not in args.budgets
+        and system in ("ponder-http", "ponder-embedded", "optillm")
+    )
     return pairs + ([(SC, OPTILLM_SC_SAMPLES)] if extra else [])
 
 
@@ -164,8 +192,9 @@ class Recorder:
         return report.write(report.build(self.configs, self.meta), self.out)
 
 
-async def run_systems(systems: list[System], args: argparse.Namespace, recorder: Recorder,
-                      proxy: CountingProxy | None) -> None:
+async def run_systems(
+    systems: list[System], args: argparse.Namespace, recorder: Recorder, proxy: CountingProxy | None
+) -> None:
     """Open each system, run its plan, close it."""
     for system in systems:
         await system.open()
@@ -178,15 +207,28 @@ async def run_systems(systems: list[System], args: argparse.Namespace, recorder:
 
 def make_setup(args: argparse.Namespace, url: str, model: str, profile: Any, model_path: str | None) -> Setup:
     """The settings every system shares."""
-    return Setup(url=url, model=model, profile=profile, system_prompt=DEFAULT_SYSTEM_PROMPT,
-                 temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed, model_path=model_path,
-                 chat_template=args.chat_template or model_path, judge_max_tokens=args.judge_max_tokens,
-                 pf_max_steps=args.pf_max_steps, pf_options=args.pf_options, bon_options=args.bon_options,
-                 deepconf_options=args.deepconf_options, timeout=args.timeout)
+    return Setup(
+        url=url,
+        model=model,
+        profile=profile,
+        system_prompt=DEFAULT_SYSTEM_PROMPT,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        model_path=model_path,
+        chat_template=args.chat_template or model_path,
+        judge_max_tokens=args.judge_max_tokens,
+        pf_max_steps=args.pf_max_steps,
+        pf_options=args.pf_options,
+        bon_options=args.bon_options,
+        deepconf_options=args.deepconf_options,
+        timeout=args.timeout,
+    )
 
 
-async def server_phase(args: argparse.Namespace, recorder: Recorder, model_path: str | None,
-                       optillm: str | None) -> None:
+async def server_phase(
+    args: argparse.Namespace, recorder: Recorder, model_path: str | None, optillm: str | None
+) -> None:
     """ponder-http, its_hub and optillm against one server behind the counting proxy."""
     wanted = [name for name in SERVER_SYSTEMS if name in args.systems]
     if not wanted:
@@ -203,13 +245,20 @@ async def server_phase(args: argparse.Namespace, recorder: Recorder, model_path:
         profile, served = server_profile(root)
         model = args.model_name or (served[0] if served else SERVED_ALIAS)
         adjust = Adjustments(max_tokens_field=profile.max_tokens_field == "max_tokens", expand_n=not profile.supports_n)
-        recorder.meta.update(server=root if args.url else "llama_cpp.server (started by the benchmark)",
-                             profile=profile.name, model=model, proxy_adjustments=adjust.to_dict())
+        recorder.meta.update(
+            server=root if args.url else "llama_cpp.server (started by the benchmark)",
+            profile=profile.name,
+            model=model,
+            proxy_adjustments=adjust.to_dict(),
+        )
         with CountingProxy(root, adjust, timeout=args.timeout) as proxy:
             setup = make_setup(args, proxy.url, model, profile, model_path)
             optillm_release = recorder.meta["versions"].get("optillm")
-            makers = {"ponder-http": lambda: ponder_http(setup), "its_hub": lambda: ItsHubSystem(setup),
-                      "optillm": lambda: OptillmSystem(setup, optillm, proxy.url, optillm_release)}
+            makers = {
+                "ponder-http": lambda: ponder_http(setup),
+                "its_hub": lambda: ItsHubSystem(setup),
+                "optillm": lambda: OptillmSystem(setup, optillm, proxy.url, optillm_release),
+            }
             systems = [makers[name]() for name in wanted]
             await run_systems(systems, args, recorder, proxy)
             optillm_system = next((s for s in systems if isinstance(s, OptillmSystem)), None)
@@ -238,16 +287,32 @@ async def main_async(args: argparse.Namespace) -> tuple[Path, Path]:
     model_path = str(resolve_model(args.model)) if (args.model or not args.url) else None
     optillm = find_optillm(args.optillm_bin) if "optillm" in args.systems else None
     meta: dict[str, Any] = {
-        "dataset": args.dataset, "problems": len(problems), "budgets": args.budgets, "systems": args.systems,
-        "strategies": args.strategies, "max_tokens": args.max_tokens, "temperature": args.temperature,
-        "seed": args.seed, "system_prompt": DEFAULT_SYSTEM_PROMPT, "model_path": model_path,
-        "pf_options": args.pf_options, "bon_options": args.bon_options, "deepconf_options": args.deepconf_options,
+        "dataset": args.dataset,
+        "problems": len(problems),
+        "budgets": args.budgets,
+        "systems": args.systems,
+        "strategies": args.strategies,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "system_prompt": DEFAULT_SYSTEM_PROMPT,
+        "model_path": model_path,
+        "pf_options": args.pf_options,
+        "bon_options": args.bon_options,
+        "deepconf_options": args.deepconf_options,
         "pf_max_steps_its_hub": args.pf_max_steps,
-        "judge_max_tokens_its_hub": args.judge_max_tokens, "optillm_bin": optillm,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": False, "argv": sys.argv[1:],
+        "judge_max_tokens_its_hub": args.judge_max_tokens,
+        "optillm_bin": optillm,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "complete": False,
+        "argv": sys.argv[1:],
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
-        "versions": {"ponder": package_version("ponder"), "llama-cpp-python": package_version("llama_cpp_python"),
-                     "its-hub": package_version("its-hub"), "optillm": optillm_version(optillm) if optillm else None},
+        "versions": {
+            "ponder": package_version("ponder"),
+            "llama-cpp-python": package_version("llama_cpp_python"),
+            "its-hub": package_version("its-hub"),
+            "optillm": optillm_version(optillm) if optillm else None,
+        },
     }
     recorder = Recorder(args.out, meta, problems)
     await server_phase(args, recorder, model_path, optillm)

@@ -46,16 +46,18 @@ def server_profile(root: str, timeout: float = 10.0) -> tuple[EndpointProfile, l
 class ManagedProcess:
     """A server subprocess with a log file; ``url`` is its root, ``wait_ready`` polls its health URL."""
 
-    def __init__(self, name: str, command: list[str], url: str, health_path: str,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, command: list[str], url: str, health_path: str, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.command = command
         self.url = url
         self.health_url = url + health_path
         self.log = Path(tempfile.mkstemp(prefix=f"peers-{name}-", suffix=".log")[1])
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                            env={**os.environ, **(env or {})}, start_new_session=True)
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+            )
 
     def __enter__(self) -> ManagedProcess:
         return self
@@ -96,14 +98,29 @@ class ManagedProcess:
                 self.process.wait()
 
 
-def start_llama_server(model_path: str, *, n_ctx: int = 4096, alias: str = "smollm2",
-                       timeout: float = 180.0) -> ManagedProcess:
+def start_llama_server(
+    model_path: str, *, n_ctx: int = 4096, alias: str = "smollm2", timeout: float = 180.0
+) -> ManagedProcess:
     """``python -m llama_cpp.server`` serving ``model_path`` on a free port (``.url`` is its root)."""
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", alias]
-    server = ManagedProcess("llama-server", command, f"http://127.0.0.1:{port}", "/v1/models",
-                            env={"OMP_WAIT_POLICY": "PASSIVE"})
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        model_path,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--model_alias",
+        alias,
+    ]
+    server = ManagedProcess(
+        "llama-server", command, f"http://127.0.0.1:{port}", "/v1/models", env={"OMP_WAIT_POLICY": "PASSIVE"}
+    )
     server.wait_ready(timeout)
     return server
 
@@ -125,15 +142,20 @@ def optillm_version(executable: str) -> str | None:
     if not python.exists():
         return None
     try:
-        out = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('optillm'))"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('optillm'))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
 
 
-def start_optillm(executable: str, upstream: str, *, best_of_n: int, timeout: float = 300.0,
-                  extra: dict[str, Any] | None = None) -> ManagedProcess:
+def start_optillm(
+    executable: str, upstream: str, *, best_of_n: int, timeout: float = 300.0, extra: dict[str, Any] | None = None
+) -> ManagedProcess:
     """optillm's proxy on a free port, forwarding to ``upstream`` (a server root); ``.url`` is its root.
 
     optillm reads ``best_of_n`` once, at start (``--best-of-n``), so a run at another budget needs
@@ -141,10 +163,25 @@ def start_optillm(executable: str, upstream: str, *, best_of_n: int, timeout: fl
     (pointed at ``--base-url``) when that variable is set.
     """
     port = free_port()
-    command = [executable, "--base-url", upstream.rstrip("/").removesuffix("/v1") + "/v1", "--port", str(port),
-               "--host", "127.0.0.1", "--best-of-n", str(best_of_n), "--log", "warning"]
-    env = {"OPENAI_API_KEY": "sk-no-key-needed", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false",
-           **{k: str(v) for k, v in (extra or {}).items()}}
+    command = [
+        executable,
+        "--base-url",
+        upstream.rstrip("/").removesuffix("/v1") + "/v1",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--best-of-n",
+        str(best_of_n),
+        "--log",
+        "warning",
+    ]
+    env = {
+        "OPENAI_API_KEY": "sk-no-key-needed",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "TOKENIZERS_PARALLELISM": "false",
+        **{k: str(v) for k, v in (extra or {}).items()},
+    }
     for variable in ("OPTILLM_API_KEY", "CEREBRAS_API_KEY", "AZURE_OPENAI_API_KEY"):  # would win over OPENAI_API_KEY
         env[variable] = ""
     proxy = ManagedProcess("optillm", command, f"http://127.0.0.1:{port}", "/health", env=env)

@@ -77,11 +77,13 @@ OPTILLM_NO_DEEPCONF = (
     "(optillm/inference.py: deepconf_decode on a PyTorch/transformers model), not an approach its proxy "
     "dispatches (not in server.py's known_approaches, no plugin), so it cannot run against this server; and that "
     "mode loads models with AutoModelForCausalLM.from_pretrained(model_id), without gguf_file, so it cannot load "
-    "the GGUF model this benchmark serves")
+    "the GGUF model this benchmark serves"
+)
 ITS_HUB_NO_DEEPCONF = (
     "its_hub 1.2.0 has no confidence_selection nor any DeepConf or token-confidence algorithm (its_hub/core/"
     "algorithms: self-consistency, adaptive and beta self-consistency, best-of-n, beam search, particle "
-    "filtering/Gibbs, planning wrapper), and its OpenAICompatibleLanguageModel never asks the server for logprobs")
+    "filtering/Gibbs, planning wrapper), and its OpenAICompatibleLanguageModel never asks the server for logprobs"
+)
 
 
 class Unavailable(Exception):
@@ -181,8 +183,11 @@ class PonderSystem(System):
         if strategy != DEEPCONF:
             return None
         options = self.options(strategy)
-        setting = ("DeepConf-low (online, eta 10), the setting benchmarks/fewer_tokens.py uses"
-                   if options == DEEPCONF_LOW else "DeepConf")
+        setting = (
+            "DeepConf-low (online, eta 10), the setting benchmarks/fewer_tokens.py uses"
+            if options == DEEPCONF_LOW
+            else "DeepConf"
+        )
         return f"{setting}; options {json.dumps(options, sort_keys=True)}"
 
     async def prepare(self, strategy: str, budget: int) -> Solver:
@@ -197,9 +202,17 @@ class PonderSystem(System):
         assert engine is not None, "open() the system first"
 
         async def solve(problem: Problem) -> Reply:
-            result = await ponder.asolve(problem.question, engine=engine, strategy=strategy, budget=budget,
-                                         options=options, temperature=setup.temperature, max_tokens=setup.max_tokens,
-                                         seed=setup.seed, system_prompt=setup.system_prompt)
+            result = await ponder.asolve(
+                problem.question,
+                engine=engine,
+                strategy=strategy,
+                budget=budget,
+                options=options,
+                temperature=setup.temperature,
+                max_tokens=setup.max_tokens,
+                seed=setup.seed,
+                system_prompt=setup.system_prompt,
+            )
             best = next((c.text for c in result.candidates if c.answer == result.answer), None)
             return Reply(best, result.answer, result.usage.to_dict())
 
@@ -215,9 +228,13 @@ def ponder_http(setup: Setup) -> PonderSystem:
     """ponder with its OpenAI-compatible engine, talking to ``setup.url``."""
     from ponder.engines.http import OpenAIEngine
 
-    return PonderSystem("ponder-http", setup, lambda: OpenAIEngine(
-        setup.model, base_url=setup.url, chat_template=setup.chat_template, timeout=setup.timeout,
-        seed=setup.seed))
+    return PonderSystem(
+        "ponder-http",
+        setup,
+        lambda: OpenAIEngine(
+            setup.model, base_url=setup.url, chat_template=setup.chat_template, timeout=setup.timeout, seed=setup.seed
+        ),
+    )
 
 
 def ponder_embedded(setup: Setup) -> PonderSystem:
@@ -225,8 +242,11 @@ def ponder_embedded(setup: Setup) -> PonderSystem:
     without a GGUF file for the served model it reports every configuration unavailable."""
     from ponder.engines.registry import create_engine
 
-    blocked = None if setup.model_path else ("the embedded engine needs the GGUF file of the served model: "
-                                             "pass --model PATH.gguf with --url")
+    blocked = (
+        None
+        if setup.model_path
+        else ("the embedded engine needs the GGUF file of the served model: pass --model PATH.gguf with --url")
+    )
     return PonderSystem("ponder-embedded", setup, lambda: create_engine("llama", model=setup.model_path), blocked)
 
 
@@ -251,11 +271,15 @@ class ItsHubSystem(System):
         self.version = its_hub.__version__
         endpoint = self.setup.url.rstrip("/") + "/v1"
         common = {"endpoint": endpoint, "api_key": "none", "model_name": self.setup.model, "max_tries": 3}
-        self.lm = OpenAICompatibleLanguageModel(**common, system_prompt=self.setup.system_prompt,
-                                                max_completion_tokens=self.setup.max_tokens,
-                                                temperature=self.setup.temperature)
-        self.judge_lm = OpenAICompatibleLanguageModel(**common, max_completion_tokens=self.setup.judge_max_tokens,
-                                                      temperature=0.0)
+        self.lm = OpenAICompatibleLanguageModel(
+            **common,
+            system_prompt=self.setup.system_prompt,
+            max_completion_tokens=self.setup.max_tokens,
+            temperature=self.setup.temperature,
+        )
+        self.judge_lm = OpenAICompatibleLanguageModel(
+            **common, max_completion_tokens=self.setup.judge_max_tokens, temperature=0.0
+        )
 
     def algorithm(self, strategy: str) -> Any:
         """The its_hub algorithm object for a strategy."""
@@ -268,12 +292,17 @@ class ItsHubSystem(System):
         if self.setup.profile.continuation != "continue_final_message":
             raise Unavailable(
                 f"its_hub's particle filtering continues a partial assistant message (continue_final_message); "
-                f"this server ({self.setup.profile.name}) always starts a new reply")
+                f"this server ({self.setup.profile.name}) always starts a new reply"
+            )
         from its_hub.core.algorithms.particle_gibbs import ParticleFiltering
         from its_hub.core.lms.step_generation import StepGeneration
 
-        steps = StepGeneration(self.setup.pf_max_steps, step_token=STEP_DELIMITER, stop_token="answer is",
-                               temperature=self.setup.temperature)
+        steps = StepGeneration(
+            self.setup.pf_max_steps,
+            step_token=STEP_DELIMITER,
+            stop_token="answer is",
+            temperature=self.setup.temperature,
+        )
         return ParticleFiltering(sg=steps, prm=judge_prm(LLMJudge(self.judge_lm, response_format=None)))
 
     async def prepare(self, strategy: str, budget: int) -> Solver:
@@ -316,8 +345,13 @@ def judge_prm(judge: Any) -> Any:
         async def ascore(self, prompt_or_messages: Any, steps: Any) -> Any:
             single = isinstance(steps, str)
             partials = [steps] if single else list(steps)
-            conversations = [[ChatMessage(role="user", content=str(prompt_or_messages)),
-                              ChatMessage(role="assistant", content=partial)] for partial in partials]
+            conversations = [
+                [
+                    ChatMessage(role="user", content=str(prompt_or_messages)),
+                    ChatMessage(role="assistant", content=partial),
+                ]
+                for partial in partials
+            ]
             scores = [min(max(float(s) / 10.0, 0.0), 1.0) for s in await judge.ascore(conversations)]
             return scores[0] if single else scores
 
@@ -361,25 +395,36 @@ class OptillmSystem(System):
         if strategy == DEEPCONF:  # whether or not optillm is installed
             raise Unavailable(OPTILLM_NO_DEEPCONF)
         if self.executable is None:
-            raise Unavailable("optillm is not installed: it pins z3-solver<=4.15.4 (ponder needs >=5.4), so install it "
-                              "in its own venv (python -m venv .venv-optillm && .venv-optillm/bin/pip install "
-                              "optillm==0.4.0) or pass --optillm-bin")
+            raise Unavailable(
+                "optillm is not installed: it pins z3-solver<=4.15.4 (ponder needs >=5.4), so install it "
+                "in its own venv (python -m venv .venv-optillm && .venv-optillm/bin/pip install "
+                "optillm==0.4.0) or pass --optillm-bin"
+            )
         if strategy not in self.APPROACHES:
             raise Unavailable(f"optillm has no {strategy} approach")
         if strategy == SC and budget != OPTILLM_SC_SAMPLES:
-            raise Unavailable(f"optillm's self_consistency always draws {OPTILLM_SC_SAMPLES} samples "
-                              "(num_samples is not settable through the proxy); it runs at budget 5 only")
+            raise Unavailable(
+                f"optillm's self_consistency always draws {OPTILLM_SC_SAMPLES} samples "
+                "(num_samples is not settable through the proxy); it runs at budget 5 only"
+            )
         url = self.ensure_proxy(budget if strategy == BON else (self.proxy_best_of_n or budget))
         client, setup = self.client, self.setup
         model = f"{self.APPROACHES[strategy]}-{setup.model}"
         assert client is not None, "open() the system first"
 
         async def solve(problem: Problem) -> Reply:
-            body = {"model": model, "max_tokens": setup.max_tokens, "temperature": setup.temperature,
-                    "messages": [{"role": "system", "content": setup.system_prompt},
-                                 {"role": "user", "content": problem.question}]}
-            response = await client.post(url + "/v1/chat/completions", json=body,
-                                         headers={"Authorization": "Bearer none"})
+            body = {
+                "model": model,
+                "max_tokens": setup.max_tokens,
+                "temperature": setup.temperature,
+                "messages": [
+                    {"role": "system", "content": setup.system_prompt},
+                    {"role": "user", "content": problem.question},
+                ],
+            }
+            response = await client.post(
+                url + "/v1/chat/completions", json=body, headers={"Authorization": "Bearer none"}
+            )
             if response.status_code != 200:
                 raise RuntimeError(f"optillm answered HTTP {response.status_code}: {response.text[:300]}")
             choices = response.json().get("choices") or []

@@ -1,8 +1,8 @@
 """ponder: better reasoning from language models by spending inference-time compute well.
 
-    >>> import ponder
-    >>> result = ponder.solve("What is 17 * 3?", strategy="self-consistency", budget=8)
-    >>> result.answer, result.votes, result.usage.completion_tokens
+>>> import ponder
+>>> result = ponder.solve("What is 17 * 3?", strategy="self-consistency", budget=8)
+>>> result.answer, result.votes, result.usage.completion_tokens
 """
 
 from importlib.metadata import version
@@ -18,8 +18,24 @@ from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest, Me
 __version__ = version("ponder")  # the one version number is in pyproject.toml
 
 __all__ = [
-    "Candidate", "Completion", "Engine", "FakeEngine", "GenerationRequest", "Message", "PonderError",
-    "SolveResult", "SolveSettings", "Usage", "alinc", "aroute", "asolve", "create_engine", "linc", "plan", "route",
-    "solve", "start",
+    "Candidate",
+    "Completion",
+    "Engine",
+    "FakeEngine",
+    "GenerationRequest",
+    "Message",
+    "PonderError",
+    "SolveResult",
+    "SolveSettings",
+    "Usage",
+    "alinc",
+    "aroute",
+    "asolve",
+    "create_engine",
+    "linc",
+    "plan",
+    "route",
+    "solve",
+    "start",
     "__version__",
 ]

@@ -37,9 +37,17 @@ class RunPlan:
     engines: Mapping[str, Engine] = field(default_factory=dict)
 
     def start(self, engine: Engine, scorer_engine: Engine | None = None) -> StrategyRun:
-        ctx = StepContext(self.question, engine, self.settings, self.task, self.budget,
-                          scorer_engine=scorer_engine, history=self.history, scorers=self.scorers,
-                          engines=self.engines)
+        ctx = StepContext(
+            self.question,
+            engine,
+            self.settings,
+            self.task,
+            self.budget,
+            scorer_engine=scorer_engine,
+            history=self.history,
+            scorers=self.scorers,
+            engines=self.engines,
+        )
         return StrategyRun(self.algorithm, ctx)
 
 
@@ -89,8 +97,14 @@ def plan(
         algorithm = get_strategy(strategy, options)
     if budget is None:
         budget = algorithm.config.generations() if isinstance(algorithm, Pipeline) else 8
-    settings = SolveSettings(budget=budget, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                             seed=seed, system_prompt=system_prompt)
+    settings = SolveSettings(
+        budget=budget,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        system_prompt=system_prompt,
+    )
     wanted = getattr(algorithm.params, "scorer", None)
     if wanted and wanted not in SCORERS and wanted not in extra:
         raise InvalidInputError(f"unknown scorer {wanted!r}; available: {', '.join(sorted({*SCORERS, *extra}))}")
@@ -113,11 +127,15 @@ def _check_engines(engines: Mapping[str, Engine] | None, pipeline: object) -> di
         raise InvalidInputError("`engines` name engines for a pipeline's `model:` keys; pass them with `pipeline=`")
     for name, engine in named.items():
         if not isinstance(name, str) or not name or ":" in name:
-            raise InvalidInputError(f"engine name {name!r}: use a plain name (names with ':' are engine specs, "
-                                    "which a pipeline creates itself)")
+            raise InvalidInputError(
+                f"engine name {name!r}: use a plain name (names with ':' are engine specs, "
+                "which a pipeline creates itself)"
+            )
         if not callable(getattr(engine, "generate", None)):
-            raise InvalidInputError(f"engines[{name!r}] is not an engine (got {type(engine).__name__}); pass an "
-                                    "engine instance, or write a spec such as openai:BASE_URL in the pipeline")
+            raise InvalidInputError(
+                f"engines[{name!r}] is not an engine (got {type(engine).__name__}); pass an "
+                "engine instance, or write a spec such as openai:BASE_URL in the pipeline"
+            )
     return named
 
 

@@ -35,9 +35,26 @@ from ponder.strategies.think_execute import ThinkAndExecute
 
 BUILTIN: dict[str, AlgorithmClass] = {
     cls.name: cls
-    for cls in (Greedy, SelfConsistency, AdaptiveSelfConsistency, BestOfN, WeightedBestOfN, WeightedMajority, Linc,
-                ProgramOfThought, Revise, BeamSearch, DVTS, ParticleFiltering, ParticleGibbs, AStar,
-                ThinkAndExecute, Routed, DeepConf, Pipeline)
+    for cls in (
+        Greedy,
+        SelfConsistency,
+        AdaptiveSelfConsistency,
+        BestOfN,
+        WeightedBestOfN,
+        WeightedMajority,
+        Linc,
+        ProgramOfThought,
+        Revise,
+        BeamSearch,
+        DVTS,
+        ParticleFiltering,
+        ParticleGibbs,
+        AStar,
+        ThinkAndExecute,
+        Routed,
+        DeepConf,
+        Pipeline,
+    )
 }
 
 
@@ -60,8 +77,11 @@ def get_strategy(name: str, options: Mapping[str, Any] | None = None) -> Algorit
     return cls(build_params(cls.Params, options))
 
 
-def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection[str] | None = None,
-                  engines: Collection[str] | None = None) -> PipelineConfig:
+def load_pipeline(
+    config: str | Path | Mapping[str, Any],
+    *,
+    scorers: Collection[str] | None = None,
+    engines: Collection[str] | None = None,
+) -> PipelineConfig:
     """:func:`ponder.pipelines.load_pipeline` with this registry's strategies for ``strategy`` components."""
     return load_pipeline_with(config, scorers=scorers, engines=engines, strategies=get_strategy)
-

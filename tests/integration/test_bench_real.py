@@ -14,14 +14,26 @@ pytestmark = pytest.mark.model
 
 
 def ponder_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ponder.cli.main", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", "ponder.cli.main", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_bench_resumes_and_reports(tmp_path: Path) -> None:
     db = tmp_path / "bench.db"
-    args = ("bench", "mawps-singleop", "--limit", "2", "--strategy", "greedy,self-consistency", "--budget", "2",
-            "--max-tokens", "32", "--db", str(db), "--quiet")
+    args = (
+        "bench",
+        "mawps-singleop",
+        "--limit",
+        "2",
+        "--strategy",
+        "greedy,self-consistency",
+        "--budget",
+        "2",
+        "--max-tokens",
+        "32",
+        "--db",
+        str(db),
+        "--quiet",
+    )
     first = ponder_cli(*args)
     assert first.returncode == 0, first.stderr
     assert "(2 new)" in first.stdout

@@ -15,23 +15,44 @@ from ponder.engines.registry import engine_plugin
 
 pytestmark = pytest.mark.model
 
-VARYING = ("seconds", "created", "config_id", "prompt_tokens_computed",  # timings, and what the cache held
-           "scorer_prompt_tokens_computed")
+VARYING = (
+    "seconds",
+    "created",
+    "config_id",
+    "prompt_tokens_computed",  # timings, and what the cache held
+    "scorer_prompt_tokens_computed",
+)
 
 
 def ponder_bench(db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    args = ["bench", "mawps-singleop", "--limit", "6", "--strategy", "greedy,self-consistency", "--budget", "2",
-            "--temperature", "0.8", "--max-tokens", "32", "--db", str(db), "--quiet", *extra]
-    return subprocess.run([sys.executable, "-m", "ponder.cli.main", *args], capture_output=True, text=True,
-                          timeout=900)
+    args = [
+        "bench",
+        "mawps-singleop",
+        "--limit",
+        "6",
+        "--strategy",
+        "greedy,self-consistency",
+        "--budget",
+        "2",
+        "--temperature",
+        "0.8",
+        "--max-tokens",
+        "32",
+        "--db",
+        str(db),
+        "--quiet",
+        *extra,
+    ]
+    return subprocess.run([sys.executable, "-m", "ponder.cli.main", *args], capture_output=True, text=True, timeout=900)
 
 
 def rows(db: Path) -> list[dict[str, Any]]:
     connection = sqlite3.connect(db)
     connection.row_factory = sqlite3.Row
     try:
-        found = connection.execute("SELECT configs.key AS config_key, results.* FROM results"
-                                   " JOIN configs ON configs.id = results.config_id").fetchall()
+        found = connection.execute(
+            "SELECT configs.key AS config_key, results.* FROM results JOIN configs ON configs.id = results.config_id"
+        ).fetchall()
     finally:
         connection.close()
     kept = [{k: row[k] for k in row.keys() if k not in VARYING} for row in found]  # noqa: SIM118 (a Row)

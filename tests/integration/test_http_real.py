@@ -39,7 +39,9 @@ async def engine(server: LlamaServer) -> Any:
 
 
 async def test_profile_is_detected_and_n_fans_out(engine: OpenAIEngine) -> None:
-    [completions] = await engine.generate([GenerationRequest.chat(QUESTION, n=3, max_tokens=24, temperature=1.0, seed=2)])
+    [completions] = await engine.generate(
+        [GenerationRequest.chat(QUESTION, n=3, max_tokens=24, temperature=1.0, seed=2)]
+    )
     assert engine.profile.name == "llama-cpp-python"
     assert len(completions) == 3 and [c.index for c in completions] == [0, 1, 2]
     assert len({c.text for c in completions}) >= 2
@@ -52,15 +54,21 @@ async def test_seed_reproduces_and_limits_are_honoured(engine: OpenAIEngine) -> 
     [[first]], [[second]] = await engine.generate([request]), await engine.generate([request])
     assert first.text == second.text
     assert first.completion_tokens <= 6
-    stopped = GenerationRequest(messages=(Message("user", "Count from 1 to 20, separated by commas."),),
-                                assistant_prefix="1, 2, 3,", max_tokens=30, temperature=0, stop=(" 7",))
+    stopped = GenerationRequest(
+        messages=(Message("user", "Count from 1 to 20, separated by commas."),),
+        assistant_prefix="1, 2, 3,",
+        max_tokens=30,
+        temperature=0,
+        stop=(" 7",),
+    )
     [[completion]] = await engine.generate([stopped])
     assert completion.text.strip() == "4, 5, 6,"
 
 
 async def test_partial_answer_continues_through_text_completions(engine: OpenAIEngine) -> None:
-    request = GenerationRequest(messages=(Message("user", "Count from 1 to 10."),), assistant_prefix="1, 2, 3, 4,",
-                                max_tokens=6, temperature=0)
+    request = GenerationRequest(
+        messages=(Message("user", "Count from 1 to 10."),), assistant_prefix="1, 2, 3, 4,", max_tokens=6, temperature=0
+    )
     [[completion]] = await engine.generate([request])
     assert completion.text.startswith(" 5, 6")
 
@@ -80,8 +88,26 @@ async def test_self_consistency_over_http(engine: OpenAIEngine) -> None:
 
 def test_cli_solves_through_the_openai_engine(server: LlamaServer) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ponder.cli.main", "solve", QUESTION, "--engine", "openai", "--base-url", server.url,
-         "--budget", "2", "--max-tokens", "24", "--json"], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "ponder.cli.main",
+            "solve",
+            QUESTION,
+            "--engine",
+            "openai",
+            "--base-url",
+            server.url,
+            "--budget",
+            "2",
+            "--max-tokens",
+            "24",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["engine"]["name"] == "openai" and len(data["candidates"]) == 2

@@ -64,8 +64,9 @@ async def test_a_stopped_sample_leaves_the_others_as_generate_makes_them(engine:
 
 
 async def test_a_cancelled_stream_frees_the_server(engine: OpenAIEngine) -> None:
-    request = GenerationRequest.chat("Write a long story about a lighthouse keeper.", n=2, max_tokens=400,
-                                     temperature=0.8, seed=3)
+    request = GenerationRequest.chat(
+        "Write a long story about a lighthouse keeper.", n=2, max_tokens=400, temperature=0.8, seed=3
+    )
     stream = engine.stream(request)
     async for event in stream:
         if isinstance(event, SampleDelta):
@@ -79,8 +80,9 @@ async def test_a_cancelled_stream_frees_the_server(engine: OpenAIEngine) -> None
 
 
 async def test_text_completions_stream_a_partial_answer(engine: OpenAIEngine) -> None:
-    request = GenerationRequest(messages=(Message("user", "Count from 1 to 10."),), assistant_prefix="1, 2, 3, 4,",
-                                max_tokens=6, temperature=0)
+    request = GenerationRequest(
+        messages=(Message("user", "Count from 1 to 10."),), assistant_prefix="1, 2, 3, 4,", max_tokens=6, temperature=0
+    )
     [streamed] = await engine.stream(request).completions()
     [[whole]] = await engine.generate([request])
     assert streamed.text == whole.text and streamed.text.startswith(" 5, 6")

@@ -50,10 +50,12 @@ async def test_the_judge_computes_only_its_own_tokens(llama_engine: LlamaEngine)
     reused = await best_of_n(llama_engine, "self-eval")
     fresh = await best_of_n(llama_engine, "self-eval:fresh")
     own = [own_tokens(llama_engine, c.text) for c in reused.candidates]
-    print(f"\njudge prompt tokens computed, best-of-n@8: reused chat {reused.usage.scorer_prompt_tokens_computed}"
-          f" (judges' own tokens {sum(own)}, requested {reused.usage.scorer_tokens - 8}); fresh prompts "
-          f"{fresh.usage.scorer_prompt_tokens_computed} (requested {fresh.usage.scorer_tokens - 8}); generator "
-          f"computed {reused.usage.prompt_tokens_computed} of {reused.usage.prompt_tokens}")
+    print(
+        f"\njudge prompt tokens computed, best-of-n@8: reused chat {reused.usage.scorer_prompt_tokens_computed}"
+        f" (judges' own tokens {sum(own)}, requested {reused.usage.scorer_tokens - 8}); fresh prompts "
+        f"{fresh.usage.scorer_prompt_tokens_computed} (requested {fresh.usage.scorer_tokens - 8}); generator "
+        f"computed {reused.usage.prompt_tokens_computed} of {reused.usage.prompt_tokens}"
+    )
     assert len(reused.candidates) == len(fresh.candidates) == 8
     assert reused.usage.scorer_calls == fresh.usage.scorer_calls == 1
     # the judges computed their own question (and the turn markers), not the sample again
@@ -88,16 +90,30 @@ async def test_the_self_eval_prm_reuses_the_partials_in_step_search(llama_engine
     for prm in ("self-eval-prm", "self-eval-prm:fresh"):
         llama_engine.reset_cache()
         judge = Recording(llama_engine)
-        result = await ponder.asolve(QUESTION, engine=llama_engine, scorer_engine=judge, strategy="particle-filtering",
-                                     budget=4, max_tokens=72, seed=5, options={"step_tokens": 24, "prm": prm})
+        result = await ponder.asolve(
+            QUESTION,
+            engine=llama_engine,
+            scorer_engine=judge,
+            strategy="particle-filtering",
+            budget=4,
+            max_tokens=72,
+            seed=5,
+            options={"step_tokens": 24, "prm": prm},
+        )
         usage[prm], asked[prm] = result.usage, judge.requests
     reused, fresh = usage["self-eval-prm"], usage["self-eval-prm:fresh"]
-    own = [llama_engine.count_tokens(r) - llama_engine.count_tokens(
-        GenerationRequest(messages=r.messages[:-2], assistant_prefix=r.messages[-2].content))  # type: ignore[index]
-        for r in asked["self-eval-prm"]]
-    print(f"\nPRM prompt tokens computed, particle-filtering@4: reused chat {reused.scorer_prompt_tokens_computed} "
-          f"for {len(own)} partials (their own tokens {sum(own)}); fresh prompts "
-          f"{fresh.scorer_prompt_tokens_computed} for {len(asked['self-eval-prm:fresh'])} partials")
+    own = [
+        llama_engine.count_tokens(r)
+        - llama_engine.count_tokens(
+            GenerationRequest(messages=r.messages[:-2], assistant_prefix=r.messages[-2].content)
+        )  # type: ignore[index]
+        for r in asked["self-eval-prm"]
+    ]
+    print(
+        f"\nPRM prompt tokens computed, particle-filtering@4: reused chat {reused.scorer_prompt_tokens_computed} "
+        f"for {len(own)} partials (their own tokens {sum(own)}); fresh prompts "
+        f"{fresh.scorer_prompt_tokens_computed} for {len(asked['self-eval-prm:fresh'])} partials"
+    )
     assert all(r.messages[:-2] == chat() for r in asked["self-eval-prm"])  # type: ignore[index]
     assert 0 < reused.scorer_prompt_tokens_computed <= sum(own) + SLACK * len(own)
     assert reused.scorer_prompt_tokens_computed < fresh.scorer_prompt_tokens_computed

@@ -29,8 +29,10 @@ def engine() -> Iterator[LlamaEngine]:
 
 
 async def test_two_callers_share_the_batch_and_each_gets_its_own_samples(engine: LlamaEngine) -> None:
-    cows, apples = chat(COWS, n=3, max_tokens=40, temperature=0.8, seed=1), chat(APPLES, n=3, max_tokens=40,
-                                                                                   temperature=0.8, seed=2)
+    cows, apples = (
+        chat(COWS, n=3, max_tokens=40, temperature=0.8, seed=1),
+        chat(APPLES, n=3, max_tokens=40, temperature=0.8, seed=2),
+    )
     steps = engine.scheduler.decode_steps
     alone = [await engine.generate([cows]), await engine.generate([apples])]
     sequential = engine.scheduler.decode_steps - steps
@@ -47,8 +49,10 @@ async def test_two_callers_share_the_batch_and_each_gets_its_own_samples(engine:
 async def test_deterministic_mode_gives_each_caller_the_texts_it_gets_alone() -> None:
     engine = LlamaEngine(n_ctx=4096, n_seq_max=16, deterministic=True)
     try:
-        cows, apples = chat(COWS, n=2, max_tokens=32, temperature=0.9, seed=4), chat(APPLES, n=2, max_tokens=32,
-                                                                                       temperature=0.9, seed=5)
+        cows, apples = (
+            chat(COWS, n=2, max_tokens=32, temperature=0.9, seed=4),
+            chat(APPLES, n=2, max_tokens=32, temperature=0.9, seed=5),
+        )
         engine.reset_cache()
         one_by_one = [await engine.generate([cows]), await engine.generate([apples])]
         engine.reset_cache()
@@ -128,8 +132,10 @@ def _stop_all(engine: LlamaEngine, stream: object) -> dict[int, int]:
 async def test_kv_pressure_makes_requests_wait_not_fail() -> None:
     engine = LlamaEngine(n_ctx=900, n_seq_max=8)
     try:
-        requests = [chat(q, n=2, max_tokens=150, temperature=0.8, seed=s)
-                    for s, q in enumerate([COWS, APPLES, COWS + " Explain.", APPLES + " Explain."])]
+        requests = [
+            chat(q, n=2, max_tokens=150, temperature=0.8, seed=s)
+            for s, q in enumerate([COWS, APPLES, COWS + " Explain.", APPLES + " Explain."])
+        ]
         rows = await asyncio.gather(*(engine.generate([r]) for r in requests))
         assert [len(row[0]) for row in rows] == [2, 2, 2, 2]
         assert all(c.finish_reason in ("stop", "length") for row in rows for c in row[0])

@@ -62,7 +62,10 @@ def test_max_tokens_is_honoured(llama_engine: LlamaEngine) -> None:
 def test_stop_strings_are_honoured(llama_engine: LlamaEngine) -> None:
     request = GenerationRequest(
         messages=(Message("user", "Count from 1 to 20, separated by commas."),),
-        assistant_prefix="1, 2, 3,", max_tokens=40, temperature=0, stop=(" 7",),
+        assistant_prefix="1, 2, 3,",
+        max_tokens=40,
+        temperature=0,
+        stop=(" 7",),
     )
     completion = llama_engine.generate_sync([request])[0][0]
     assert completion.finish_reason == "stop"
@@ -71,15 +74,19 @@ def test_stop_strings_are_honoured(llama_engine: LlamaEngine) -> None:
 
 def test_partial_answer_is_continued(llama_engine: LlamaEngine) -> None:
     request = GenerationRequest(
-        messages=(Message("user", "Count from 1 to 10."),), assistant_prefix="1, 2, 3, 4,",
-        max_tokens=6, temperature=0,
+        messages=(Message("user", "Count from 1 to 10."),),
+        assistant_prefix="1, 2, 3, 4,",
+        max_tokens=6,
+        temperature=0,
     )
     completion = llama_engine.generate_sync([request])[0][0]
     assert completion.text.startswith(" 5, 6")
 
 
 def test_raw_text_is_continued(llama_engine: LlamaEngine) -> None:
-    completion = llama_engine.generate_sync([GenerationRequest(text="The capital of France is", max_tokens=4, temperature=0)])[0][0]
+    completion = llama_engine.generate_sync(
+        [GenerationRequest(text="The capital of France is", max_tokens=4, temperature=0)]
+    )[0][0]
     assert "Paris" in completion.text
 
 
@@ -108,7 +115,9 @@ def test_prefix_cache_computes_only_new_tokens(llama_engine: LlamaEngine) -> Non
     llama_engine.reset_cache()
     base = chat("Sam has 4 pens and gets 3 more.", max_tokens=4, temperature=0)
     llama_engine.generate_sync([base])
-    longer = GenerationRequest(messages=base.messages, assistant_prefix="First, 4 + 3 = 7, so", max_tokens=4, temperature=0)
+    longer = GenerationRequest(
+        messages=base.messages, assistant_prefix="First, 4 + 3 = 7, so", max_tokens=4, temperature=0
+    )
     new_tokens = llama_engine.count_tokens(longer) - llama_engine.count_tokens(base)
     completion = llama_engine.generate_sync([longer])[0][0]
     assert 0 < completion.usage.prompt_tokens_computed <= new_tokens + 1
@@ -127,8 +136,13 @@ def test_logprobs_cover_the_generated_tokens(llama_engine: LlamaEngine) -> None:
 def test_a_batch_of_requests_keeps_them_apart(llama_engine: LlamaEngine) -> None:
     requests = [
         GenerationRequest(text="The capital of France is", max_tokens=3, temperature=0),
-        GenerationRequest(messages=(Message("user", "Count from 1 to 10."),), assistant_prefix="1, 2, 3, 4,",
-                          max_tokens=4, temperature=0, n=2),
+        GenerationRequest(
+            messages=(Message("user", "Count from 1 to 10."),),
+            assistant_prefix="1, 2, 3, 4,",
+            max_tokens=4,
+            temperature=0,
+            n=2,
+        ),
     ]
     capital, counting = llama_engine.generate_sync(requests)
     assert len(capital) == 1 and len(counting) == 2

@@ -34,19 +34,29 @@ async def test_generate_critique_fuse_pipeline(llama_engine: LlamaEngine) -> Non
 
 async def test_code_pipeline_runs_generated_tests(llama_engine: LlamaEngine) -> None:
     question = "Write a Python function add(a, b) that returns the sum of a and b."
-    result = await ponder.asolve(question, engine=llama_engine, pipeline=EXAMPLES / "code-unit-tests.yaml",
-                                 task="code", max_tokens=60, seed=1)
+    result = await ponder.asolve(
+        question, engine=llama_engine, pipeline=EXAMPLES / "code-unit-tests.yaml", task="code", max_tokens=60, seed=1
+    )
     assert result.stop_reason == "done" and len(result.trace) == 2
     evaluator = result.trace[1]["components"][0]
     assert evaluator["type"] == "test_evaluator"
     if evaluator["tests"]:  # the small model may write no assert lines at all
         assert len(evaluator["passed"]) == 4
-        assert all(c.evidence is not None and "tests passed" in c.evidence for c in result.candidates if c.score is not None)
+        assert all(
+            c.evidence is not None and "tests passed" in c.evidence for c in result.candidates if c.score is not None
+        )
 
 
 async def test_revise_on_the_embedded_model(llama_engine: LlamaEngine) -> None:
-    result = await ponder.asolve(QUESTION, engine=llama_engine, strategy="revise", budget=5, max_tokens=40, seed=3,
-                                 options={"scorer": "self-eval"})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=llama_engine,
+        strategy="revise",
+        budget=5,
+        max_tokens=40,
+        seed=3,
+        options={"scorer": "self-eval"},
+    )
     assert result.strategy == "revise" and result.stop_reason == "done"
     assert [entry["action"] for entry in result.trace] == ["draft", "revise", "revise"]
     assert len(result.candidates) == 3 and all(c.score is not None for c in result.candidates)
@@ -55,8 +65,9 @@ async def test_revise_on_the_embedded_model(llama_engine: LlamaEngine) -> None:
 
 
 async def test_pipeline_wrapping_particle_filtering(llama_engine: LlamaEngine) -> None:
-    result = await ponder.asolve(QUESTION, engine=llama_engine, pipeline=EXAMPLES / "search-then-fuse.yaml",
-                                 max_tokens=48, seed=2)
+    result = await ponder.asolve(
+        QUESTION, engine=llama_engine, pipeline=EXAMPLES / "search-then-fuse.yaml", max_tokens=48, seed=2
+    )
     assert result.stop_reason == "done"
     first = result.trace[0]["components"]
     assert [c["type"] for c in first] == ["strategy", "generator"]

@@ -13,8 +13,10 @@ from ponder.serve import ServeConfig, create_app
 
 pytestmark = pytest.mark.model
 
-QUESTIONS = [f"Tom has {a} apples and gets {b} more. How many apples does he have?" for a, b in
-             [(2, 3), (4, 4), (5, 1), (7, 2), (3, 3), (6, 2), (1, 8), (9, 0)]]
+QUESTIONS = [
+    f"Tom has {a} apples and gets {b} more. How many apples does he have?"
+    for a, b in [(2, 3), (4, 4), (5, 1), (7, 2), (3, 3), (6, 2), (1, 8), (9, 0)]
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,12 @@ def url(llama_engine: LlamaEngine) -> Iterator[str]:
 def test_sync_client_gets_an_answer_with_honest_usage(url: str) -> None:
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
     response = client.chat.completions.create(
-        model="smollm2::self-consistency:4", messages=[{"role": "user", "content": QUESTIONS[0]}],
-        max_tokens=48, seed=1, extra_body={"ponder": {"summary": True}})
+        model="smollm2::self-consistency:4",
+        messages=[{"role": "user", "content": QUESTIONS[0]}],
+        max_tokens=48,
+        seed=1,
+        extra_body={"ponder": {"summary": True}},
+    )
     assert response.choices[0].message.content
     details = response.usage.model_extra["ponder"]
     assert details["generations"] == 4 and details["engine_calls"] == 1
@@ -61,8 +67,11 @@ async def test_eight_concurrent_clients_get_their_own_answers(url: str) -> None:
     async def ask(question: str) -> openai.types.chat.ChatCompletion:
         client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused")
         return await client.chat.completions.create(
-            model="smollm2::self-consistency:2", messages=[{"role": "user", "content": question}],
-            max_tokens=32, extra_body={"ponder": {"summary": True}})
+            model="smollm2::self-consistency:2",
+            messages=[{"role": "user", "content": question}],
+            max_tokens=32,
+            extra_body={"ponder": {"summary": True}},
+        )
 
     # each question is longer than the one before: a sample served to the wrong caller would show
     # in that caller's prompt token count (the engine decodes all of them in one batch)

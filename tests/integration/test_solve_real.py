@@ -18,7 +18,10 @@ QUESTION = "Tom has 3 boxes with 4 apples in each box. How many apples does Tom 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ponder.cli.main", *args], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "ponder.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -31,7 +34,9 @@ def test_cli_json_has_the_contract_fields_and_is_reproducible() -> None:
     assert len(data["candidates"]) == 4
     assert all({"text", "answer"} <= set(c) for c in data["candidates"])
     usage = data["usage"]
-    assert {"prompt_tokens", "prompt_tokens_computed", "completion_tokens", "engine_calls", "wall_seconds"} <= set(usage)
+    assert {"prompt_tokens", "prompt_tokens_computed", "completion_tokens", "engine_calls", "wall_seconds"} <= set(
+        usage
+    )
     assert usage["prompt_tokens_computed"] * 4 == usage["prompt_tokens"]  # prompt computed once for 4 samples
     assert usage["completion_tokens"] == sum(c["completion_tokens"] for c in data["candidates"])
     assert usage["engine_calls"] == 1

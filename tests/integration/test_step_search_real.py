@@ -16,8 +16,9 @@ COMMON = {"budget": 4, "max_tokens": 96, "seed": 5, "temperature": 0.8}
 
 @pytest.mark.parametrize("strategy", SEARCHES)
 async def test_search_on_the_embedded_model(llama_engine: LlamaEngine, strategy: str) -> None:
-    result = await ponder.asolve(QUESTION, engine=llama_engine, strategy=strategy,
-                                 options={"step_tokens": 48, "max_steps": 4}, **COMMON)
+    result = await ponder.asolve(
+        QUESTION, engine=llama_engine, strategy=strategy, options={"step_tokens": 48, "max_steps": 4}, **COMMON
+    )
     assert result.stop_reason == "done"
     assert result.candidates and len(result.candidates) <= COMMON["budget"]
     assert all(c.score is not None and 0.0 <= c.score <= 1.0 for c in result.candidates)
@@ -35,7 +36,9 @@ async def test_particle_filtering_reproduces_with_a_fresh_cache(llama_engine: Ll
     llama_engine.reset_cache()
     first = await ponder.asolve(QUESTION, engine=llama_engine, strategy="particle-filtering", options=options, **COMMON)
     llama_engine.reset_cache()
-    second = await ponder.asolve(QUESTION, engine=llama_engine, strategy="particle-filtering", options=options, **COMMON)
+    second = await ponder.asolve(
+        QUESTION, engine=llama_engine, strategy="particle-filtering", options=options, **COMMON
+    )
     assert [c.text for c in first.candidates] == [c.text for c in second.candidates]
     assert [step.get("ancestors") for step in first.trace] == [step.get("ancestors") for step in second.trace]
 
@@ -43,8 +46,13 @@ async def test_particle_filtering_reproduces_with_a_fresh_cache(llama_engine: Ll
 async def test_steps_end_at_the_delimiter(llama_engine: LlamaEngine) -> None:
     """A step is text up to the delimiter: with sentences as steps and at most 3 steps, no
     solution holds more than 3 sentences."""
-    result = await ponder.asolve(QUESTION, engine=llama_engine, strategy="beam-search",
-                                 options={"delimiter": ".", "max_steps": 3, "width": 2}, **COMMON)
+    result = await ponder.asolve(
+        QUESTION,
+        engine=llama_engine,
+        strategy="beam-search",
+        options={"delimiter": ".", "max_steps": 3, "width": 2},
+        **COMMON,
+    )
     assert result.trace[0]["expanded"] == 4
     assert all(candidate.text.count(".") <= 3 for candidate in result.candidates)
     assert result.usage.engine_calls <= 3

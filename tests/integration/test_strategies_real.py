@@ -48,7 +48,12 @@ async def test_weighted_majority_weights_by_sequence_probability(llama_engine: L
 
 async def test_adaptive_prunes_with_the_restart_judge(llama_engine: LlamaEngine) -> None:
     result = await ponder.asolve(
-        QUESTION, engine=llama_engine, strategy="adaptive-self-consistency", budget=4, max_tokens=40, seed=3,
+        QUESTION,
+        engine=llama_engine,
+        strategy="adaptive-self-consistency",
+        budget=4,
+        max_tokens=40,
+        seed=3,
         options={"prune_tokens": 8, "prune_keep": 0.5, "batch": 4},
     )
     first = result.trace[0]
@@ -69,8 +74,9 @@ async def test_interrupt_keeps_the_best_answer_so_far(llama_engine: LlamaEngine)
 
 
 async def test_time_budget_stops_with_candidates(llama_engine: LlamaEngine) -> None:
-    result = await ponder.asolve(QUESTION, engine=llama_engine, budget=32, max_tokens=40, time_budget=0.5,
-                                 options={"batch": 1})
+    result = await ponder.asolve(
+        QUESTION, engine=llama_engine, budget=32, max_tokens=40, time_budget=0.5, options={"batch": 1}
+    )
     assert result.stop_reason == "seconds"
     assert len(result.candidates) < 32
     after = await ponder.asolve(QUESTION, engine=llama_engine, strategy="greedy", max_tokens=8)  # engine not stuck

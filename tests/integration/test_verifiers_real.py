@@ -14,8 +14,9 @@ pytestmark = pytest.mark.model
 
 
 async def test_program_of_thought_runs_the_models_programs(llama_engine: LlamaEngine) -> None:
-    result = await ponder.asolve("What is 12 times 7?", engine=llama_engine, strategy="program-of-thought",
-                                 budget=3, max_tokens=96, seed=1)
+    result = await ponder.asolve(
+        "What is 12 times 7?", engine=llama_engine, strategy="program-of-thought", budget=3, max_tokens=96, seed=1
+    )
     assert len(result.candidates) == 3 and result.usage.engine_calls == 1
     for candidate in result.candidates:
         status = (candidate.evidence or "").split(":")[0]

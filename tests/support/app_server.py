@@ -35,7 +35,9 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, args=([self._socket],), name=f"uvicorn-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, args=([self._socket],), name=f"uvicorn-{self.port}", daemon=True
+        )
         self._start_timeout = start_timeout
 
     def __enter__(self) -> AppServer:

@@ -30,8 +30,9 @@ class EchoEngine(FakeEngine):
         self.info = EngineInfo(name="echo", model=options.model)
 
 
-ECHO = EnginePlugin(name="echo", summary="answers with one number", Options=EchoOptions, factory=EchoEngine,
-                    spec_option="model")
+ECHO = EnginePlugin(
+    name="echo", summary="answers with one number", Options=EchoOptions, factory=EchoEngine, spec_option="model"
+)
 
 
 def plain_factory(**options: Any) -> EchoEngine:

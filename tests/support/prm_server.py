@@ -18,10 +18,18 @@ Responder = Callable[[str, dict[str, Any]], tuple[int, Any]]
 
 def pooling_answer(step_probs: list[list[float]], model: str = "Qwen/Qwen2.5-Math-PRM-7B") -> dict[str, Any]:
     """A vLLM ``/pooling`` response: input i gets a [P(neg), P(pos)] pair per step of ``step_probs[i]``."""
-    data = [{"index": i, "object": "pooling", "data": [[round(1 - p, 6), p] for p in probs]}
-            for i, probs in enumerate(step_probs)]
-    return {"id": "pool-1", "object": "list", "created": 0, "model": model, "data": data,
-            "usage": {"prompt_tokens": 50, "total_tokens": 50, "completion_tokens": 0}}
+    data = [
+        {"index": i, "object": "pooling", "data": [[round(1 - p, 6), p] for p in probs]}
+        for i, probs in enumerate(step_probs)
+    ]
+    return {
+        "id": "pool-1",
+        "object": "list",
+        "created": 0,
+        "model": model,
+        "data": data,
+        "usage": {"prompt_tokens": 50, "total_tokens": 50, "completion_tokens": 0},
+    }
 
 
 class PrmServer:

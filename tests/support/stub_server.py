@@ -62,8 +62,9 @@ def stream_chunks(body: dict[str, Any], text: str | None = None) -> list[dict[st
             out["text"] = piece or ""
         if wants_logprobs and piece:
             if chat:
-                out["logprobs"] = {"content": [{"token": piece, "logprob": -0.5,
-                                                "top_logprobs": [{"token": piece, "logprob": -0.5}]}]}
+                out["logprobs"] = {
+                    "content": [{"token": piece, "logprob": -0.5, "top_logprobs": [{"token": piece, "logprob": -0.5}]}]
+                }
             else:
                 out["logprobs"] = {"tokens": [piece], "token_logprobs": [-0.5], "top_logprobs": [{piece: -0.5}]}
         return out
@@ -74,9 +75,17 @@ def stream_chunks(body: dict[str, Any], text: str | None = None) -> list[dict[st
     chunks += [{"choices": [choice(piece)]} for piece in pieces]
     chunks.append({"choices": [choice(None, "stop")]})
     if (body.get("stream_options") or {}).get("include_usage"):
-        chunks.append({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces),
-                                                "total_tokens": 10 + len(pieces),
-                                                "prompt_tokens_details": {"cached_tokens": 4}}})
+        chunks.append(
+            {
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 10,
+                    "completion_tokens": len(pieces),
+                    "total_tokens": 10 + len(pieces),
+                    "prompt_tokens_details": {"cached_tokens": 4},
+                },
+            }
+        )
     return [{"id": "x", "object": "chat.completion.chunk" if chat else "text_completion", **c} for c in chunks]
 
 
@@ -88,13 +97,23 @@ def completion_body(body: dict[str, Any], text: str | None = None) -> dict[str, 
         return text or f"sample seed={seed} i={i}. The answer is 4."
 
     if "messages" in body:
-        choices = [{"index": i, "message": {"role": "assistant", "content": make(i)}, "finish_reason": "stop"}
-                   for i in range(n)]
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": make(i)}, "finish_reason": "stop"}
+            for i in range(n)
+        ]
     else:
         choices = [{"index": i, "text": make(i), "finish_reason": "stop"} for i in range(n)]
-    return {"id": "x", "object": "chat.completion", "choices": choices,
-            "usage": {"prompt_tokens": 10, "completion_tokens": 7 * n, "total_tokens": 10 + 7 * n,
-                      "prompt_tokens_details": {"cached_tokens": 4}}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 7 * n,
+            "total_tokens": 10 + 7 * n,
+            "prompt_tokens_details": {"cached_tokens": 4},
+        },
+    }
 
 
 class StubServer:
@@ -135,8 +154,11 @@ class StubServer:
             def _stream(self, body: dict[str, Any], action: Action) -> None:
                 record = StreamRecord(body)
                 stub.streams.append(record)
-                chunks = action.body if action.kind == "ok" and action.body else stream_chunks(
-                    body, stub.stream_text(body) if stub.stream_text else None)
+                chunks = (
+                    action.body
+                    if action.kind == "ok" and action.body
+                    else stream_chunks(body, stub.stream_text(body) if stub.stream_text else None)
+                )
                 fault_at = action.after + (1 if "messages" in body else 0)  # the role chunk comes first
                 try:
                     self.send_response(200)

@@ -80,8 +80,7 @@ async def test_batches_continue_the_sample_identities() -> None:
 
 async def test_min_samples_is_respected() -> None:
     engine = FakeEngine(agreeing)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16,
-                                 options={"min_samples": 8})
+    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16, options={"min_samples": 8})
     assert len(result.candidates) == 8
     assert [entry["stop"] for entry in result.trace] == [False, True]
     assert result.stop_reason == "done"
@@ -89,8 +88,9 @@ async def test_min_samples_is_respected() -> None:
 
 async def test_min_samples_with_small_batches() -> None:
     engine = FakeEngine(agreeing)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16,
-                                 options={"batch": 1, "min_samples": 3, "threshold": 0.7})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=16, options={"batch": 1, "min_samples": 3, "threshold": 0.7}
+    )
     # beta(1, 0) = 0.75 already passes 0.7, but three samples come first.
     assert len(result.candidates) == 3
     assert [entry["stop"] for entry in result.trace] == [False, False, True]
@@ -99,8 +99,7 @@ async def test_min_samples_with_small_batches() -> None:
 async def test_threshold_controls_the_stop() -> None:
     # beta(4, 0) = 0.969 < 0.99: a second batch; beta(8, 0) > 0.99 stops.
     engine = FakeEngine(agreeing)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16,
-                                 options={"threshold": 0.99})
+    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16, options={"threshold": 0.99})
     assert len(result.candidates) == 8
 
 
@@ -114,8 +113,9 @@ async def test_no_answers_never_stop_early() -> None:
 
 async def test_dirichlet_rule_stops_on_agreement() -> None:
     engine = FakeEngine(agreeing)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16,
-                                 options={"stop_rule": "dirichlet", "threshold": 0.9})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=16, options={"stop_rule": "dirichlet", "threshold": 0.9}
+    )
     assert len(result.candidates) == 4
     assert result.trace[-1]["stop"] is True
 
@@ -125,8 +125,9 @@ async def test_self_eval_rule_stops_when_the_model_would_not_restart() -> None:
         return restart_verdict(0.97) if is_judge(request) else alternating(request, index)
 
     engine = FakeEngine(script)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=12,
-                                 options={"stop_rule": "self-eval"})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=12, options={"stop_rule": "self-eval"}
+    )
     assert result.stop_reason == "done"
     assert len(result.candidates) == 4  # the votes are split, but the judge is confident
     assert result.trace[-1]["leader_probability"] == pytest.approx(0.97)
@@ -142,8 +143,9 @@ async def test_self_eval_rule_continues_when_the_model_would_restart() -> None:
         return restart_verdict(0.2) if is_judge(request) else agreeing(request, index)
 
     engine = FakeEngine(script)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=12,
-                                 options={"stop_rule": "self-eval"})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=12, options={"stop_rule": "self-eval"}
+    )
     assert len(result.candidates) == 12  # unanimous, but the judge is not convinced
     assert result.usage.scorer_calls == 3  # one judgement per batch
     assert [entry["leader_probability"] for entry in result.trace] == pytest.approx([0.2, 0.2, 0.2])
@@ -170,8 +172,9 @@ def pruning_script(request: GenerationRequest, index: int) -> Scripted | str:
 
 async def test_pruning_continues_only_the_best_partials() -> None:
     engine = FakeEngine(pruning_script)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=50,
-                                 options={"prune_tokens": 3})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=50, options={"prune_tokens": 3}
+    )
     assert result.stop_reason == "done"
     [entry] = result.trace
     assert (entry["n"], entry["kept"], entry["pruned"]) == (4, 3, 1)
@@ -202,8 +205,9 @@ async def test_pruning_continues_only_the_best_partials() -> None:
 
 async def test_pruning_keeps_samples_that_finish_early_without_judging() -> None:
     engine = FakeEngine(lambda request, index: "Answer: 4")
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=50,
-                                 options={"prune_tokens": 3})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=50, options={"prune_tokens": 3}
+    )
     assert engine.calls == 1
     assert len(result.candidates) == 4
     assert result.trace[0]["pruned"] == 0
@@ -212,16 +216,23 @@ async def test_pruning_keeps_samples_that_finish_early_without_judging() -> None
 
 async def test_pruning_keeps_at_least_one() -> None:
     engine = FakeEngine(pruning_script)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=50,
-                                 options={"prune_tokens": 3, "prune_keep": 0.01})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=engine,
+        strategy=ADAPTIVE,
+        budget=4,
+        max_tokens=50,
+        options={"prune_tokens": 3, "prune_keep": 0.01},
+    )
     assert [c.index for c in result.candidates] == [0, 2]
     assert result.trace[0]["pruned"] == 2
 
 
 async def test_pruning_off_when_prune_tokens_reach_max_tokens() -> None:
     engine = FakeEngine(pruning_script)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=3,
-                                 options={"prune_tokens": 3})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=4, max_tokens=3, options={"prune_tokens": 3}
+    )
     assert engine.calls == 1
     assert len(result.candidates) == 4
 
@@ -229,8 +240,14 @@ async def test_pruning_off_when_prune_tokens_reach_max_tokens() -> None:
 async def test_pruning_batches_have_distinct_sample_identities() -> None:
     """After a pruned batch the next batch draws new samples, not ones already drawn."""
     engine = FakeEngine(pruning_script)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=8, max_tokens=50,
-                                 options={"prune_tokens": 3, "threshold": 0.999})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=engine,
+        strategy=ADAPTIVE,
+        budget=8,
+        max_tokens=50,
+        options={"prune_tokens": 3, "threshold": 0.999},
+    )
     sampling = [r for r in engine.requests if not is_judge(r) and not r.assistant_prefix]
     assert [(r.first_index, r.n) for r in sampling] == [(0, 4), (4, 4)]
     indices = [c.index for c in result.candidates]
@@ -251,8 +268,14 @@ def seeded(request: GenerationRequest, index: int) -> Scripted | str:
 @pytest.mark.parametrize("stop_rule", ["beta", "dirichlet", "self-eval"])
 async def test_same_seed_same_result(stop_rule: str) -> None:
     def solve(seed: int):  # type: ignore[no-untyped-def]
-        return ponder.asolve(QUESTION, engine=FakeEngine(seeded), strategy=ADAPTIVE, budget=12, seed=seed,
-                             options={"stop_rule": stop_rule, "batch": 3, "threshold": 0.8})
+        return ponder.asolve(
+            QUESTION,
+            engine=FakeEngine(seeded),
+            strategy=ADAPTIVE,
+            budget=12,
+            seed=seed,
+            options={"stop_rule": stop_rule, "batch": 3, "threshold": 0.8},
+        )
 
     first, second = await solve(11), await solve(11)
     assert first.answer == second.answer

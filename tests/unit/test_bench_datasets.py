@@ -22,8 +22,16 @@ pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"no data sets at 
 # Rows as counted by a JSON reader. The README's table counts newlines (wc -l): the four MAWPS
 # files do not end in a newline, so each holds one row more than the README says.
 ROWS = {
-    "gsm8k": 1319, "math500": 500, "aime24": 30, "amc23": 40, "mawps-singleop": 562,
-    "mawps-addsub": 395, "mawps-multiarith": 600, "mawps-singleeq": 508, "folio": 204, "humaneval": 164,
+    "gsm8k": 1319,
+    "math500": 500,
+    "aime24": 30,
+    "amc23": 40,
+    "mawps-singleop": 562,
+    "mawps-addsub": 395,
+    "mawps-multiarith": 600,
+    "mawps-singleeq": 508,
+    "folio": 204,
+    "humaneval": 164,
 }
 
 
@@ -96,10 +104,13 @@ def test_data_dir_and_environment_variable_choose_the_folder(tmp_path: Path, mon
 
 
 def test_a_local_file_with_mapped_fields(tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "mine.jsonl", [
-        {"key": "a", "prompt": "What is 2+3?", "solution": 5.0},
-        {"key": "b", "prompt": "What is 1/2 + 0?", "solution": "1/2"},
-    ])
+    path = _write_jsonl(
+        tmp_path / "mine.jsonl",
+        [
+            {"key": "a", "prompt": "What is 2+3?", "solution": 5.0},
+            {"key": "b", "prompt": "What is 1/2 + 0?", "solution": "1/2"},
+        ],
+    )
     problems = load_problems(str(path), question_field="prompt", answer_field="solution", id_field="key")
     assert problems == [
         Problem("a", "What is 2+3?", "5", "math", {"key": "a", "prompt": "What is 2+3?", "solution": 5.0}),
@@ -111,7 +122,10 @@ def test_a_gzipped_file_with_default_fields_and_line_ids(tmp_path: Path) -> None
     path = _write_jsonl(tmp_path / "mine.jsonl.gz", [{"question": f"q{i}", "answer": "True"} for i in range(4)])
     problems = load_problems(str(path), grader="label", limit=3)
     assert [(p.id, p.question, p.gold, p.grader) for p in problems] == [
-        ("0", "q0", "True", "label"), ("1", "q1", "True", "label"), ("2", "q2", "True", "label")]
+        ("0", "q0", "True", "label"),
+        ("1", "q1", "True", "label"),
+        ("2", "q2", "True", "label"),
+    ]
 
 
 def test_a_missing_field_names_its_line_and_field(tmp_path: Path) -> None:
@@ -122,14 +136,19 @@ def test_a_missing_field_names_its_line_and_field(tmp_path: Path) -> None:
         load_problems(str(path), question_field="prompt")
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ([{"question": "  ", "answer": "1"}], "line 1: empty question"),
-    ([{"question": "q", "answer": ""}], "line 1: empty gold answer"),
-    ([{"question": "q", "answer": ["1"]}], "line 1: expected text or a number, got list"),
-    ([{"id": 1, "question": "q", "answer": "1"}, {"id": 1, "question": "r", "answer": "2"}],
-     "line 2: duplicate id '1' \\(first at line 1\\)"),
-    (["just a string"], "line 1: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"question": "  ", "answer": "1"}], "line 1: empty question"),
+        ([{"question": "q", "answer": ""}], "line 1: empty gold answer"),
+        ([{"question": "q", "answer": ["1"]}], "line 1: expected text or a number, got list"),
+        (
+            [{"id": 1, "question": "q", "answer": "1"}, {"id": 1, "question": "r", "answer": "2"}],
+            "line 2: duplicate id '1' \\(first at line 1\\)",
+        ),
+        (["just a string"], "line 1: expected a JSON object"),
+    ],
+)
 def test_bad_rows_are_named(tmp_path: Path, rows: list[Any], message: str) -> None:
     path = _write_jsonl(tmp_path / "bad.jsonl", rows)
     with pytest.raises(InvalidInputError, match=message):
@@ -185,16 +204,19 @@ def _problem(gold: str, grader: str = "math") -> Problem:
     return Problem("p", "question", gold, grader, {})
 
 
-@pytest.mark.parametrize(("gold", "answer", "right"), [
-    ("0.5", "1/2", True),
-    ("\\frac{1}{2}", "0.5", True),
-    ("2125", "$2,125", True),
-    ("025", "25", True),
-    ("18", "19", False),
-    ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\frac{\\pi}{2})", True),
-    ("18", None, False),
-    ("18", "", False),
-])
+@pytest.mark.parametrize(
+    ("gold", "answer", "right"),
+    [
+        ("0.5", "1/2", True),
+        ("\\frac{1}{2}", "0.5", True),
+        ("2125", "$2,125", True),
+        ("025", "25", True),
+        ("18", "19", False),
+        ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\frac{\\pi}{2})", True),
+        ("18", None, False),
+        ("18", "", False),
+    ],
+)
 def test_math_grading(gold: str, answer: str | None, right: bool) -> None:
     assert grade(_problem(gold), answer) is right
 
@@ -218,6 +240,10 @@ def test_humaneval_grading_runs_the_unit_tests() -> None:
 
 def test_every_grader_names_an_answer_task() -> None:
     assert {name: task_for(name) for name in GRADERS} == {
-        "math": "math", "label": "label", "choice": "choice", "humaneval": "code"}
+        "math": "math",
+        "label": "label",
+        "choice": "choice",
+        "humaneval": "code",
+    }
     with pytest.raises(UnknownNameError):
         task_for("nope")

@@ -43,8 +43,7 @@ class SteadyEngine(FakeEngine):
         SteadyEngine.made.append(self)
 
 
-STEADY = EnginePlugin(name="steady", summary="deterministic when asked", Options=SteadyOptions,
-                      factory=SteadyEngine)
+STEADY = EnginePlugin(name="steady", summary="deterministic when asked", Options=SteadyOptions, factory=SteadyEngine)
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +56,9 @@ def plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def toy(tmp_path: Path) -> Path:
     path = tmp_path / "toy.jsonl"
-    path.write_text("".join(json.dumps({"question": f"What is {i} + {4 - i}?", "answer": "4"}) + "\n"
-                            for i in range(5)))
+    path.write_text(
+        "".join(json.dumps({"question": f"What is {i} + {4 - i}?", "answer": "4"}) + "\n" for i in range(5))
+    )
     return path
 
 
@@ -128,8 +128,9 @@ async def test_a_configuration_is_not_resumed_in_the_other_mode(toy: Path, tmp_p
     [totals] = await abench(str(toy), engine=FakeEngine(["The answer is 4."]), db=db, progress=False)
     assert (totals.solved, totals.new) == (5, 3)
     # another configuration in the same store may use the other mode
-    [other] = await abench(str(toy), engine=FakeEngine(["The answer is 4."]), db=db, budgets=[2],
-                           deterministic=True, progress=False)
+    [other] = await abench(
+        str(toy), engine=FakeEngine(["The answer is 4."]), db=db, budgets=[2], deterministic=True, progress=False
+    )
     assert other.new == 5
 
 
@@ -144,8 +145,10 @@ def test_a_version_1_store_is_upgraded_and_its_runs_read_as_default(tmp_path: Pa
     connection = sqlite3.connect(path)
     connection.executescript(MIGRATIONS[1])
     connection.execute("PRAGMA user_version = 1")
-    connection.execute("INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings)"
-                       " VALUES ('2024-01-01T00:00:00Z', '0.1', 'toy', 'llama', 'm', NULL, '{\"limit\": 3}')")
+    connection.execute(
+        "INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings)"
+        " VALUES ('2024-01-01T00:00:00Z', '0.1', 'toy', 'llama', 'm', NULL, '{\"limit\": 3}')"
+    )
     connection.commit()
     connection.close()
     store = BenchStore(path)
@@ -154,8 +157,9 @@ def test_a_version_1_store_is_upgraded_and_its_runs_read_as_default(tmp_path: Pa
     assert "scorer_prompt_tokens_computed" in columns  # version 3: judges' computed prompt tokens
     [run] = store.runs()
     assert (run.deterministic, run.mode, run.workers, run.settings) == (False, "default", 1, {"limit": 3})
-    new = store.start_run(ponder_version="t", dataset="toy", engine="e", model="m", model_sha256=None, settings={},
-                          deterministic=True)
+    new = store.start_run(
+        ponder_version="t", dataset="toy", engine="e", model="m", model_sha256=None, settings={}, deterministic=True
+    )
     assert [r.deterministic for r in store.runs()] == [False, True] and new == 2
     store.close()
 
@@ -165,7 +169,7 @@ async def test_the_report_shows_each_runs_mode(toy: Path, tmp_path: Path) -> Non
     await abench(str(toy), engine="steady", db=db, progress=False)
     await abench(str(toy), engine="steady", db=db, budgets=[2], deterministic=True, workers=2, progress=False)
     markdown = write_report(db, tmp_path / "out", resamples=50).markdown.read_text(encoding="utf-8")
-    runs = markdown[markdown.index("## Runs"):].splitlines()
+    runs = markdown[markdown.index("## Runs") :].splitlines()
     assert runs[2].startswith("| Run |") and "| Mode | Workers |" in runs[2]
     assert runs[4].startswith("| 1 |") and runs[4].endswith("| steady | steady-1 | default | 1 |")
     assert runs[5].startswith("| 2 |") and runs[5].endswith("| steady | steady-1 | deterministic | 2 |")
@@ -173,8 +177,9 @@ async def test_the_report_shows_each_runs_mode(toy: Path, tmp_path: Path) -> Non
 
 def test_cli_deterministic_with_workers(toy: Path, tmp_path: Path) -> None:
     db = tmp_path / "b.db"
-    result = CliRunner().invoke(cli, ["bench", str(toy), "--engine", "steady", "--deterministic", "--workers", "2",
-                                      "--db", str(db), "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["bench", str(toy), "--engine", "steady", "--deterministic", "--workers", "2", "--db", str(db), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "warning" not in result.stderr and "100.0%" in result.stdout
     assert SteadyEngine.made[0].options.deterministic is True
@@ -186,8 +191,9 @@ def test_cli_deterministic_with_workers(toy: Path, tmp_path: Path) -> None:
 
 def test_cli_deterministic_on_an_engine_without_the_mode_warns_in_one_line(toy: Path, tmp_path: Path) -> None:
     with warnings.catch_warnings():
-        result = CliRunner().invoke(cli, ["bench", str(toy), "--engine", "echo", "--deterministic",
-                                          "--db", str(tmp_path / "b.db"), "--quiet"])
+        result = CliRunner().invoke(
+            cli, ["bench", str(toy), "--engine", "echo", "--deterministic", "--db", str(tmp_path / "b.db"), "--quiet"]
+        )
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stderr.splitlines() if "deterministic" in line]
     assert line.startswith("warning: engine 'echo' has no deterministic mode")

@@ -17,37 +17,65 @@ PROBLEMS = 20
 SCRIPT_QUESTION = "What is 2 + 2? <script>alert('x')</script> & more"
 # label, strategy, budget, problems solved (the first k), completion tokens, scorer tokens per problem
 CONFIGS = [
-    ("greedy", 1, 10, 100, 0),            # 150 tokens per problem, 50%
+    ("greedy", 1, 10, 100, 0),  # 150 tokens per problem, 50%
     ("self-consistency", 8, 15, 800, 0),  # 850 tokens, 75%: on the frontier
-    ("best-of-n", 8, 12, 800, 400),       # 1250 tokens, 60%: dominated by self-consistency
+    ("best-of-n", 8, 12, 800, 400),  # 1250 tokens, 60%: dominated by self-consistency
 ]
 
 
 def _config(strategy: str, budget: int) -> Config:
-    return Config(dataset="toy", strategy=strategy, budget=budget, seed=0, temperature=0.8, max_tokens=256,
-                  engine="fake", model="fake-model")
+    return Config(
+        dataset="toy",
+        strategy=strategy,
+        budget=budget,
+        seed=0,
+        temperature=0.8,
+        max_tokens=256,
+        engine="fake",
+        model="fake-model",
+    )
 
 
 def _record(problem: int, correct: bool, completion: int, scorer: int) -> BenchRow:
     answer = "4" if correct else "5"
-    return BenchRow.from_dict({
-        "problem_id": f"p{problem:02d}",
-        "question": SCRIPT_QUESTION if problem == 3 else f"Question {problem}: what is {problem} + 1?",
-        "gold": "4", "answer": answer, "correct": int(correct),
-        "candidates": [{"text": "I think <b>4</b>", "answer": answer, "correct": correct, "score": 0.9,
-                        "completion_tokens": completion, "finish_reason": "stop"}],
-        "votes": {answer: 1.0}, "trace": [{"step": 0, "note": "x < y"}], "stop_reason": "budget",
-        "prompt_tokens": 50, "prompt_tokens_computed": 30, "completion_tokens": completion, "scorer_tokens": scorer,
-        "engine_calls": 1, "scorer_calls": 1 if scorer else 0, "seconds": 0.5,
-    })
+    return BenchRow.from_dict(
+        {
+            "problem_id": f"p{problem:02d}",
+            "question": SCRIPT_QUESTION if problem == 3 else f"Question {problem}: what is {problem} + 1?",
+            "gold": "4",
+            "answer": answer,
+            "correct": int(correct),
+            "candidates": [
+                {
+                    "text": "I think <b>4</b>",
+                    "answer": answer,
+                    "correct": correct,
+                    "score": 0.9,
+                    "completion_tokens": completion,
+                    "finish_reason": "stop",
+                }
+            ],
+            "votes": {answer: 1.0},
+            "trace": [{"step": 0, "note": "x < y"}],
+            "stop_reason": "budget",
+            "prompt_tokens": 50,
+            "prompt_tokens_computed": 30,
+            "completion_tokens": completion,
+            "scorer_tokens": scorer,
+            "engine_calls": 1,
+            "scorer_calls": 1 if scorer else 0,
+            "seconds": 0.5,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bench") / "bench.sqlite"
     store = BenchStore(path)
-    run = store.start_run(ponder_version="test", dataset="toy", engine="fake", model="fake-model",
-                          model_sha256=None, settings={})
+    run = store.start_run(
+        ponder_version="test", dataset="toy", engine="fake", model="fake-model", model_sha256=None, settings={}
+    )
     for strategy, budget, solved, completion, scorer in CONFIGS:
         config_id = store.config_id(run, _config(strategy, budget))
         for problem in range(PROBLEMS):
@@ -161,8 +189,9 @@ def test_unknown_baseline_is_a_clear_error(db_path: Path, tmp_path: Path) -> Non
 def test_configurations_without_results_are_named_not_reported(tmp_path: Path) -> None:
     path = tmp_path / "partial.sqlite"
     store = BenchStore(path)
-    run = store.start_run(ponder_version="test", dataset="toy", engine="fake", model="fake-model",
-                          model_sha256=None, settings={})
+    run = store.start_run(
+        ponder_version="test", dataset="toy", engine="fake", model="fake-model", model_sha256=None, settings={}
+    )
     store.add_result(store.config_id(run, _config("greedy", 1)), _record(0, True, 10, 0))
     store.config_id(run, _config("self-consistency", 4))
     store.close()
@@ -174,17 +203,55 @@ def test_configurations_without_results_are_named_not_reported(tmp_path: Path) -
 def test_cheap_curves_section_from_recorded_samples(tmp_path: Path) -> None:
     store = BenchStore(tmp_path / "curves.db")
     run = store.start_run(ponder_version="t", dataset="toy", engine="fake", model="m", model_sha256=None, settings={})
-    config_id = store.config_id(run, Config(dataset="toy", strategy="self-consistency", budget=4, seed=0,
-                                            temperature=0.8, max_tokens=8, engine="fake", model="m"))
+    config_id = store.config_id(
+        run,
+        Config(
+            dataset="toy",
+            strategy="self-consistency",
+            budget=4,
+            seed=0,
+            temperature=0.8,
+            max_tokens=8,
+            engine="fake",
+            model="m",
+        ),
+    )
     for i in range(10):
         right = i % 2 == 0  # half the problems have 3 right samples of 4, half none
-        candidates = [{"text": "t", "answer": "1" if right and j < 3 else str(j + 2), "correct": right and j < 3,
-                       "score": None, "completion_tokens": 5, "finish_reason": "stop"} for j in range(4)]
-        store.add_result(config_id, BenchRow.from_dict({
-            "problem_id": str(i), "question": "q", "gold": "1", "answer": "1" if right else "2", "correct": int(right),
-            "candidates": candidates, "votes": {}, "trace": [], "stop_reason": "done", "prompt_tokens": 10,
-            "prompt_tokens_computed": 10, "completion_tokens": 20, "scorer_tokens": 0, "engine_calls": 1,
-            "scorer_calls": 0, "seconds": 0.1}))
+        candidates = [
+            {
+                "text": "t",
+                "answer": "1" if right and j < 3 else str(j + 2),
+                "correct": right and j < 3,
+                "score": None,
+                "completion_tokens": 5,
+                "finish_reason": "stop",
+            }
+            for j in range(4)
+        ]
+        store.add_result(
+            config_id,
+            BenchRow.from_dict(
+                {
+                    "problem_id": str(i),
+                    "question": "q",
+                    "gold": "1",
+                    "answer": "1" if right else "2",
+                    "correct": int(right),
+                    "candidates": candidates,
+                    "votes": {},
+                    "trace": [],
+                    "stop_reason": "done",
+                    "prompt_tokens": 10,
+                    "prompt_tokens_computed": 10,
+                    "completion_tokens": 20,
+                    "scorer_tokens": 0,
+                    "engine_calls": 1,
+                    "scorer_calls": 0,
+                    "seconds": 0.1,
+                }
+            ),
+        )
     store.close()
     text = write_report(tmp_path / "curves.db", tmp_path / "out").markdown.read_text()
     assert "## Cheap curves" in text and "| k | self-consistency@k | pass@k |" in text

@@ -17,8 +17,9 @@ from ponder.core.errors import BackendUnavailableError, InvalidInputError
 from ponder.engines import FakeEngine
 from ponder.engines.base import Completion, GenerationRequest
 
-PROBLEMS = [Problem(id=str(i), question=f"What is {i} + {i}?", gold=str(2 * i), grader="math", data={})
-            for i in range(6)]
+PROBLEMS = [
+    Problem(id=str(i), question=f"What is {i} + {i}?", gold=str(2 * i), grader="math", data={}) for i in range(6)
+]
 
 
 def doubling(request: GenerationRequest, index: int) -> str:
@@ -28,8 +29,16 @@ def doubling(request: GenerationRequest, index: int) -> str:
 
 
 def config(strategy: str = "self-consistency", budget: int = 3) -> Config:
-    return Config(dataset="toy", strategy=strategy, budget=budget, seed=0, temperature=None, max_tokens=32,
-                  engine="fake", model="scripted")
+    return Config(
+        dataset="toy",
+        strategy=strategy,
+        budget=budget,
+        seed=0,
+        temperature=None,
+        max_tokens=32,
+        engine="fake",
+        model="scripted",
+    )
 
 
 class CrashingEngine(FakeEngine):
@@ -47,15 +56,17 @@ class CrashingEngine(FakeEngine):
 
 def open_store(path: Path) -> tuple[BenchStore, int]:
     store = BenchStore(path)
-    run = store.start_run(ponder_version="test", dataset="toy", engine="fake", model="scripted", model_sha256=None,
-                          settings={})
+    run = store.start_run(
+        ponder_version="test", dataset="toy", engine="fake", model="scripted", model_sha256=None, settings={}
+    )
     return store, run
 
 
 async def test_results_are_graded_and_stored(tmp_path: Path) -> None:
     store, run = open_store(tmp_path / "b.db")
-    [summary] = await run_benchmark(PROBLEMS, [config()], engine=FakeEngine(doubling), store=store, run_id=run,
-                                    progress=False)
+    [summary] = await run_benchmark(
+        PROBLEMS, [config()], engine=FakeEngine(doubling), store=store, run_id=run, progress=False
+    )
     assert (summary.solved, summary.correct, summary.new) == (6, 6, 6)
     [row] = store.configs()
     results = list(store.results(row.id))
@@ -71,8 +82,9 @@ async def test_a_crashed_run_resumes_without_losing_or_repeating(tmp_path: Path)
     path = tmp_path / "b.db"
     store, run = open_store(path)
     with pytest.raises(BackendUnavailableError):
-        await run_benchmark(PROBLEMS, [config()], engine=CrashingEngine(limit=4), store=store, run_id=run,
-                            progress=False)
+        await run_benchmark(
+            PROBLEMS, [config()], engine=CrashingEngine(limit=4), store=store, run_id=run, progress=False
+        )
     store.close()
     store, run = open_store(path)
     engine = FakeEngine(doubling)
@@ -86,14 +98,16 @@ async def test_a_crashed_run_resumes_without_losing_or_repeating(tmp_path: Path)
 async def test_a_bad_problem_is_stored_as_failed_and_not_retried(tmp_path: Path) -> None:
     store, run = open_store(tmp_path / "b.db")
     problems = PROBLEMS[:2] + [Problem(id="linc", question="no premises here", gold="True", grader="label", data={})]
-    await run_benchmark(problems, [config("linc", 1)], engine=FakeEngine(["FOL: P(a)"]), store=store, run_id=run,
-                        progress=False)
+    await run_benchmark(
+        problems, [config("linc", 1)], engine=FakeEngine(["FOL: P(a)"]), store=store, run_id=run, progress=False
+    )
     [row] = store.configs()
     failed = [r for r in store.results(row.id) if r.stop_reason.startswith("error")]
     assert len(failed) == 3 and "Premises" in failed[-1].stop_reason
     assert all(r.answer is None and not r.correct and r.candidates == () for r in failed)
-    [summary] = await run_benchmark(problems, [config("linc", 1)], engine=FakeEngine(["x"]), store=store,
-                                    run_id=run, progress=False)
+    [summary] = await run_benchmark(
+        problems, [config("linc", 1)], engine=FakeEngine(["x"]), store=store, run_id=run, progress=False
+    )
     assert summary.new == 0
 
 
@@ -124,14 +138,39 @@ def test_schema_version_and_bad_files(tmp_path: Path) -> None:
 # A results row exactly as the untyped store wrote it (16 keys; candidates without ``evidence``,
 # as rows written before evidence was recorded).
 OLD_ROW: dict[str, Any] = {
-    "problem_id": "7", "question": "What is 7 + 7?", "gold": "14", "answer": "14", "correct": 1,
-    "candidates": [{"text": "The answer is 14.", "answer": "14", "correct": True, "score": 0.75,
-                    "completion_tokens": 6, "finish_reason": "stop"},
-                   {"text": "It is 7.", "answer": "7", "correct": False, "score": None, "completion_tokens": 4,
-                    "finish_reason": "length"}],
-    "votes": {"14": 1.0, "7": 1.0}, "trace": [{"step": 0, "note": "sampled"}], "stop_reason": "done",
-    "prompt_tokens": 30, "prompt_tokens_computed": 12, "completion_tokens": 10, "scorer_tokens": 3,
-    "engine_calls": 1, "scorer_calls": 2, "seconds": 0.25,
+    "problem_id": "7",
+    "question": "What is 7 + 7?",
+    "gold": "14",
+    "answer": "14",
+    "correct": 1,
+    "candidates": [
+        {
+            "text": "The answer is 14.",
+            "answer": "14",
+            "correct": True,
+            "score": 0.75,
+            "completion_tokens": 6,
+            "finish_reason": "stop",
+        },
+        {
+            "text": "It is 7.",
+            "answer": "7",
+            "correct": False,
+            "score": None,
+            "completion_tokens": 4,
+            "finish_reason": "length",
+        },
+    ],
+    "votes": {"14": 1.0, "7": 1.0},
+    "trace": [{"step": 0, "note": "sampled"}],
+    "stop_reason": "done",
+    "prompt_tokens": 30,
+    "prompt_tokens_computed": 12,
+    "completion_tokens": 10,
+    "scorer_tokens": 3,
+    "engine_calls": 1,
+    "scorer_calls": 2,
+    "seconds": 0.25,
 }
 
 
@@ -145,21 +184,37 @@ def test_rows_written_by_the_untyped_store_read_back(tmp_path: Path) -> None:
     for name in ("candidates", "votes", "trace"):
         values[name] = json.dumps(values[name])
     with connection:
-        connection.execute(f"INSERT INTO results ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                           list(values.values()))
+        connection.execute(
+            f"INSERT INTO results ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values())
+        )
     connection.close()
     store = BenchStore(path)
     [stored] = store.configs()
-    assert stored == StoredConfig(id=config_id, run_id=run, key=config().key, label=config().label, dataset="toy",
-                                  strategy="self-consistency", options={}, budget=3, seed=0, temperature=None,
-                                  max_tokens=32, engine="fake", model="scripted")
+    assert stored == StoredConfig(
+        id=config_id,
+        run_id=run,
+        key=config().key,
+        label=config().label,
+        dataset="toy",
+        strategy="self-consistency",
+        options={},
+        budget=3,
+        seed=0,
+        temperature=None,
+        max_tokens=32,
+        engine="fake",
+        model="scripted",
+    )
     [row] = store.results(config_id)
     store.close()
     assert row.problem_id == "7" and row.answer == "14" and row.correct is True and row.tokens == 43
     assert row.candidates[0] == CandidateRow("The answer is 14.", "14", True, 0.75, 6, "stop", evidence=None)
     assert row.votes == {"14": 1.0, "7": 1.0} and row.trace == ({"step": 0, "note": "sampled"},)
-    expected = {**OLD_ROW, "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]],
-                "scorer_prompt_tokens_computed": 0}
+    expected = {
+        **OLD_ROW,
+        "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]],
+        "scorer_prompt_tokens_computed": 0,
+    }
     assert row.to_dict() == expected  # the same shape, evidence and the judges' computed tokens now always present
 
 
@@ -169,10 +224,24 @@ def test_a_row_is_stored_in_the_shape_the_old_store_wrote(tmp_path: Path) -> Non
     store, run = open_store(path)
     config_id = store.config_id(run, config())
     candidates = tuple(CandidateRow.from_dict(c) for c in OLD_ROW["candidates"])
-    row = BenchRow(problem_id="7", question="What is 7 + 7?", gold="14", answer="14", correct=True,
-                   stop_reason="done", candidates=candidates, votes={"14": 1.0, "7": 1.0},
-                   trace=({"step": 0, "note": "sampled"},), prompt_tokens=30, prompt_tokens_computed=12,
-                   completion_tokens=10, scorer_tokens=3, engine_calls=1, scorer_calls=2, seconds=0.25)
+    row = BenchRow(
+        problem_id="7",
+        question="What is 7 + 7?",
+        gold="14",
+        answer="14",
+        correct=True,
+        stop_reason="done",
+        candidates=candidates,
+        votes={"14": 1.0, "7": 1.0},
+        trace=({"step": 0, "note": "sampled"},),
+        prompt_tokens=30,
+        prompt_tokens_computed=12,
+        completion_tokens=10,
+        scorer_tokens=3,
+        engine_calls=1,
+        scorer_calls=2,
+        seconds=0.25,
+    )
     assert BenchRow.from_dict(row.to_dict()) == row
     store.add_result(config_id, row)
     store.close()
@@ -184,6 +253,9 @@ def test_a_row_is_stored_in_the_shape_the_old_store_wrote(tmp_path: Path) -> Non
     assert set(stored) == set(OLD_ROW) | {"scorer_prompt_tokens_computed"} and len(stored) == 17
     for name in ("candidates", "votes", "trace"):
         stored[name] = json.loads(stored[name])
-    assert stored == {**OLD_ROW, "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]],
-                      "scorer_prompt_tokens_computed": 0}
+    assert stored == {
+        **OLD_ROW,
+        "candidates": [{**c, "evidence": None} for c in OLD_ROW["candidates"]],
+        "scorer_prompt_tokens_computed": 0,
+    }
     assert isinstance(raw["correct"], int) and raw["correct"] == 1

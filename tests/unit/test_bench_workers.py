@@ -27,8 +27,9 @@ from ponder.core.errors import BackendUnavailableError, ContextOverflowError, In
 from ponder.engines import FakeEngine
 from ponder.engines.base import Completion, GenerationRequest
 
-PROBLEMS = [Problem(id=f"{i:02d}", question=f"What is {i} + {i}?", gold=str(2 * i), grader="math", data={})
-            for i in range(8)]
+PROBLEMS = [
+    Problem(id=f"{i:02d}", question=f"What is {i} + {i}?", gold=str(2 * i), grader="math", data={}) for i in range(8)
+]
 TIMINGS = ("seconds", "created")  # the only columns that may differ between runs
 
 
@@ -44,8 +45,16 @@ def doubling(request: GenerationRequest, index: int) -> str:
 
 
 def config(strategy: str = "self-consistency", budget: int = 3) -> Config:
-    return Config(dataset="toy", strategy=strategy, budget=budget, seed=0, temperature=None, max_tokens=32,
-                  engine="fake", model="scripted")
+    return Config(
+        dataset="toy",
+        strategy=strategy,
+        budget=budget,
+        seed=0,
+        temperature=None,
+        max_tokens=32,
+        engine="fake",
+        model="scripted",
+    )
 
 
 class SlowEngine(FakeEngine):
@@ -71,8 +80,9 @@ class SlowEngine(FakeEngine):
 
 def open_store(path: Path) -> tuple[BenchStore, int]:
     store = BenchStore(path)
-    run = store.start_run(ponder_version="test", dataset="toy", engine="fake", model="scripted", model_sha256=None,
-                          settings={})
+    run = store.start_run(
+        ponder_version="test", dataset="toy", engine="fake", model="scripted", model_sha256=None, settings={}
+    )
     return store, run
 
 
@@ -81,8 +91,9 @@ def stored_rows(path: Path) -> list[dict[str, Any]]:
     connection = sqlite3.connect(path)
     connection.row_factory = sqlite3.Row
     try:
-        rows = connection.execute("SELECT configs.key AS config_key, results.* FROM results"
-                                  " JOIN configs ON configs.id = results.config_id").fetchall()
+        rows = connection.execute(
+            "SELECT configs.key AS config_key, results.* FROM results JOIN configs ON configs.id = results.config_id"
+        ).fetchall()
     finally:
         connection.close()
     kept = [{k: row[k] for k in row.keys() if k not in (*TIMINGS, "config_id")} for row in rows]  # noqa: SIM118
@@ -97,12 +108,26 @@ def commit_order(path: Path) -> list[str]:
         connection.close()
 
 
-async def bench_into(path: Path, engine: FakeEngine, *, workers: int, configs: Sequence[Config] = (config(),),
-                     problems: Sequence[Problem] = PROBLEMS) -> None:
+async def bench_into(
+    path: Path,
+    engine: FakeEngine,
+    *,
+    workers: int,
+    configs: Sequence[Config] = (config(),),
+    problems: Sequence[Problem] = PROBLEMS,
+) -> None:
     store, run = open_store(path)
     try:
-        await run_benchmark(problems, configs, engine=engine, store=store, run_id=run, workers=workers,
-                            progress=False, echo=lambda line: None)
+        await run_benchmark(
+            problems,
+            configs,
+            engine=engine,
+            store=store,
+            run_id=run,
+            workers=workers,
+            progress=False,
+            echo=lambda line: None,
+        )
     finally:
         store.close()
 
@@ -146,8 +171,9 @@ class HangingEngine(SlowEngine):
 async def test_results_are_committed_as_they_finish(tmp_path: Path) -> None:
     store, run = open_store(tmp_path / "b.db")
     engine = HangingEngine()
-    task = asyncio.create_task(run_benchmark(PROBLEMS, [config()], engine=engine, store=store, run_id=run,
-                                             workers=4, progress=False))
+    task = asyncio.create_task(
+        run_benchmark(PROBLEMS, [config()], engine=engine, store=store, run_id=run, workers=4, progress=False)
+    )
     config_id = store.config_id(run, config())
     await wait_until(lambda: len(store.done(config_id)) == 7)  # every problem but the hanging one
     assert "00" not in store.done(config_id) and not task.done()
@@ -161,8 +187,9 @@ async def test_results_are_committed_as_they_finish(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_the_progress_bar_advances_per_finished_problem(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_progress_bar_advances_per_finished_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store, run = open_store(tmp_path / "b.db")
     await run_benchmark(PROBLEMS, [config()], engine=SlowEngine(), store=store, run_id=run, workers=4)
     store.close()
@@ -221,8 +248,9 @@ async def test_a_cancelled_run_resumes_without_losing_or_repeating(tmp_path: Pat
     path = tmp_path / "b.db"
     store, run = open_store(path)
     engine = SlowEngine(delay=lambda n: 0.05)
-    task = asyncio.create_task(run_benchmark(PROBLEMS, [config()], engine=engine, store=store, run_id=run,
-                                             workers=3, progress=False))
+    task = asyncio.create_task(
+        run_benchmark(PROBLEMS, [config()], engine=engine, store=store, run_id=run, workers=3, progress=False)
+    )
     config_id = store.config_id(run, config())
     await wait_until(lambda: len(store.done(config_id)) >= 3)
     task.cancel()
@@ -252,8 +280,21 @@ async def test_workers_must_be_at_least_one(tmp_path: Path) -> None:
 def test_cli_workers_zero_is_a_one_line_error(tmp_path: Path) -> None:
     data = tmp_path / "toy.jsonl"
     data.write_text('{"question": "What is 2 + 2?", "answer": "4"}\n')
-    result = CliRunner().invoke(cli, ["bench", str(data), "--workers", "0", "--engine", "openai", "--base-url",
-                                      "http://127.0.0.1:9", "--db", str(tmp_path / "b.db")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            str(data),
+            "--workers",
+            "0",
+            "--engine",
+            "openai",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--db",
+            str(tmp_path / "b.db"),
+        ],
+    )
     assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.stderr, result.output
     [line] = result.stderr.strip().splitlines()
     assert line == "error: --workers must be >= 1 (problems solved at once), got 0"
@@ -268,15 +309,35 @@ def write_toy(path: Path, count: int) -> list[str]:
     questions = [f"[p{i:02d}] What is {i} plus {4 - i}?" for i in range(count)]
     with path.open("w") as handle:
         for i, question in enumerate(questions):
-            handle.write(json.dumps({"id": f"p{i:02d}", "question": question, "answer": "4" if i % 2 == 0 else "5"})
-                         + "\n")
+            handle.write(
+                json.dumps({"id": f"p{i:02d}", "question": question, "answer": "4" if i % 2 == 0 else "5"}) + "\n"
+            )
     return questions
 
 
 def bench_command(data: Path, db: Path, url: str, workers: int) -> list[str]:
-    return [sys.executable, "-m", "ponder.cli.main", "bench", str(data), "--engine", "openai", "--base-url", url,
-            "--model", "stub-model", "--strategy", "self-consistency", "--budget", "2", "--workers", str(workers),
-            "--db", str(db), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "ponder.cli.main",
+        "bench",
+        str(data),
+        "--engine",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "stub-model",
+        "--strategy",
+        "self-consistency",
+        "--budget",
+        "2",
+        "--workers",
+        str(workers),
+        "--db",
+        str(db),
+        "--quiet",
+    ]
 
 
 def count_rows(db: Path) -> int:
@@ -297,7 +358,7 @@ def posted_problems(server: StubServer, start: int) -> list[str]:
     ids = []
     for _, _, body, _ in server.posts()[start:]:
         text = json.dumps(body)
-        ids.append(text[text.index("[p") + 1:text.index("[p") + 4])
+        ids.append(text[text.index("[p") + 1 : text.index("[p") + 4])
     return ids
 
 
@@ -310,8 +371,13 @@ def test_a_run_stopped_mid_way_resumes_losing_and_repeating_nothing(tmp_path: Pa
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": os.pathsep.join(sys.path)}
     with StubServer(owned_by="vllm") as server:  # a server that takes concurrent requests
         server.delay = 0.4  # each answer takes a while, so the signal lands mid-run
-        process = subprocess.Popen(bench_command(data, killed, server.url, workers=4), env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            bench_command(data, killed, server.url, workers=4),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while count_rows(killed) < 4 or len(server.posts()) < 8:  # some stored, more in flight
@@ -336,15 +402,17 @@ def test_a_run_stopped_mid_way_resumes_losing_and_repeating_nothing(tmp_path: Pa
         assert 4 <= len(stored) < count, stored
 
         before = len(server.posts())
-        rerun = subprocess.run(bench_command(data, killed, server.url, workers=4), env=env, capture_output=True,
-                               text=True, timeout=120)
+        rerun = subprocess.run(
+            bench_command(data, killed, server.url, workers=4), env=env, capture_output=True, text=True, timeout=120
+        )
         assert rerun.returncode == 0, rerun.stderr
         resumed = posted_problems(server, before)
 
         server.delay = 0.0
         before = len(server.posts())
-        reference = subprocess.run(bench_command(data, whole, server.url, workers=1), env=env,
-                                   capture_output=True, text=True, timeout=120)
+        reference = subprocess.run(
+            bench_command(data, whole, server.url, workers=1), env=env, capture_output=True, text=True, timeout=120
+        )
         assert reference.returncode == 0, reference.stderr
         per_problem = (len(server.posts()) - before) // count
 

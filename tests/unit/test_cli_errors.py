@@ -67,6 +67,12 @@ def test_strategies_lists_builtins() -> None:
     code, out, _ = run("strategies")
     assert code == 0
     names = [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")]
-    assert {"greedy", "self-consistency", "adaptive-self-consistency", "best-of-n", "weighted-best-of-n",
-            "weighted-majority"} <= set(names)
+    assert {
+        "greedy",
+        "self-consistency",
+        "adaptive-self-consistency",
+        "best-of-n",
+        "weighted-best-of-n",
+        "weighted-majority",
+    } <= set(names)
     assert "    batch=4" in out  # parameters are listed with their defaults

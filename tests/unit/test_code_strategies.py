@@ -22,9 +22,15 @@ async def test_best_of_n_picks_the_candidate_that_passes_its_tests() -> None:
     good = f"```python\n{problem['prompt']}{problem['canonical_solution']}```"
     bad = f"```python\n{problem['prompt']}    return False\n```"
     engine = FakeEngine([bad, good, bad])
-    result = await ponder.asolve(problem["prompt"], engine=engine, strategy="best-of-n", budget=3, task="code",
-                                 options={"scorer": "unit-tests"},
-                                 scorers={"unit-tests": UnitTestVerifier.from_problem(problem)})
+    result = await ponder.asolve(
+        problem["prompt"],
+        engine=engine,
+        strategy="best-of-n",
+        budget=3,
+        task="code",
+        options={"scorer": "unit-tests"},
+        scorers={"unit-tests": UnitTestVerifier.from_problem(problem)},
+    )
     assert [c.score for c in result.candidates] == [0.0, 1.0, 0.0]
     assert result.answer == f"{problem['prompt']}{problem['canonical_solution']}".strip()
     assert result.usage.scorer_calls == 0  # an exact verifier spends no model tokens

@@ -88,8 +88,19 @@ class ConfidenceEngine:
                     live.discard(i)
                     finish = "cancelled" if step < len(plans[i]) else "stop"
                     text = "".join(t.token for t in made[i])
-                    stream.push(SampleDone(i, Completion(text, len(made[i]), finish, Usage(completion_tokens=len(made[i])),
-                                                         index=i, logprobs=tuple(made[i]))))
+                    stream.push(
+                        SampleDone(
+                            i,
+                            Completion(
+                                text,
+                                len(made[i]),
+                                finish,
+                                Usage(completion_tokens=len(made[i])),
+                                index=i,
+                                logprobs=tuple(made[i]),
+                            ),
+                        )
+                    )
                     continue
                 word, confidence = plans[i][step]
                 top = tuple((f"alt{j}", -confidence) for j in range(request.top_logprobs or 1))
@@ -120,8 +131,9 @@ async def test_online_stops_a_trace_whose_group_confidence_falls_and_it_does_not
         return tokens("12", 3.5)
 
     engine = ConfidenceEngine(plan)
-    run = ponder.start(QUESTION, engine, strategy="deepconf", budget=8, max_tokens=128,
-                       options={"warmup": 4, "batch": 4, "tau": 1.0})
+    run = ponder.start(
+        QUESTION, engine, strategy="deepconf", budget=8, max_tokens=128, options={"warmup": 4, "batch": 4, "tau": 1.0}
+    )
     result = await run.run()
     stopped = [c for c in result.candidates if c.finish_reason == "cancelled"]
     assert [c.index for c in stopped] == [5]
@@ -147,11 +159,13 @@ async def test_offline_keeps_the_most_confident_traces() -> None:
         return tokens("12", 4.0) if identity < 2 else tokens("13", 1.5)  # 2 confident against 6 unsure
 
     engine = ConfidenceEngine(plan)
-    filtered = await ponder.asolve(QUESTION, engine=engine, strategy="deepconf", budget=8, max_tokens=128,
-                                   options={"mode": "offline", "eta": 25})
+    filtered = await ponder.asolve(
+        QUESTION, engine=engine, strategy="deepconf", budget=8, max_tokens=128, options={"mode": "offline", "eta": 25}
+    )
     assert filtered.answer == "12"
-    everyone = await ponder.asolve(QUESTION, engine=engine, strategy="deepconf", budget=8, max_tokens=128,
-                                   options={"mode": "offline", "eta": 100})
+    everyone = await ponder.asolve(
+        QUESTION, engine=engine, strategy="deepconf", budget=8, max_tokens=128, options={"mode": "offline", "eta": 100}
+    )
     assert everyone.answer == "13"  # 6 x 1.5 outweighs 2 x 4.0
 
 
@@ -166,8 +180,14 @@ async def test_the_confidence_scorer_composes_with_best_of_n() -> None:
     def plan(request: GenerationRequest, identity: int) -> list[tuple[str, float]]:
         return tokens("12", 4.0) if identity == 2 else tokens("13", 1.0)
 
-    result = await ponder.asolve(QUESTION, engine=ConfidenceEngine(plan), strategy="best-of-n", budget=4,
-                                 max_tokens=128, options={"scorer": "confidence"})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=ConfidenceEngine(plan),
+        strategy="best-of-n",
+        budget=4,
+        max_tokens=128,
+        options={"scorer": "confidence"},
+    )
     assert result.answer == "12"
 
 
@@ -175,7 +195,8 @@ async def test_a_split_warm_up_keeps_sampling_even_when_few_traces_pass_the_thre
     def plan(request: GenerationRequest, identity: int) -> list[tuple[str, float]]:
         return tokens("12" if identity % 2 else "13", 3.0 + 0.1 * identity)
 
-    run = ponder.start(QUESTION, ConfidenceEngine(plan), strategy="deepconf", budget=8, max_tokens=128,
-                       options={"eta": 10})  # only the most confident warm-up trace passes: not a consensus
+    run = ponder.start(
+        QUESTION, ConfidenceEngine(plan), strategy="deepconf", budget=8, max_tokens=128, options={"eta": 10}
+    )  # only the most confident warm-up trace passes: not a consensus
     result = await run.run()
     assert run.ctx.ledger.spent > 4 and [e["action"] for e in result.trace] == ["warmup", "sample"]

@@ -28,9 +28,11 @@ GROUP = "ponder.engines"
 @pytest.fixture
 def installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Three installed entry points: a plugin, a bare factory and a broken one."""
-    points = [EntryPoint("echo", "tests.support.echo_engine:ECHO", GROUP),
-              EntryPoint("plain", "tests.support.echo_engine:plain_factory", GROUP),
-              EntryPoint("broken", "tests.support.no_such_module:PLUGIN", GROUP)]
+    points = [
+        EntryPoint("echo", "tests.support.echo_engine:ECHO", GROUP),
+        EntryPoint("plain", "tests.support.echo_engine:plain_factory", GROUP),
+        EntryPoint("broken", "tests.support.no_such_module:PLUGIN", GROUP),
+    ]
 
     def entry_points(*, group: str) -> list[EntryPoint]:
         return [p for p in points if p.group == group]
@@ -61,8 +63,10 @@ def test_the_built_ins_are_plugins_with_typed_options() -> None:
 
 
 def test_listing_the_engines_loads_no_llama_cpp() -> None:
-    code = ("import sys; from ponder.engines.registry import engine_plugins; from ponder.cli.main import cli; "
-            "engine_plugins(); print('llama_cpp' in sys.modules)")
+    code = (
+        "import sys; from ponder.engines.registry import engine_plugins; from ponder.cli.main import cli; "
+        "engine_plugins(); print('llama_cpp' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -82,8 +86,9 @@ def test_options_are_converted_and_checked() -> None:
 
 
 def test_the_openai_plugin_passes_its_options_to_the_engine() -> None:
-    engine: Any = create_engine("openai", base_url="http://127.0.0.1:9", model="m", timeout="5", retries="0",
-                                profile="vllm")
+    engine: Any = create_engine(
+        "openai", base_url="http://127.0.0.1:9", model="m", timeout="5", retries="0", profile="vllm"
+    )
     assert engine.info.model == "m" and engine.profile.name == "vllm"
     assert engine._timeout == 5.0 and engine._retry.attempts == 1
 
@@ -118,23 +123,28 @@ def test_a_broken_entry_point_names_itself(installed: None) -> None:
 
 def test_specs_carry_options_after_a_question_mark(installed: None) -> None:
     assert parse_engine_spec("llama:m.gguf?n_ctx=4096&n_threads=2") == EngineSpec(
-        "llama", {"model": "m.gguf", "n_ctx": "4096", "n_threads": "2"})
+        "llama", {"model": "m.gguf", "n_ctx": "4096", "n_threads": "2"}
+    )
     assert parse_engine_spec("openai:http://h:8000/v1#org/m?timeout=30") == EngineSpec(
-        "openai", {"base_url": "http://h:8000/v1", "model": "org/m", "timeout": "30"})
+        "openai", {"base_url": "http://h:8000/v1", "model": "org/m", "timeout": "30"}
+    )
     spec = parse_engine_spec("echo:e2?answer=9&loud=yes")
     engine: Any = spec.create()
     assert (engine.options.model, engine.options.answer, engine.options.loud) == ("e2", 9, True)
     assert parse_engine_spec("echo:e?answer=%37").options == {"model": "e", "answer": "7"}  # percent-decoded
 
 
-@pytest.mark.parametrize(("spec", "problem"), [
-    ("vllm:x", "'vllm:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL] (see `ponder engines`)"),
-    ("llama:m?model=n", "'llama:m?model=n': option 'model' is given twice"),
-    ("llama:m?n_ctx", "'llama:m?n_ctx': option 'n_ctx' must look like KEY=VALUE"),
-    ("llama:m?n_ctx=1&n_ctx=2", "'llama:m?n_ctx=1&n_ctx=2': option 'n_ctx' is given twice"),
-    ("llama:m?verbose=maybe", "'llama:m?verbose=maybe': option verbose='maybe': expected bool"),
-    ("openai:ftp://x", "'openai:ftp://x' needs a base URL starting with http:// or https:// after openai:"),
-])
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("vllm:x", "'vllm:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL] (see `ponder engines`)"),
+        ("llama:m?model=n", "'llama:m?model=n': option 'model' is given twice"),
+        ("llama:m?n_ctx", "'llama:m?n_ctx': option 'n_ctx' must look like KEY=VALUE"),
+        ("llama:m?n_ctx=1&n_ctx=2", "'llama:m?n_ctx=1&n_ctx=2': option 'n_ctx' is given twice"),
+        ("llama:m?verbose=maybe", "'llama:m?verbose=maybe': option verbose='maybe': expected bool"),
+        ("openai:ftp://x", "'openai:ftp://x' needs a base URL starting with http:// or https:// after openai:"),
+    ],
+)
 def test_bad_specs_are_one_clear_error(spec: str, problem: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         parse_engine_spec(spec)
@@ -166,25 +176,32 @@ def test_ponder_engines_lists_every_engine_with_its_options(installed: None) -> 
 
 
 def test_cli_engine_options_reach_the_plugin(installed: None) -> None:
-    result = CliRunner().invoke(cli, ["solve", "What is 2+2?", "--engine", "echo", "-E", "answer=7",
-                                      "--engine-option", "loud=1", "-n", "2"])
+    result = CliRunner().invoke(
+        cli, ["solve", "What is 2+2?", "--engine", "echo", "-E", "answer=7", "--engine-option", "loud=1", "-n", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "answer:  7"
     result = CliRunner().invoke(cli, ["solve", "What is 2+2?", "-e", "echo", "--model", "m9", "-n", "1", "--json"])
     assert result.exit_code == 0 and '"model": "m9"' in result.stdout, result.output
 
 
-@pytest.mark.parametrize(("args", "needles"), [
-    (["-e", "echo", "-E", "n_ctx=1"], ["engine 'echo' has no option 'n_ctx'; its options: model, answer, loud"]),
-    (["-e", "echo", "--base-url", "http://x"], ["engine 'echo' has no option --base-url", "model, answer, loud"]),
-    (["--base-url", "http://x"], ["engine 'llama' has no option --base-url", "n_ctx"]),
-    (["-e", "echo", "-E", "answer=many"], ["option answer='many': expected int"]),
-    (["-e", "echo", "-E", "answer"], ["option 'answer' must look like KEY=VALUE"]),
-    (["-e", "echo", "-m", "a", "-E", "model=b"], ["model is given both as --model and as -E"]),
-    (["-e", "openai"], ["--engine openai needs --base-url: the server"]),
-    (["-e", "openai", "--base-url", "http://x", "-E", "bogus=1"], ["engine 'openai' has no option 'bogus'", "timeout"]),
-    (["-e", "nope"], ["unknown engine 'nope'", "llama", "openai", "echo"]),
-])
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["-e", "echo", "-E", "n_ctx=1"], ["engine 'echo' has no option 'n_ctx'; its options: model, answer, loud"]),
+        (["-e", "echo", "--base-url", "http://x"], ["engine 'echo' has no option --base-url", "model, answer, loud"]),
+        (["--base-url", "http://x"], ["engine 'llama' has no option --base-url", "n_ctx"]),
+        (["-e", "echo", "-E", "answer=many"], ["option answer='many': expected int"]),
+        (["-e", "echo", "-E", "answer"], ["option 'answer' must look like KEY=VALUE"]),
+        (["-e", "echo", "-m", "a", "-E", "model=b"], ["model is given both as --model and as -E"]),
+        (["-e", "openai"], ["--engine openai needs --base-url: the server"]),
+        (
+            ["-e", "openai", "--base-url", "http://x", "-E", "bogus=1"],
+            ["engine 'openai' has no option 'bogus'", "timeout"],
+        ),
+        (["-e", "nope"], ["unknown engine 'nope'", "llama", "openai", "echo"]),
+    ],
+)
 def test_cli_engine_option_errors_are_one_line(installed: None, args: list[str], needles: list[str]) -> None:
     line = one_line_error(["solve", "What is 2+2?", *args])
     assert all(needle in line for needle in needles), line

@@ -97,4 +97,3 @@ async def test_logprobs_only_when_asked() -> None:
     assert scored.logprobs is not None
     assert [t.token for t in scored.logprobs] == ["four", "words", "of", "text"]
     assert scored.sum_logprob == pytest.approx(-2.0)
-

@@ -85,8 +85,9 @@ def test_parentheses_close_a_quantifier_scope() -> None:
 
 def test_nested_quantifiers_and_binding() -> None:
     tree = parse("∀x ∃y (Loves(x, y) ∧ Person(y) ∧ Knows(y, bob))")
-    expected = Forall("x", Exists("y", And(And(px("Loves", "x", "y"), px("Person", "y")),
-                                            Pred("Knows", (Var("y"), Const("bob"))))))
+    expected = Forall(
+        "x", Exists("y", And(And(px("Loves", "x", "y"), px("Person", "y")), Pred("Knows", (Var("y"), Const("bob")))))
+    )
     assert tree == expected
 
 

@@ -43,34 +43,56 @@ MIN_AGREEMENT = 191 / 204
 # data; c: notation ambiguity. No disagreement is a parser or prover bug (b).
 KNOWN_MISMATCHES: dict[int, tuple[str, str]] = {
     2: ("a", "conclusion-FOL has a stray ')' (parse error); without it the prover says False, as labelled"),
-    5: ("a", "premise 2 uses Meetings(x) where premise 1 has Meeting(x); 'both or neither' is written ⊕ "
-             "(it is ↔) in premise 7 and in the conclusion"),
-    27: ("a", "label False: no reading of the premises (¬E ∧ ¬M as annotated, or ¬(E ∧ M) as written) "
-              "entails ¬Alien(marvin); Uncertain is right"),
-    29: ("a", "'cannot be from Earth and from Mars' is annotated ¬E ∧ ¬M, which refutes the conclusion "
-              "(False); the label Uncertain fits ¬(E ∧ M), which in turn breaks example 28's label True"),
-    47: ("a", "'favourite season' is rendered Love(x, s) with no uniqueness and no distinct seasons, so "
-              "Love(james, fall) is not refuted; with both axioms the label False follows"),
-    87: ("a", "premise 5 uses ',' for ∧ (parse error); the conclusion-FOL does not express 'the nemesis "
-              "loses', and nothing says Sir Digby appears in the movie"),
+    5: (
+        "a",
+        "premise 2 uses Meetings(x) where premise 1 has Meeting(x); 'both or neither' is written ⊕ "
+        "(it is ↔) in premise 7 and in the conclusion",
+    ),
+    27: (
+        "a",
+        "label False: no reading of the premises (¬E ∧ ¬M as annotated, or ¬(E ∧ M) as written) "
+        "entails ¬Alien(marvin); Uncertain is right",
+    ),
+    29: (
+        "a",
+        "'cannot be from Earth and from Mars' is annotated ¬E ∧ ¬M, which refutes the conclusion "
+        "(False); the label Uncertain fits ¬(E ∧ M), which in turn breaks example 28's label True",
+    ),
+    47: (
+        "a",
+        "'favourite season' is rendered Love(x, s) with no uniqueness and no distinct seasons, so "
+        "Love(james, fall) is not refuted; with both axioms the label False follows",
+    ),
+    87: (
+        "a",
+        "premise 5 uses ',' for ∧ (parse error); the conclusion-FOL does not express 'the nemesis "
+        "loses', and nothing says Sir Digby appears in the movie",
+    ),
     108: ("a", "premise 6 has a stray ')' (parse error); without it the story's three labels follow"),
     109: ("a", "premise 6 has a stray ')' (parse error); without it the story's three labels follow"),
     110: ("a", "premise 6 and the conclusion have a stray ')' (parse errors); without them: True, as labelled"),
-    112: ("c", "'MountainRange(p) ∧ In(p, nm) ∨ In(p, tx)' is meant as MountainRange(p) ∧ (… ∨ …), "
-               "against the ∧-before-∨ precedence that the 'either both or neither' formulas of rows "
-               "108-110 and 173 need"),
+    112: (
+        "c",
+        "'MountainRange(p) ∧ In(p, nm) ∨ In(p, tx)' is meant as MountainRange(p) ∧ (… ∨ …), "
+        "against the ∧-before-∨ precedence that the 'either both or neither' formulas of rows "
+        "108-110 and 173 need",
+    ),
     114: ("c", "same premise as 112: the missing parentheses make the range's location unknown"),
-    138: ("a", "'ML algorithms can be categorised as supervised, unsupervised and reinforcement learning' "
-               "is annotated with ∨ instead of ∧, so unsupervised learning need not be an ML algorithm"),
+    138: (
+        "a",
+        "'ML algorithms can be categorised as supervised, unsupervised and reinforcement learning' "
+        "is annotated with ∨ instead of ∧, so unsupervised learning need not be an ML algorithm",
+    ),
     139: ("a", "same premise as 138"),
 }
 
-PICURIS_RANGE = (
-    "MountainRange(picurismountains) ∧ (In(picurismountains, newmexico) ∨ In(picurismountains, texas))"
-)
+PICURIS_RANGE = "MountainRange(picurismountains) ∧ (In(picurismountains, newmexico) ∨ In(picurismountains, texas))"
 PETER_SPILL = "(Spill(peter) ∧ OnlyChild(peter)) ∨ (¬Spill(peter) ∧ ¬OnlyChild(peter))"
-DISTINCT_SEASONS = [f"{a} ≠ {b}" for i, a in enumerate(("spring", "summer", "fall", "winter"))
-                    for b in ("spring", "summer", "fall", "winter")[i + 1:]]
+DISTINCT_SEASONS = [
+    f"{a} ≠ {b}"
+    for i, a in enumerate(("spring", "summer", "fall", "winter"))
+    for b in ("spring", "summer", "fall", "winter")[i + 1 :]
+]
 
 
 @dataclass(frozen=True)
@@ -86,10 +108,9 @@ class Correction:
 
 ERRATA: dict[str, Correction] = {
     "stray ')' in row 2's conclusion": Correction(
-        (0, 1, 2), {},
-        conclusions={
-            2: "(Chaperone(bonnie) ⊕ TalentShows(bonnie)) → (AcademicCareer(bonnie) ∧ Inactive(bonnie))"
-        },
+        (0, 1, 2),
+        {},
+        conclusions={2: "(Chaperone(bonnie) ⊕ TalentShows(bonnie)) → (AcademicCareer(bonnie) ∧ Inactive(bonnie))"},
     ),
     "Meeting/Meetings and 'both or neither' as ↔": Correction(
         (3, 4, 5),
@@ -99,7 +120,9 @@ ERRATA: dict[str, Correction] = {
         },
     ),
     "favourite season unique, seasons distinct": Correction(
-        (46, 47, 48), {}, extra=("∀x ∀y ∀z (Love(x, y) ∧ Love(x, z) → y = z)", *DISTINCT_SEASONS),
+        (46, 47, 48),
+        {},
+        extra=("∀x ∀y ∀z (Love(x, y) ∧ Love(x, z) → y = z)", *DISTINCT_SEASONS),
     ),
     "comma for ∧, conclusion as said, Sir Digby appears": Correction(
         (87,),
@@ -108,14 +131,14 @@ ERRATA: dict[str, Correction] = {
         conclusions={87: "¬Wins(sirDigbyNemesis)"},
     ),
     "stray ')' in Peter's story": Correction(
-        (108, 109, 110), {5: PETER_SPILL},
+        (108, 109, 110),
+        {5: PETER_SPILL},
         conclusions={110: "(Foodie(peter) ∧ HighIncome(peter)) ∨ (¬Foodie(peter) ∧ ¬HighIncome(peter))"},
     ),
     "parentheses for the Picuris Mountains": Correction((112, 113, 114), {0: PICURIS_RANGE}),
     "all three are ML algorithms": Correction(
         (138, 139),
-        {0: "MLAlgorithm(supervisedLearning) ∧ MLAlgorithm(unsupervisedLearning) "
-            "∧ MLAlgorithm(reinforcementLearning)"},
+        {0: "MLAlgorithm(supervisedLearning) ∧ MLAlgorithm(unsupervisedLearning) ∧ MLAlgorithm(reinforcementLearning)"},
     ),
 }
 

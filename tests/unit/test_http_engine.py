@@ -64,8 +64,10 @@ async def test_fan_out_where_n_is_ignored_with_one_seed_per_sample() -> None:
 
 async def test_missing_choices_are_fetched_by_fan_out() -> None:
     with StubServer(owned_by="vllm") as server:
-        one_choice = {"choices": [{"index": 0, "message": {"content": "The answer is 4."}, "finish_reason": "stop"}],
-                      "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+        one_choice = {
+            "choices": [{"index": 0, "message": {"content": "The answer is 4."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+        }
         server.script = [Action("ok", body=one_choice)]
         engine = engine_for(server)
         [completions] = await engine.generate([GenerationRequest.chat("q", n=3)])
@@ -103,9 +105,25 @@ async def test_template_continuation_uses_text_completions() -> None:
 
 
 async def test_logprobs_are_parsed_from_chat_replies() -> None:
-    reply = {"choices": [{"index": 0, "message": {"content": "Yes"}, "finish_reason": "stop", "logprobs": {"content": [
-        {"token": "Yes", "logprob": -0.1, "top_logprobs": [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}]}]}}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    reply = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"content": "Yes"},
+                "finish_reason": "stop",
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "Yes",
+                            "logprob": -0.1,
+                            "top_logprobs": [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}],
+                        }
+                    ]
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+    }
     with StubServer(owned_by="vllm") as server:
         server.script = [Action("ok", body=reply)]
         engine = engine_for(server)

@@ -153,9 +153,7 @@ def test_every_unit_has_a_layer() -> None:
 def test_imports_flow_down_the_layers() -> None:
     """A module imports its own unit or units in lower layers; never one above it or beside it."""
     wrong = sorted(
-        f"{name} -> {target}"
-        for name in OURS for target in top_level_imports(name)
-        if not below(name, target)
+        f"{name} -> {target}" for name in OURS for target in top_level_imports(name) if not below(name, target)
     )
     assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
 
@@ -168,7 +166,8 @@ def test_no_ponder_import_is_deferred_into_a_function(name: str) -> None:
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     deferred = [
         f"line {inner.lineno}"
-        for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         for inner in ast.walk(node)
         if (isinstance(inner, ast.ImportFrom) and any(not below(name, t) for t in resolve(inner, name)))
         or (isinstance(inner, ast.Import) and any(a.name in MODULES and not below(name, a.name) for a in inner.names))
@@ -182,16 +181,35 @@ def test_no_type_checking_guard_hides_a_ponder_import() -> None:
     for name in OURS:
         for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                hidden = [ast.unparse(n) for n in node.body
-                          if "ponder" in ast.unparse(n) and f"ponder.{unit(name)}" not in ast.unparse(n)]
+                hidden = [
+                    ast.unparse(n)
+                    for n in node.body
+                    if "ponder" in ast.unparse(n) and f"ponder.{unit(name)}" not in ast.unparse(n)
+                ]
                 assert not hidden, f"{name}: {hidden}"
 
 
-@pytest.mark.parametrize("first", ["ponder.core.ledger", "ponder.engines.registry", "ponder.answers",
-                                   "ponder.scorers.prm", "ponder.context", "ponder.search.expand",
-                                   "ponder.strategies.base", "ponder.routing", "ponder.pipelines.config",
-                                   "ponder.registry", "ponder.api", "ponder.bench.types", "ponder.bench.report",
-                                   "ponder.bench.route_search", "ponder.serve.app", "ponder.cli.main"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "ponder.core.ledger",
+        "ponder.engines.registry",
+        "ponder.answers",
+        "ponder.scorers.prm",
+        "ponder.context",
+        "ponder.search.expand",
+        "ponder.strategies.base",
+        "ponder.routing",
+        "ponder.pipelines.config",
+        "ponder.registry",
+        "ponder.api",
+        "ponder.bench.types",
+        "ponder.bench.report",
+        "ponder.bench.route_search",
+        "ponder.serve.app",
+        "ponder.cli.main",
+    ],
+)
 def test_each_module_imports_first_in_a_fresh_interpreter(first: str) -> None:
     """Importing a module first (before anything else of ponder is loaded) works: a cycle hidden
     by import order would fail here."""

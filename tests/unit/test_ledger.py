@@ -54,15 +54,22 @@ def test_usage_recorded_in_a_child_adds_up_in_every_ledger_above() -> None:
     assert parent.child(1).budget.tokens == 1  # what is left of the token budget, at least 1
 
 
-@pytest.mark.parametrize("strategy, options", [
-    ("self-consistency", {"batch": 3}), ("adaptive-self-consistency", {}), ("revise", {}),
-    ("best-of-n", {"scorer": "restart"}), ("routed", {"trajectory": "plan+cot+verify"}),
-])
+@pytest.mark.parametrize(
+    "strategy, options",
+    [
+        ("self-consistency", {"batch": 3}),
+        ("adaptive-self-consistency", {}),
+        ("revise", {}),
+        ("best-of-n", {"scorer": "restart"}),
+        ("routed", {"trajectory": "plan+cot+verify"}),
+    ],
+)
 async def test_a_run_never_spends_more_generations_than_its_budget(strategy: str, options: dict[str, object]) -> None:
     engine = FakeEngine(["Think. The answer is 12.", "Hmm. The answer is 11."])
     judge = FakeEngine(["Yes"])
-    run = ponder.start(QUESTION, engine, scorer_engine=judge, strategy=strategy, options=options, budget=7, seed=1,
-                       max_tokens=32)
+    run = ponder.start(
+        QUESTION, engine, scorer_engine=judge, strategy=strategy, options=options, budget=7, seed=1, max_tokens=32
+    )
     result = await run.run()
     drawn = sum(r.n for r in engine.requests)
     assert 0 < run.ctx.ledger.spent == drawn <= 7  # every sample drawn was charged, once
@@ -74,9 +81,12 @@ async def test_a_run_never_spends_more_generations_than_its_budget(strategy: str
 
 async def test_a_pipeline_with_a_nested_strategy_counts_every_generation_once() -> None:
     engine = FakeEngine(["The answer is 12."])
-    pipeline = {"layers": [[{"type": "generator", "samples": 2},
-                            {"type": "strategy", "name": "self-consistency", "budget": 3}],
-                           {"type": "fuser"}]}
+    pipeline = {
+        "layers": [
+            [{"type": "generator", "samples": 2}, {"type": "strategy", "name": "self-consistency", "budget": 3}],
+            {"type": "fuser"},
+        ]
+    }
     run = ponder.start(QUESTION, engine, pipeline=pipeline, budget=6)
     result = await run.run()
     drawn = sum(r.n for r in engine.requests)

@@ -11,8 +11,10 @@ from ponder.strategies.linc import format_problem, parse_problem
 
 PREMISES = ["All dogs are mammals.", "Rex is a dog."]
 PROBLEM = format_problem(PREMISES, "Rex is a mammal.")
-ENTAILED = ("TEXT: All dogs are mammals.\nFOL: ∀x (Dog(x) → Mammal(x))\nTEXT: Rex is a dog.\nFOL: Dog(rex)\n"
-            "TEXT: Rex is a mammal.\nFOL: Mammal(rex)\n")
+ENTAILED = (
+    "TEXT: All dogs are mammals.\nFOL: ∀x (Dog(x) → Mammal(x))\nTEXT: Rex is a dog.\nFOL: Dog(rex)\n"
+    "TEXT: Rex is a mammal.\nFOL: Mammal(rex)\n"
+)
 REFUTED = "FOL: ∀x (Dog(x) → Mammal(x))\nFOL: Dog(rex)\nFOL: ¬Mammal(rex)\n"
 UNKNOWN = "FOL: ∀x (Dog(x) → Mammal(x))\nFOL: Dog(rex)\nFOL: Cat(rex)\n"
 BROKEN = "FOL: ∀x (Dog(x) →\nFOL: Dog(rex)\n"

@@ -37,8 +37,16 @@ def test_strings_are_converted_to_the_field_types() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("true", True), ("True", True), ("1", True), ("yes", True), ("false", False), ("FALSE", False),
-     ("0", False), ("no", False)],
+    [
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+    ],
 )
 def test_bool_strings(raw: str, value: bool) -> None:
     assert build_params(Sample, {"flag": raw}).flag is value
@@ -97,10 +105,20 @@ def test_bad_literal_is_rejected_with_the_choices() -> None:
 
 
 def test_adaptive_params_from_strings() -> None:
-    built = build_params(AdaptiveParams, {"batch": "3", "threshold": "0.9", "stop_rule": "dirichlet",
-                                          "min_samples": "5", "prune_tokens": "16", "prune_keep": "0.25"})
-    assert built == AdaptiveParams(batch=3, threshold=0.9, stop_rule="dirichlet", min_samples=5,
-                                   prune_tokens=16, prune_keep=0.25)
+    built = build_params(
+        AdaptiveParams,
+        {
+            "batch": "3",
+            "threshold": "0.9",
+            "stop_rule": "dirichlet",
+            "min_samples": "5",
+            "prune_tokens": "16",
+            "prune_keep": "0.25",
+        },
+    )
+    assert built == AdaptiveParams(
+        batch=3, threshold=0.9, stop_rule="dirichlet", min_samples=5, prune_tokens=16, prune_keep=0.25
+    )
 
 
 # -- range checks ----------------------------------------------------------------------------
@@ -109,11 +127,16 @@ def test_adaptive_params_from_strings() -> None:
 @pytest.mark.parametrize(
     "options",
     [
-        {"threshold": 1.5}, {"threshold": 1.0}, {"threshold": 0.0}, {"threshold": -0.1},
-        {"batch": 0}, {"batch": -2},
+        {"threshold": 1.5},
+        {"threshold": 1.0},
+        {"threshold": 0.0},
+        {"threshold": -0.1},
+        {"batch": 0},
+        {"batch": -2},
         {"min_samples": 0},
         {"prune_tokens": -1},
-        {"prune_keep": 0.0}, {"prune_keep": 1.5},
+        {"prune_keep": 0.0},
+        {"prune_keep": 1.5},
     ],
 )
 def test_adaptive_params_range_checks(options: dict[str, float]) -> None:
@@ -145,8 +168,7 @@ def test_plans_reject_unknown_scorers_and_accept_given_ones() -> None:
         ponder.plan("q", strategy="best-of-n", options={"scorer": "nope"})
     with pytest.raises(InvalidInputError, match="nope"):
         ponder.plan("q", strategy="weighted-majority", options={"scorer": "nope"})
-    given = ponder.plan("q", strategy="best-of-n", options={"scorer": "gold"},
-                        scorers={"gold": ExactChecker("4")})
+    given = ponder.plan("q", strategy="best-of-n", options={"scorer": "gold"}, scorers={"gold": ExactChecker("4")})
     assert given.algorithm.params.scorer == "gold"
     assert ScorerParams().scorer == "self-eval"
     assert WeightParams().scorer == "probability"
@@ -158,8 +180,16 @@ def test_plans_reject_unknown_scorers_and_accept_given_ones() -> None:
 
 def test_describe_adaptive_params() -> None:
     rows = describe(AdaptiveParams)
-    assert [row[0] for row in rows] == ["batch", "threshold", "stop_rule", "min_samples", "prune_tokens", "prune_keep",
-                                      "prune_by", "weight_by"]
+    assert [row[0] for row in rows] == [
+        "batch",
+        "threshold",
+        "stop_rule",
+        "min_samples",
+        "prune_tokens",
+        "prune_keep",
+        "prune_by",
+        "weight_by",
+    ]
     by_name = {name: (kind, default, text) for name, kind, default, text in rows}
     assert by_name["batch"] == ("int", 4, "samples drawn per step")
     assert by_name["threshold"][:2] == ("float", 0.95)

@@ -38,25 +38,41 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "2 + 2?"}]}
 
 
 def problems(count: int) -> list[Problem]:
-    return [Problem(id=str(i), question=f"What is {i} + {4 - i}?", gold="4", grader="math", data={})
-            for i in range(count)]
+    return [
+        Problem(id=str(i), question=f"What is {i} + {4 - i}?", gold="4", grader="math", data={}) for i in range(count)
+    ]
 
 
 def setup_for(url: str, profile: str = "llama-cpp-python", **changes: Any) -> Setup:
-    return Setup(url=url, model="stub-model", profile=PROFILES[profile], system_prompt="Answer.", temperature=0.8,
-                 max_tokens=32, seed=0, **changes)
+    return Setup(
+        url=url,
+        model="stub-model",
+        profile=PROFILES[profile],
+        system_prompt="Answer.",
+        temperature=0.8,
+        max_tokens=32,
+        seed=0,
+        **changes,
+    )
 
 
 def test_rewrite_renames_max_completion_tokens() -> None:
     body = rewrite_body({**CHAT, "max_completion_tokens": 50}, Adjustments())
     assert body["max_tokens"] == 50 and "max_completion_tokens" not in body
-    assert rewrite_body({**CHAT, "max_completion_tokens": 50}, Adjustments(max_tokens_field=False))[
-        "max_completion_tokens"] == 50
+    assert (
+        rewrite_body({**CHAT, "max_completion_tokens": 50}, Adjustments(max_tokens_field=False))[
+            "max_completion_tokens"
+        ]
+        == 50
+    )
 
 
 def test_merge_reindexes_choices_and_sums_usage() -> None:
-    part = {"id": "x", "choices": [{"index": 0, "message": {"content": "a"}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+    part = {
+        "id": "x",
+        "choices": [{"index": 0, "message": {"content": "a"}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+    }
     merged = merge_responses([part, part, part])
     assert [c["index"] for c in merged["choices"]] == [0, 1, 2]
     assert merged["usage"] == {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39}
@@ -119,16 +135,38 @@ def test_proxy_reports_an_unreachable_upstream_as_502() -> None:
 
 
 def config(system: str, wall: float, correct: int, strategy: str = SC, budget: int = 4) -> dict[str, Any]:
-    return {"system": system, "strategy": strategy, "budget": budget, "status": "ok", "reason": None,
-            "problems": 30, "correct": correct, "accuracy": correct / 30, "errors": 0, "wall_seconds": wall,
-            "prompt_tokens": 100, "completion_tokens": 50, "upstream_requests": 8, "records": []}
+    return {
+        "system": system,
+        "strategy": strategy,
+        "budget": budget,
+        "status": "ok",
+        "reason": None,
+        "problems": 30,
+        "correct": correct,
+        "accuracy": correct / 30,
+        "errors": 0,
+        "wall_seconds": wall,
+        "prompt_tokens": 100,
+        "completion_tokens": 50,
+        "upstream_requests": 8,
+        "records": [],
+    }
 
 
 def test_report_ratios_targets_and_reasons() -> None:
-    configs = [config("ponder-http", 8.0, 12), config("ponder-embedded", 4.0, 11), config("its_hub", 10.0, 12),
-               config("optillm", 20.0, 25),
-               {"system": "optillm", "strategy": PF, "budget": 4, "status": "unavailable",
-                "reason": "optillm has no particle-filtering approach"}]
+    configs = [
+        config("ponder-http", 8.0, 12),
+        config("ponder-embedded", 4.0, 11),
+        config("its_hub", 10.0, 12),
+        config("optillm", 20.0, 25),
+        {
+            "system": "optillm",
+            "strategy": PF,
+            "budget": 4,
+            "status": "unavailable",
+            "reason": "optillm has no particle-filtering approach",
+        },
+    ]
     built = report.build(configs, {"dataset": "mawps-singleop", "problems": 30, "versions": {"ponder": "0.1.0"}})
     rows = {(r["system"], r["strategy"]): r for r in built["rows"]}
     hub = rows[("its_hub", SC)]["vs_ponder"]
@@ -144,11 +182,25 @@ def test_report_ratios_targets_and_reasons() -> None:
 
 
 def test_report_notes_deepconf_and_unreported_stream_tokens() -> None:
-    ran = {**config("ponder-http", 5.0, 12, strategy=DEEPCONF), "note": "DeepConf-low (online, eta 10)",
-           "proxy": {"streams": 6, "streams_without_usage": 6}}
-    built = report.build([ran, {"system": "optillm", "strategy": DEEPCONF, "budget": 4, "status": "unavailable",
-                                "reason": "optillm's deepconf runs only in its local inference mode"},
-                          config("ponder-http", 8.0, 12)], {"versions": {}})
+    ran = {
+        **config("ponder-http", 5.0, 12, strategy=DEEPCONF),
+        "note": "DeepConf-low (online, eta 10)",
+        "proxy": {"streams": 6, "streams_without_usage": 6},
+    }
+    built = report.build(
+        [
+            ran,
+            {
+                "system": "optillm",
+                "strategy": DEEPCONF,
+                "budget": 4,
+                "status": "unavailable",
+                "reason": "optillm's deepconf runs only in its local inference mode",
+            },
+            config("ponder-http", 8.0, 12),
+        ],
+        {"versions": {}},
+    )
     assert [r["strategy"] for r in built["rows"]] == [SC, DEEPCONF, DEEPCONF]  # deepconf after the others
     table = report.markdown(built)
     assert "| deepconf | 4 | ponder-http | ok |" in table
@@ -206,11 +258,13 @@ def test_ponder_deepconf_is_deepconf_low_by_default() -> None:
     setup = run.make_setup(args, "http://x", "m", PROFILES["llama-cpp-python"], "model.gguf")
     for system in (ponder_http(setup), ponder_embedded(setup)):  # neither opened: no engine, no model loaded
         assert system.options(DEEPCONF) == {"eta": 10} and system.options(SC) == {}
-        assert system.note(DEEPCONF) == ('DeepConf-low (online, eta 10), the setting benchmarks/fewer_tokens.py '
-                                         'uses; options {"eta": 10}')
+        assert system.note(DEEPCONF) == (
+            'DeepConf-low (online, eta 10), the setting benchmarks/fewer_tokens.py uses; options {"eta": 10}'
+        )
         assert system.note(SC) is None
     assert ponder_http(setup_for("http://x", deepconf_options={"mode": "offline"})).note(DEEPCONF) == (
-        'DeepConf; options {"mode": "offline"}')
+        'DeepConf; options {"mode": "offline"}'
+    )
 
 
 async def test_ponder_http_deepconf_streams_with_top_logprobs_through_the_proxy() -> None:
@@ -237,8 +291,14 @@ async def test_peers_deepconf_rows_say_why_they_cannot_run() -> None:
         record = await run_config(optillm, DEEPCONF, 4, problems(1), None)
         await optillm.close()
         assert record["status"] == "unavailable" and optillm.proxy is None
-        for cited in ("local inference mode", "OPTILLM_API_KEY", "optillm/inference.py", "known_approaches",
-                      "AutoModelForCausalLM.from_pretrained", "GGUF"):
+        for cited in (
+            "local inference mode",
+            "OPTILLM_API_KEY",
+            "optillm/inference.py",
+            "known_approaches",
+            "AutoModelForCausalLM.from_pretrained",
+            "GGUF",
+        ):
             assert cited in record["reason"]
     its_hub = ItsHubSystem(setup_for("http://x"))  # not opened: the reason does not need its_hub installed
     record = await run_config(its_hub, DEEPCONF, 8, problems(1), None)
@@ -295,8 +355,22 @@ async def test_optillm_runs_against_the_stub() -> None:
 def test_the_script_writes_json_and_markdown(tmp_path: Path) -> None:
     out = tmp_path / "peers"
     with StubServer(owned_by="me") as stub:
-        run.main(["--url", stub.url, "--limit", "1", "--budgets", "2", "--systems", "ponder-http,ponder-embedded",
-                  "--strategies", "self-consistency", "--out", str(out)])
+        run.main(
+            [
+                "--url",
+                stub.url,
+                "--limit",
+                "1",
+                "--budgets",
+                "2",
+                "--systems",
+                "ponder-http,ponder-embedded",
+                "--strategies",
+                "self-consistency",
+                "--out",
+                str(out),
+            ]
+        )
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["meta"]["complete"] and data["meta"]["profile"] == "llama-cpp-python"
     statuses = {(c["system"], c["budget"]): c["status"] for c in data["configs"]}
@@ -307,8 +381,22 @@ def test_the_script_writes_json_and_markdown(tmp_path: Path) -> None:
 def test_the_script_writes_deepconf_rows(tmp_path: Path) -> None:
     out = tmp_path / "peers"
     with StubServer(owned_by="me") as stub:
-        run.main(["--url", stub.url, "--limit", "1", "--budgets", "4", "--systems", "ponder-http,its_hub,optillm",
-                  "--strategies", "deepconf", "--out", str(out)])
+        run.main(
+            [
+                "--url",
+                stub.url,
+                "--limit",
+                "1",
+                "--budgets",
+                "4",
+                "--systems",
+                "ponder-http,its_hub,optillm",
+                "--strategies",
+                "deepconf",
+                "--out",
+                str(out),
+            ]
+        )
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["meta"]["deepconf_options"] == {"eta": 10}
     statuses = {c["system"]: c["status"] for c in data["configs"]}

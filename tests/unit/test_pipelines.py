@@ -137,8 +137,10 @@ def test_a_ranking_reads_bracketed_numbers_when_there_are_any() -> None:
 
 async def test_ranker_by_scorer_keeps_top_k() -> None:
     scorer = AnswerScorer({"0": 0.2, "1": 0.9, "2": 0.5})
-    result = await solve(layers({"type": "generator", "samples": 3}, {"type": "ranker", "top_k": 2, "by": "table"}),
-                         scorers={"table": scorer})
+    result = await solve(
+        layers({"type": "generator", "samples": 3}, {"type": "ranker", "top_k": 2, "by": "table"}),
+        scorers={"table": scorer},
+    )
     assert result.trace[1]["candidates"] == [1, 2]
     assert result.trace[1]["components"][0]["generations"] == 0
     assert result.answer == "1"  # every kept candidate is scored: the top score wins
@@ -153,8 +155,10 @@ async def test_ranker_with_few_candidates_spends_nothing() -> None:
 
 async def test_verifier_drops_failures() -> None:
     scorer = AnswerScorer({"1": 1.0, "3": 1.0})
-    result = await solve(layers({"type": "generator", "samples": 4},
-                                {"type": "verifier", "scorer": "table", "threshold": 0.5}), scorers={"table": scorer})
+    result = await solve(
+        layers({"type": "generator", "samples": 4}, {"type": "verifier", "scorer": "table", "threshold": 0.5}),
+        scorers={"table": scorer},
+    )
     verifier = result.trace[1]["components"][0]
     assert verifier["dropped"] == [0, 2] and result.trace[1]["candidates"] == [1, 3]
     assert result.answer == "1"
@@ -162,8 +166,10 @@ async def test_verifier_drops_failures() -> None:
 
 
 async def test_verifier_rejecting_everything_abstains() -> None:
-    result = await solve(layers({"type": "generator", "samples": 2}, {"type": "verifier", "scorer": "table"}),
-                         scorers={"table": AnswerScorer({})})
+    result = await solve(
+        layers({"type": "generator", "samples": 2}, {"type": "verifier", "scorer": "table"}),
+        scorers={"table": AnswerScorer({})},
+    )
     assert result.answer is None and result.votes == {}
     assert len(result.candidates) == 2  # still reported
 
@@ -181,8 +187,9 @@ def code_script(request: GenerationRequest, index: int) -> str:
 
 
 async def test_generated_unit_tests_really_run_in_the_sandbox() -> None:
-    pipeline = layers([{"type": "generator", "samples": 3}, {"type": "test_generator"}],
-                      {"type": "test_evaluator", "threshold": 0.5})
+    pipeline = layers(
+        [{"type": "generator", "samples": 3}, {"type": "test_generator"}], {"type": "test_evaluator", "threshold": 0.5}
+    )
     result = await solve(pipeline, FakeEngine(code_script), task="code")
     generator_layer, evaluator_layer = result.trace
     assert generator_layer["components"][1]["tests"] == TESTS.splitlines()
@@ -197,8 +204,10 @@ async def test_generated_unit_tests_really_run_in_the_sandbox() -> None:
 
 
 async def test_several_samples_of_one_prompt_are_drawn_warm_one_is_greedy() -> None:
-    pipeline = layers([{"type": "generator", "samples": 2}, {"type": "test_generator", "samples": 2}],
-                      [{"type": "fuser"}, {"type": "fuser", "samples": 2}])
+    pipeline = layers(
+        [{"type": "generator", "samples": 2}, {"type": "test_generator", "samples": 2}],
+        [{"type": "fuser"}, {"type": "fuser", "samples": 2}],
+    )
     result = await solve(pipeline, FakeEngine(code_script), task="code")
     assert result.trace[0]["components"][1]["temperature"] == 0.8  # at 0 both would write the same tests
     assert [c["temperature"] for c in result.trace[1]["components"]] == [0.0, 0.8]
@@ -220,8 +229,9 @@ async def test_strategy_as_a_component() -> None:
     def majority(request: GenerationRequest, index: int) -> str:
         return ["The answer is 7.", "The answer is 7.", "The answer is 9."][index % 3]
 
-    pipeline = layers([{"type": "strategy", "name": "self-consistency", "budget": 3},
-                       {"type": "generator", "samples": 1}])
+    pipeline = layers(
+        [{"type": "strategy", "name": "self-consistency", "budget": 3}, {"type": "generator", "samples": 1}]
+    )
     engine = FakeEngine(majority)
     result = await solve(pipeline, engine)
     component = result.trace[0]["components"][0]
@@ -246,7 +256,8 @@ async def test_a_strategy_component_stops_on_the_runs_token_budget_with_its_best
 
 
 async def test_a_sub_context_meters_itself_and_its_remote_prms_count_in_the_run(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     class RemotePRM:
         """A PRM that counts its own (remote) usage and holds a connection."""
 
@@ -323,8 +334,9 @@ async def test_too_few_generations_skips_what_cannot_run() -> None:
 
 async def test_token_budget_stops_after_a_layer_with_its_best_candidate() -> None:
     scorer = AnswerScorer({"1": 0.9})
-    pipeline = layers({"type": "generator", "samples": 3}, {"type": "ranker", "by": "table"}, {"type": "critic"},
-                      {"type": "fuser"})
+    pipeline = layers(
+        {"type": "generator", "samples": 3}, {"type": "ranker", "by": "table"}, {"type": "critic"}, {"type": "fuser"}
+    )
     result = await solve(pipeline, token_budget=10, scorers={"table": scorer})
     assert result.stop_reason == "tokens"
     assert [entry["layer"] for entry in result.trace] == [1]
@@ -347,16 +359,23 @@ async def test_time_budget_keeps_the_last_finished_layer() -> None:
 
 
 async def test_usage_per_component_adds_up_to_the_runs() -> None:
-    pipeline = layers([{"type": "generator", "samples": 2}, {"type": "generator", "samples": 1}],
-                      {"type": "critic"}, {"type": "ranker", "top_k": 2}, {"type": "fuser"},
-                      {"type": "verifier", "scorer": "self-eval", "threshold": 0.0})
+    pipeline = layers(
+        [{"type": "generator", "samples": 2}, {"type": "generator", "samples": 1}],
+        {"type": "critic"},
+        {"type": "ranker", "top_k": 2},
+        {"type": "fuser"},
+        {"type": "verifier", "scorer": "self-eval", "threshold": 0.0},
+    )
     result = await solve(pipeline)
     components = [c for entry in result.trace for c in entry["components"]]
     assert [c["type"] for c in components] == ["generator", "generator", "critic", "ranker", "fuser", "verifier"]
     per = total([Usage(**{k: v for k, v in c["usage"].items() if k != "wall_seconds"}) for c in components])
     run = result.usage
     assert (per.prompt_tokens, per.completion_tokens, per.engine_calls) == (
-        run.prompt_tokens, run.completion_tokens, run.engine_calls)
+        run.prompt_tokens,
+        run.completion_tokens,
+        run.engine_calls,
+    )
     assert per.scorer_calls == run.scorer_calls == 1 and per.scorer_tokens == run.scorer_tokens > 0
     verifier = components[-1]
     assert verifier["usage"]["scorer_calls"] == 1 and verifier["usage"]["engine_calls"] == 0
@@ -381,8 +400,9 @@ async def test_the_pipeline_strategy_by_name_runs_the_default_pipeline() -> None
 
 async def test_a_failing_component_fails_the_run_with_its_own_error() -> None:
     engine = SlowEngine(script, delay=0.2)
-    pipeline = layers([{"type": "generator"}, {"type": "generator", "samples": 2}],
-                      {"type": "verifier", "scorer": "probability"})  # needs logprobs the generators did not keep
+    pipeline = layers(
+        [{"type": "generator"}, {"type": "generator", "samples": 2}], {"type": "verifier", "scorer": "probability"}
+    )  # needs logprobs the generators did not keep
     with pytest.raises(InvalidInputError, match="needs candidates sampled with logprobs"):
         await solve(pipeline, engine)
     fixed = layers([{"type": "generator", "logprobs": True}], {"type": "verifier", "scorer": "probability"})

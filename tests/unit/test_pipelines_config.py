@@ -33,7 +33,9 @@ def error_of(path: Path | dict, **options: object) -> str:
 
 
 def test_a_valid_config_becomes_typed_layers(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         name: gcf
         layers:
           - type: generator
@@ -44,7 +46,8 @@ def test_a_valid_config_becomes_typed_layers(tmp_path: Path) -> None:
             components:
               - type: fuser
                 samples: 2
-        """)
+        """,
+    )
     config = load_pipeline(path)
     assert config.name == "gcf"
     assert [layer.name for layer in config.layers] == ["generator", "critic", "fuse"]
@@ -56,120 +59,159 @@ def test_a_valid_config_becomes_typed_layers(tmp_path: Path) -> None:
 
 
 def test_wrong_type_names_line_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             samples: four
-        """)
+        """,
+    )
     assert error_of(path) == f"{path}:3: layers[0].samples: expected an integer, got a string 'four'"
 
 
 def test_unknown_key_names_its_line_and_the_valid_keys(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             samples: 2
           - - type: critic
             - type: fuser
               sample: 2
-        """)
+        """,
+    )
     message = error_of(path)
     assert message.startswith(f"{path}:6: layers[1][1].sample: unknown key 'sample'")
     assert "samples" in message and "prompt" in message
 
 
 def test_model_key_is_only_for_components_that_call_a_model(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             model: gpt-4
           - type: verifier
             model: gpt-4
-        """)
+        """,
+    )
     message = error_of(path)
     assert message.startswith(f"{path}:5: layers[1].model: unknown key 'model'")
     assert "only components that call a model take one: generator, critic, ranker, fuser" in message
 
 
 def test_unknown_component_type(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
           - type: summarizer
-        """)
+        """,
+    )
     message = error_of(path)
     assert message.startswith(f"{path}:3: layers[1].type: unknown component type 'summarizer'")
     assert "fuser" in message and "test_evaluator" in message
 
 
 def test_checks_inside_a_component_point_at_the_key(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             samples: 0
-        """)
+        """,
+    )
     assert error_of(path) == f"{path}:3: layers[0].samples: samples must be >= 1, got 0"
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
           - type: critic
             prompt: "Review {solution}"
-        """)
+        """,
+    )
     assert "layers[1].prompt" in error_of(path) and "{solution}" in error_of(path)
 
 
 def test_components_that_need_candidates_must_follow_a_generator(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: critic
           - type: generator
-        """)
+        """,
+    )
     assert error_of(path).startswith(f"{path}:2: layers[0]: a critic needs candidates from an earlier layer")
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - - type: generator
             - type: ranker
-        """)
+        """,
+    )
     assert f"{path}:3: layers[0][1]: a ranker needs candidates" in error_of(path)
 
 
 def test_test_evaluator_needs_a_test_generator_before_it(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
           - type: test_evaluator
-        """)
+        """,
+    )
     assert error_of(path).startswith(f"{path}:3: layers[1]: a test_evaluator needs a test_generator")
 
 
 def test_strategy_components_check_name_and_options(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: strategy
             name: no-such-strategy
-        """)
+        """,
+    )
     assert error_of(path).startswith(f"{path}:2: layers[0]: unknown strategy 'no-such-strategy'")
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: strategy
             name: self-consistency
             options: {batchez: 2}
-        """)
+        """,
+    )
     assert "unknown option 'batchez'" in error_of(path)
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: strategy
-        """)
+        """,
+    )
     assert error_of(path) == f"{path}:2: layers[0]: a strategy needs key 'name'"
 
 
 def test_scorer_names_are_checked_against_the_runs_scorers(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
           - type: verifier
             scorer: oracle
-        """)
+        """,
+    )
     load_pipeline(path)  # unchecked without the run's names
     message = error_of(path, scorers=set(SCORERS))
     assert message.startswith(f"{path}:4: layers[1].scorer: unknown scorer 'oracle'; available:")
@@ -177,21 +219,27 @@ def test_scorer_names_are_checked_against_the_runs_scorers(tmp_path: Path) -> No
 
 
 def test_yaml_syntax_errors_name_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             samples: [1, 2
-        """)
+        """,
+    )
     assert error_of(path).startswith(f"{path}:4: invalid YAML")
 
 
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             samples: 2
             samples: 3
-        """)
+        """,
+    )
     assert error_of(path) == f"{path}:4: layers[0].samples: duplicate key"
 
 
@@ -205,7 +253,10 @@ def test_json_configs_get_lines_too(tmp_path: Path) -> None:
 
 
 def test_top_level_problems(tmp_path: Path) -> None:
-    assert error_of(write(tmp_path, "name: x\n")) == f"{tmp_path / 'pipe.yaml'}:1: missing key 'layers' (a list of layers of components)"
+    assert (
+        error_of(write(tmp_path, "name: x\n"))
+        == f"{tmp_path / 'pipe.yaml'}:1: missing key 'layers' (a list of layers of components)"
+    )
     assert "layers: expected a non-empty list" in error_of(write(tmp_path, "layers: []\n"))
     assert "unknown key 'layer'" in error_of(write(tmp_path, "layer: []\n"))
     assert "must be a mapping" in error_of(write(tmp_path, "- 1\n"))
@@ -244,4 +295,6 @@ def test_cli_reports_config_errors_in_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "layers:\n  - type: generator\n    samples: many\n")
     result = CliRunner().invoke(cli, ["solve", "What is 2+2?", "--pipeline", str(path)])
     assert result.exit_code != 0 and result.stdout == ""
-    assert result.stderr.strip().splitlines() == [f"error: {path}:3: layers[0].samples: expected an integer, got a string 'many'"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}:3: layers[0].samples: expected an integer, got a string 'many'"
+    ]

@@ -79,8 +79,9 @@ def plain(usage: dict[str, Any]) -> Usage:
 
 async def test_a_generator_draws_from_the_engine_its_model_names_and_usage_counts_once() -> None:
     main, other = ClosingFake(main_script), ClosingFake(other_script)
-    pipeline = layers([{"type": "generator", "samples": 2}, {"type": "generator", "samples": 3, "model": "other"}],
-                      {"type": "fuser"})
+    pipeline = layers(
+        [{"type": "generator", "samples": 2}, {"type": "generator", "samples": 3, "model": "other"}], {"type": "fuser"}
+    )
     result = await ponder.asolve(QUESTION, engine=main, engines={"other": other}, pipeline=pipeline)
     assert len(other.requests) == 1 and other.requests[0].n == 3 and other.requests[0].first_index == 2
     assert len(main.requests) == 2  # the first generator and the fuser
@@ -92,7 +93,10 @@ async def test_a_generator_draws_from_the_engine_its_model_names_and_usage_count
     assert run.completion_tokens == sum(c.completion_tokens for c in result.candidates)
     per = total([plain(c["usage"]) for c in components(result)])
     assert (per.prompt_tokens, per.completion_tokens, per.engine_calls) == (
-        run.prompt_tokens, run.completion_tokens, run.engine_calls)
+        run.prompt_tokens,
+        run.completion_tokens,
+        run.engine_calls,
+    )
     first, second, fuser = components(result)
     assert second["model"] == "other" and "model" not in first and "model" not in fuser
     assert second["usage"]["engine_calls"] == 1
@@ -113,9 +117,10 @@ async def test_a_critic_on_another_engine_feeds_the_fuser() -> None:
 
 async def test_a_ranker_and_a_strategy_on_another_engine() -> None:
     main, other = FakeEngine(main_script), FakeEngine(other_script)
-    pipeline = layers([{"type": "generator"}, {"type": "strategy", "name": "self-consistency", "budget": 2,
-                                               "model": "other"}],
-                      {"type": "ranker", "top_k": 1, "by": "model", "model": "other"})
+    pipeline = layers(
+        [{"type": "generator"}, {"type": "strategy", "name": "self-consistency", "budget": 2, "model": "other"}],
+        {"type": "ranker", "top_k": 1, "by": "model", "model": "other"},
+    )
     result = await ponder.asolve(QUESTION, engine=main, engines={"other": other}, pipeline=pipeline)
     assert len(main.requests) == 1 and len(other.requests) == 2
     assert result.answer == "7"  # the ranking "[2] > [1]" keeps the strategy's candidate
@@ -124,8 +129,12 @@ async def test_a_ranker_and_a_strategy_on_another_engine() -> None:
 
 async def test_the_runs_own_engine_passed_by_name_is_not_counted_twice() -> None:
     main = FakeEngine(main_script)
-    result = await ponder.asolve(QUESTION, engine=main, engines={"same": main},
-                                 pipeline=layers({"type": "generator", "samples": 2, "model": "same"}))
+    result = await ponder.asolve(
+        QUESTION,
+        engine=main,
+        engines={"same": main},
+        pipeline=layers({"type": "generator", "samples": 2, "model": "same"}),
+    )
     assert result.usage.engine_calls == 1
     assert result.usage.completion_tokens == sum(c.completion_tokens for c in result.candidates)
 
@@ -152,12 +161,15 @@ async def test_a_sub_context_on_another_engine_counts_in_the_parents_usage_and_t
 
 
 async def test_an_unknown_model_name_fails_before_anything_runs(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
           - type: critic
             model: judge
-        """)
+        """,
+    )
     main = FakeEngine(main_script)
     with pytest.raises(InvalidInputError) as caught:
         await ponder.asolve(QUESTION, engine=main, pipeline=path)
@@ -176,35 +188,46 @@ async def test_a_name_that_reaches_the_run_unchecked_is_still_a_clear_error() ->
         ctx.named_engine("judge")
 
 
-@pytest.mark.parametrize(("model", "problem"), [
-    ("ftp:x", "model 'ftp:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL]"),
-    ("llama:m.gguf?n_ctx=big", "model 'llama:m.gguf?n_ctx=big': option n_ctx='big': expected int"),
-    ("llama:m.gguf?base_url=x", "model 'llama:m.gguf?base_url=x': engine 'llama' has no option 'base_url'; "
-                                "its options: model, n_ctx"),
-    ("openai:localhost:8000", "model 'openai:localhost:8000' needs a base URL starting with http://"),
-    ("llama:", "model 'llama:' needs a model after llama:"),
-    ("", "model must not be empty"),
-])
+@pytest.mark.parametrize(
+    ("model", "problem"),
+    [
+        ("ftp:x", "model 'ftp:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL]"),
+        ("llama:m.gguf?n_ctx=big", "model 'llama:m.gguf?n_ctx=big': option n_ctx='big': expected int"),
+        (
+            "llama:m.gguf?base_url=x",
+            "model 'llama:m.gguf?base_url=x': engine 'llama' has no option 'base_url'; its options: model, n_ctx",
+        ),
+        ("openai:localhost:8000", "model 'openai:localhost:8000' needs a base URL starting with http://"),
+        ("llama:", "model 'llama:' needs a model after llama:"),
+        ("", "model must not be empty"),
+    ],
+)
 def test_a_bad_spec_is_a_config_error_naming_the_line(tmp_path: Path, model: str, problem: str) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         layers:
           - type: generator
           - - type: fuser
               model: "{model}"
-        """)
+        """,
+    )
     with pytest.raises(InvalidInputError) as caught:
         load_pipeline(path)
     assert str(caught.value).startswith(f"{path}:4: layers[1][0].model: {problem}")
 
 
 def test_a_ranker_by_scorer_takes_no_model(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
           - type: ranker
             by: self-eval
             model: judge
-        """)
+        """,
+    )
     with pytest.raises(InvalidInputError, match=r":5: layers\[1\]\.model: model applies to by: model"):
         load_pipeline(path)
 
@@ -246,8 +269,9 @@ async def test_an_openai_spec_engine_is_created_used_and_closed(monkeypatch: pyt
     main = FakeEngine(main_script)
     with StubServer(owned_by="vllm") as server:
         spec = f"openai:{server.url}/v1#stub-model"
-        pipeline = layers({"type": "generator", "samples": 2, "model": spec}, {"type": "critic", "model": spec},
-                          {"type": "fuser"})
+        pipeline = layers(
+            {"type": "generator", "samples": 2, "model": spec}, {"type": "critic", "model": spec}, {"type": "fuser"}
+        )
         result = await ponder.asolve(QUESTION, engine=main, pipeline=pipeline)
         posts = server.posts()
     [(name, options, engine)] = created  # one engine for both components
@@ -273,10 +297,16 @@ async def test_a_llama_spec_is_created_lazily_once_and_closed(monkeypatch: pytes
         return engine
 
     monkeypatch.setattr("ponder.engines.named.create_engine", fake_create)
-    run = ponder.start(QUESTION, FakeEngine(main_script), pipeline=layers(
-        {"type": "generator", "model": "llama:smollm2-135m"},
-        {"type": "critic", "model": "llama:smollm2-135m"},
-        {"type": "fuser", "model": "llama:hf:owner/repo/model.gguf"}), budget=2)
+    run = ponder.start(
+        QUESTION,
+        FakeEngine(main_script),
+        pipeline=layers(
+            {"type": "generator", "model": "llama:smollm2-135m"},
+            {"type": "critic", "model": "llama:smollm2-135m"},
+            {"type": "fuser", "model": "llama:hf:owner/repo/model.gguf"},
+        ),
+        budget=2,
+    )
     assert made == []  # nothing is created before it is used
     result = await run.run()
     assert [(name, options) for name, options, _ in made] == [("llama", {"model": "smollm2-135m"})]
@@ -313,21 +343,27 @@ async def test_named_engines_keep_the_callers_open() -> None:
 def test_cli_pipeline_with_a_spec_and_with_an_unknown_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ponder.api.create_engine", lambda name, **options: FakeEngine(main_script))
     with StubServer(owned_by="vllm") as server:
-        path = write(tmp_path, f"""
+        path = write(
+            tmp_path,
+            f"""
             layers:
               - type: generator
                 samples: 2
                 model: openai:{server.url}
               - type: fuser
-            """)
+            """,
+        )
         result = CliRunner().invoke(cli, ["solve", QUESTION, "--pipeline", str(path)])
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines()[0] == "answer:  4" and len(server.posts()) == 1
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         layers:
           - type: generator
             model: judge
-        """)
+        """,
+    )
     result = CliRunner().invoke(cli, ["solve", QUESTION, "--pipeline", str(path)])
     assert result.exit_code != 0 and "names model 'judge'" in result.output
     assert "Traceback" not in result.output
@@ -336,5 +372,4 @@ def test_cli_pipeline_with_a_spec_and_with_an_unknown_name(tmp_path: Path, monke
 def test_the_built_in_pipeline_the_server_can_reach_names_no_model() -> None:
     from ponder.pipelines import Pipeline
 
-    assert all(getattr(c.params, "model", None) is None
-               for layer in Pipeline().config.layers for c in layer.components)
+    assert all(getattr(c.params, "model", None) is None for layer in Pipeline().config.layers for c in layer.components)

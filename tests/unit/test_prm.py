@@ -49,8 +49,13 @@ def judge_by_content(table: dict[str, float]):  # type: ignore[no-untyped-def]
 
 
 def candidate(text: str, finish: str = "stop", prompt: tuple[Message, ...] | None = None) -> Candidate:
-    return Candidate(text=text, answer=None, finish_reason=finish,  # type: ignore[arg-type]
-                     completion_tokens=len(text.split()), prompt=prompt)
+    return Candidate(
+        text=text,
+        answer=None,
+        finish_reason=finish,  # type: ignore[arg-type]
+        completion_tokens=len(text.split()),
+        prompt=prompt,
+    )
 
 
 CHAT = (Message("system", "Think step by step."), Message("user", QUESTION))
@@ -226,13 +231,18 @@ async def test_self_eval_per_step_turns_end_at_each_step_and_are_memoised() -> N
     # step search: the same chat, steps as generated (delimiters kept); known steps are not asked again
     steps = [GOOD[0] + "\n\n", GOOD[1] + "\n\n", GOOD[2]]
     assert await prm.score_steps_in_chat(QUESTION, CHAT, [steps[:2], steps, []]) == [
-        [pytest.approx(0.8), pytest.approx(0.9)], [pytest.approx(0.8), pytest.approx(0.9), pytest.approx(0.7)], []]
+        [pytest.approx(0.8), pytest.approx(0.9)],
+        [pytest.approx(0.8), pytest.approx(0.9), pytest.approx(0.7)],
+        [],
+    ]
     assert engine.calls == 1
 
 
 async def test_self_eval_fresh_prompts_without_a_chat_or_when_asked() -> None:
-    for prm, text in ((SelfEvalPRM(FakeEngine(["Yes"])), candidate("\n\n".join(GOOD))),
-                      (SelfEvalPRM(FakeEngine(["Yes"]), reuse_cache=False), candidate("\n\n".join(GOOD), prompt=CHAT))):
+    for prm, text in (
+        (SelfEvalPRM(FakeEngine(["Yes"])), candidate("\n\n".join(GOOD))),
+        (SelfEvalPRM(FakeEngine(["Yes"]), reuse_cache=False), candidate("\n\n".join(GOOD), prompt=CHAT)),
+    ):
         await prm.score(QUESTION, [text])
         [request] = prm.engine.requests  # type: ignore[attr-defined]
         [message] = request.messages
@@ -263,15 +273,18 @@ def test_make_prm_specs() -> None:
     assert isinstance(make_prm("https://prm.example.org/v1/prm", engine), GenericHttpPRM)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("bogus", "unknown PRM spec 'bogus'"),
-    ("tcp:host", "unknown PRM spec"),
-    ("vllm:", "names no URL"),
-    ("vllm:localhost:8000", "must start with http"),
-    ("http:ftp://x", "must start with http"),
-    ("self-eval-prm:mean", "unknown PRM aggregation 'mean'"),
-    ("self-eval-prm:min:last", "more than one aggregation"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("bogus", "unknown PRM spec 'bogus'"),
+        ("tcp:host", "unknown PRM spec"),
+        ("vllm:", "names no URL"),
+        ("vllm:localhost:8000", "must start with http"),
+        ("http:ftp://x", "must start with http"),
+        ("self-eval-prm:mean", "unknown PRM aggregation 'mean'"),
+        ("self-eval-prm:min:last", "more than one aggregation"),
+    ],
+)
 def test_make_prm_bad_specs(spec: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         make_prm(spec, FakeEngine(["Yes"]))

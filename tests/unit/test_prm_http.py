@@ -56,8 +56,10 @@ async def test_vllm_messages_request_follows_the_model_card() -> None:
     assert body["messages"] == [
         {"role": "system", "content": QWEN_PRM_SYSTEM},
         {"role": "user", "content": QUESTION},
-        {"role": "assistant",
-         "content": "3 * 4 = 12.<extra_0>2 + 12 = 14.<extra_0>The answer is \\boxed{14}.<extra_0>"},
+        {
+            "role": "assistant",
+            "content": "3 * 4 = 12.<extra_0>2 + 12 = 14.<extra_0>The answer is \\boxed{14}.<extra_0>",
+        },
     ]
     assert QWEN_PRM_SYSTEM == "Please reason step by step, and put your final answer within \\boxed{}."
     assert body["add_generation_prompt"] is False and body["continue_final_message"] is False
@@ -74,7 +76,8 @@ async def test_vllm_text_format_batches_prerendered_chatml() -> None:
     first = next(body for _, body, _ in server.requests if len(body["input"]) == 2)
     assert first["input"][1] == (
         f"<|im_start|>system\n{QWEN_PRM_SYSTEM}<|im_end|>\n<|im_start|>user\n{QUESTION}<|im_end|>\n"
-        "<|im_start|>assistant\n2 + 3 = 5.<extra_0>5 * 4 = 20.<extra_0><|im_end|>\n")
+        "<|im_start|>assistant\n2 + 3 = 5.<extra_0>5 * 4 = 20.<extra_0><|im_end|>\n"
+    )
 
 
 async def test_vllm_separator_inside_a_step_is_removed_and_results_are_reordered() -> None:
@@ -118,15 +121,18 @@ async def test_vllm_gives_up_with_a_typed_error() -> None:
     assert len(server.requests) == 3
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"data": [{"index": 0, "data": [[0.5, 0.5]]}]}, r"expected 2 step scores \(one per '<extra_0>'\), got 1"),
-    ({"data": []}, "expected a 'data' list with 1 result"),
-    ({"object": "error"}, "expected a 'data' list"),
-    ({"data": [{"index": 0, "data": [[0.5, 1.7], [0.5, 0.5]]}]}, r"probability in \[0, 1\]"),
-    ({"data": [{"index": 0, "data": [[0.5], [0.5]]}]}, "list of class probabilities"),
-    ({"data": [{"index": 0, "data": "AAAA"}]}, "no list 'data'"),
-    (b"<html>oops</html>", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"data": [{"index": 0, "data": [[0.5, 0.5]]}]}, r"expected 2 step scores \(one per '<extra_0>'\), got 1"),
+        ({"data": []}, "expected a 'data' list with 1 result"),
+        ({"object": "error"}, "expected a 'data' list"),
+        ({"data": [{"index": 0, "data": [[0.5, 1.7], [0.5, 0.5]]}]}, r"probability in \[0, 1\]"),
+        ({"data": [{"index": 0, "data": [[0.5], [0.5]]}]}, "list of class probabilities"),
+        ({"data": [{"index": 0, "data": "AAAA"}]}, "no list 'data'"),
+        (b"<html>oops</html>", "not JSON"),
+    ],
+)
 async def test_vllm_malformed_responses_are_clear_errors(payload: Any, message: str) -> None:
     with PrmServer(lambda path, body: (200, payload)) as server:
         prm = VllmPRM(server.url, retry=FAST)
@@ -196,12 +202,15 @@ async def test_generic_http_retries_then_raises() -> None:
         await prm.aclose()
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"score": 0.5}, r'expected \{"scores": \[\.\.\.\]\} with 1 list'),
-    ({"scores": [[0.5]]}, r"expected 2 score\(s\) for a partial answer of 2 step\(s\)"),
-    ({"scores": [[0.5, "high"]]}, "must be a number"),
-    ({"scores": [[0.5, -0.1]]}, r"probability in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"score": 0.5}, r'expected \{"scores": \[\.\.\.\]\} with 1 list'),
+        ({"scores": [[0.5]]}, r"expected 2 score\(s\) for a partial answer of 2 step\(s\)"),
+        ({"scores": [[0.5, "high"]]}, "must be a number"),
+        ({"scores": [[0.5, -0.1]]}, r"probability in \[0, 1\]"),
+    ],
+)
 async def test_generic_http_malformed_responses(payload: Any, message: str) -> None:
     with PrmServer(lambda path, body: (200, payload)) as server:
         prm = GenericHttpPRM(server.url + "/score", retry=FAST)

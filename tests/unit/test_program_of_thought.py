@@ -27,8 +27,9 @@ def test_running_a_reply() -> None:
 
 async def test_majority_over_program_answers_with_failures_not_voting() -> None:
     engine = FakeEngine([PROGRAM, WRONG, CRASH, OTHER])
-    result = await ponder.asolve("Tom has 3 boxes of 4 apples. How many?", engine=engine,
-                                 strategy="program-of-thought", budget=4)
+    result = await ponder.asolve(
+        "Tom has 3 boxes of 4 apples. How many?", engine=engine, strategy="program-of-thought", budget=4
+    )
     assert result.answer == "12" and result.votes == {"12": 2.0, "7": 1.0}
     assert [c.answer for c in result.candidates] == ["12", "7", None, "12"]
     assert result.candidates[2].evidence.startswith("error")
@@ -39,8 +40,9 @@ async def test_majority_over_program_answers_with_failures_not_voting() -> None:
 async def test_self_consistency_and_best_of_n_take_the_program_option() -> None:
     result = await ponder.asolve("q", engine=FakeEngine([OTHER, WRONG, OTHER]), budget=3, options={"program": True})
     assert result.answer == "12"
-    judged = await ponder.asolve("q", engine=FakeEngine([OTHER, WRONG]), strategy="weighted-majority", budget=2,
-                                 options={"program": True})
+    judged = await ponder.asolve(
+        "q", engine=FakeEngine([OTHER, WRONG]), strategy="weighted-majority", budget=2, options={"program": True}
+    )
     assert {c.answer for c in judged.candidates} == {"12", "7"}
 
 

@@ -95,8 +95,9 @@ def test_default_settings() -> None:
 def test_usage_add_is_field_by_field() -> None:
     a = Usage(prompt_tokens=10, prompt_tokens_computed=4, completion_tokens=7, engine_calls=1, wall_seconds=0.5)
     b = Usage(prompt_tokens=1, prompt_tokens_computed=2, completion_tokens=3, engine_calls=2, wall_seconds=0.25)
-    assert a + b == Usage(prompt_tokens=11, prompt_tokens_computed=6, completion_tokens=10, engine_calls=3,
-                          wall_seconds=0.75)
+    assert a + b == Usage(
+        prompt_tokens=11, prompt_tokens_computed=6, completion_tokens=10, engine_calls=3, wall_seconds=0.75
+    )
     assert (a + b).total_tokens == 21
 
 
@@ -109,6 +110,13 @@ def test_total_sums_a_sequence() -> None:
 
 def test_usage_to_dict_rounds_wall_time() -> None:
     data = Usage(prompt_tokens=2, wall_seconds=1.234567).to_dict()
-    assert data == {"prompt_tokens": 2, "prompt_tokens_computed": 0, "completion_tokens": 0,
-                    "engine_calls": 0, "scorer_calls": 0, "scorer_tokens": 0, "scorer_prompt_tokens_computed": 0,
-                    "wall_seconds": 1.2346}
+    assert data == {
+        "prompt_tokens": 2,
+        "prompt_tokens_computed": 0,
+        "completion_tokens": 0,
+        "engine_calls": 0,
+        "scorer_calls": 0,
+        "scorer_tokens": 0,
+        "scorer_prompt_tokens_computed": 0,
+        "wall_seconds": 1.2346,
+    }

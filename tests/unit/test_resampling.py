@@ -29,9 +29,7 @@ SCHEMES = sorted(RESAMPLERS)
 def offspring_counts(scheme: str, weights: np.ndarray, n: int, draws: int, seed: int) -> np.ndarray:
     """A (draws, len(weights)) array: how many offspring each index got in each seeded draw."""
     rng = np.random.default_rng(seed)
-    return np.stack(
-        [np.bincount(resample(weights, n, scheme, rng), minlength=weights.size) for _ in range(draws)]
-    )
+    return np.stack([np.bincount(resample(weights, n, scheme, rng), minlength=weights.size) for _ in range(draws)])
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,9 @@ async def test_rounds_fill_the_budget_and_the_last_draft_answers() -> None:
     assert [entry["usage"]["engine_calls"] for entry in result.trace] == [1, 2, 2]  # a round: critique + revision
     assert sum(entry["usage"]["completion_tokens"] for entry in result.trace) == result.usage.completion_tokens
     assert [entry.get("critique") for entry in result.trace][1:] == [
-        "Critique 1: the arithmetic is off.", "Critique 3: the arithmetic is off."]
+        "Critique 1: the arithmetic is off.",
+        "Critique 3: the arithmetic is off.",
+    ]
 
 
 async def test_critique_and_revision_requests() -> None:
@@ -75,8 +77,14 @@ async def test_critique_and_revision_requests() -> None:
 
 async def test_a_scorer_keeps_the_best_draft() -> None:
     scorer = TableScorer({"3": 0.2, "4": 0.9, "5": 0.4})
-    result = await ponder.asolve(QUESTION, engine=FakeEngine(script), strategy="revise", budget=5,
-                                 options={"scorer": "table"}, scorers={"table": scorer})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=FakeEngine(script),
+        strategy="revise",
+        budget=5,
+        options={"scorer": "table"},
+        scorers={"table": scorer},
+    )
     assert result.answer == "4"
     assert [c.score for c in result.candidates] == [0.2, 0.9, 0.4]
     assert scorer.seen == ["3", "4", "5"]  # each draft scored as it is written
@@ -84,11 +92,13 @@ async def test_a_scorer_keeps_the_best_draft() -> None:
 
 
 async def test_rounds_parameter_and_small_budgets() -> None:
-    result = await ponder.asolve(QUESTION, engine=FakeEngine(script), strategy="revise", budget=9,
-                                 options={"rounds": 1})
+    result = await ponder.asolve(
+        QUESTION, engine=FakeEngine(script), strategy="revise", budget=9, options={"rounds": 1}
+    )
     assert len(result.candidates) == 2 and result.usage.engine_calls == 3
-    result = await ponder.asolve(QUESTION, engine=FakeEngine(script), strategy="revise", budget=2,
-                                 options={"rounds": 3})
+    result = await ponder.asolve(
+        QUESTION, engine=FakeEngine(script), strategy="revise", budget=2, options={"rounds": 3}
+    )
     assert [c.answer for c in result.candidates] == ["3"] and result.stop_reason == "done"  # a round needs 2
 
 
@@ -97,8 +107,9 @@ async def test_stop_phrase_ends_the_run_when_the_critic_is_satisfied() -> None:
         return "No mistakes." if CRITIQUE_MARK in prompt_text(request) else "The answer is 4."
 
     engine = FakeEngine(satisfied)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="revise", budget=7,
-                                 options={"stop_phrase": "no mistakes"})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="revise", budget=7, options={"stop_phrase": "no mistakes"}
+    )
     assert [entry["action"] for entry in result.trace] == ["draft", "critique"]
     assert result.trace[-1]["settled"] is True and len(engine.requests) == 2
     assert result.answer == "4"
@@ -106,8 +117,15 @@ async def test_stop_phrase_ends_the_run_when_the_critic_is_satisfied() -> None:
 
 async def test_token_budget_keeps_the_best_draft_so_far() -> None:
     scorer = TableScorer({"3": 0.8, "4": 0.1})
-    result = await ponder.asolve(QUESTION, engine=FakeEngine(script), strategy="revise", budget=9, token_budget=14,
-                                 options={"scorer": "table"}, scorers={"table": scorer})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=FakeEngine(script),
+        strategy="revise",
+        budget=9,
+        token_budget=14,
+        options={"scorer": "table"},
+        scorers={"table": scorer},
+    )
     assert result.stop_reason == "tokens"
     assert len(result.candidates) == 2 and result.answer == "3"
 

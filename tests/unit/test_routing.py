@@ -29,8 +29,12 @@ def kind(request: GenerationRequest) -> str:
     """Which action a request is, by its system prompt."""
     assert request.messages is not None
     system = request.messages[0].content
-    for name, prompt in (("rewrite", REWRITE_PROMPT), ("plan", PLAN_PROMPT), ("verify", VERIFY_PROMPT),
-                         ("pot", PROGRAM_SYSTEM_PROMPT)):
+    for name, prompt in (
+        ("rewrite", REWRITE_PROMPT),
+        ("plan", PLAN_PROMPT),
+        ("verify", VERIFY_PROMPT),
+        ("pot", PROGRAM_SYSTEM_PROMPT),
+    ):
         if system == prompt:
             return name
     assert system.endswith(COT_SUFFIX)
@@ -52,8 +56,9 @@ def script(request: GenerationRequest, index: int) -> str:
 
 async def test_a_trajectory_runs_its_layers_in_order_with_their_prompts() -> None:
     engine = FakeEngine(script)
-    result = await ponder.asolve(SIMPLE, engine=engine, strategy="routed", budget=3,
-                                 options={"trajectory": "rewrite+cot+verify"})
+    result = await ponder.asolve(
+        SIMPLE, engine=engine, strategy="routed", budget=3, options={"trajectory": "rewrite+cot+verify"}
+    )
     assert [kind(r) for r in engine.requests] == ["rewrite", "cot", "verify"]
     rewrite, cot, verify = engine.requests
     assert rewrite.messages[-1].content == SIMPLE
@@ -71,8 +76,9 @@ async def test_a_trajectory_runs_its_layers_in_order_with_their_prompts() -> Non
 
 async def test_the_verifier_answer_decides() -> None:
     engine = FakeEngine(lambda request, index: "The answer is 7." if kind(request) == "verify" else "The answer is 3.")
-    result = await ponder.asolve(SIMPLE, engine=engine, strategy="routed", budget=4,
-                                 options={"trajectory": "cot+verify", "samples": 3})
+    result = await ponder.asolve(
+        SIMPLE, engine=engine, strategy="routed", budget=4, options={"trajectory": "cot+verify", "samples": 3}
+    )
     assert result.answer == "7" and result.votes == {"3": 3.0, "7": 4.0}
     assert result.trace[0]["n"] == 3 and result.trace[0]["temperature"] == 0.8
 
@@ -87,8 +93,9 @@ async def test_a_program_solution_runs_in_the_sandbox_after_a_plan() -> None:
 
 async def test_a_small_budget_drops_verification_then_analysis() -> None:
     engine = FakeEngine(script)
-    result = await ponder.asolve(SIMPLE, engine=engine, strategy="routed", budget=1,
-                                 options={"trajectory": "plan+cot+verify"})
+    result = await ponder.asolve(
+        SIMPLE, engine=engine, strategy="routed", budget=1, options={"trajectory": "plan+cot+verify"}
+    )
     assert [kind(r) for r in engine.requests] == ["cot"]
     assert result.trace[0]["route"]["dropped"] == ["verify", "plan"]
     assert result.trace[0]["route"]["trajectory"] == "cot"
@@ -99,10 +106,17 @@ async def test_without_router_or_trajectory_routed_is_chain_of_thought() -> None
     assert result.trace[0]["route"] == {"by": "default", "trajectory": "cot"} and len(result.trace) == 1
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("cot+pot", "two solution actions"), ("plan", "no solution action"), ("plan+dance", "unknown action 'dance'"),
-    ("", "bad trajectory"), ("cot++verify", "bad trajectory"), ("rewrite+plan+cot", "two analysis actions"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("cot+pot", "two solution actions"),
+        ("plan", "no solution action"),
+        ("plan+dance", "unknown action 'dance'"),
+        ("", "bad trajectory"),
+        ("cot++verify", "bad trajectory"),
+        ("rewrite+plan+cot", "two analysis actions"),
+    ],
+)
 def test_bad_trajectories_are_named(text: str, needle: str) -> None:
     with pytest.raises(InvalidInputError, match=needle):
         parse_trajectory(text)
@@ -123,22 +137,29 @@ def test_the_trajectory_space() -> None:
         parse_trajectories("cot,cot")
 
 
-@pytest.mark.parametrize(("question", "expected"), [
-    ("Premises:\nAll cats purr.\nConclusion: Tom purrs.", "logic"),
-    ("def add(a, b):\n    \"\"\"Return a + b.\"\"\"", "code"),
-    ("Which is largest?\n(A) 1\n(B) 2\n(C) 3", "choice"),
-    ("Find $x$ if $x^2 = 4$.", "symbolic"),
-    (MULTI, "word-multistep"),
-    (SIMPLE, "word-simple"),
-    ("Why is the sky blue?", "text"),
-])
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Premises:\nAll cats purr.\nConclusion: Tom purrs.", "logic"),
+        ('def add(a, b):\n    """Return a + b."""', "code"),
+        ("Which is largest?\n(A) 1\n(B) 2\n(C) 3", "choice"),
+        ("Find $x$ if $x^2 = 4$.", "symbolic"),
+        (MULTI, "word-multistep"),
+        (SIMPLE, "word-simple"),
+        ("Why is the sky blue?", "text"),
+    ],
+)
 def test_the_heuristic_question_types(question: str, expected: str) -> None:
     assert classify(question) == expected
 
 
 def test_a_router_round_trips_and_routes(tmp_path: Path) -> None:
-    router = Router(routes={"word-simple": "cot", "word-multistep": "plan+pot"}, fallback="rewrite+cot",
-                    evidence={"word-simple": {"cot": {"n": 1}}}, search={"seed": 0})
+    router = Router(
+        routes={"word-simple": "cot", "word-multistep": "plan+pot"},
+        fallback="rewrite+cot",
+        evidence={"word-simple": {"cot": {"n": 1}}},
+        search={"seed": 0},
+    )
     path = router.save(tmp_path / "sub" / "router.json")
     assert load_router(path) == router
     assert router.choose(SIMPLE)[1:] == ("word-simple", "route") and router.choose(SIMPLE)[0].name == "cot"
@@ -149,7 +170,7 @@ def test_a_router_round_trips_and_routes(tmp_path: Path) -> None:
 
 def test_a_dataset_typed_router_needs_the_type_given() -> None:
     router = Router(routes={"mawps": "pot"}, fallback="cot", types="dataset")
-    assert router.choose(SIMPLE) [0].name == "cot" and router.choose(SIMPLE)[2] == "fallback"
+    assert router.choose(SIMPLE)[0].name == "cot" and router.choose(SIMPLE)[2] == "fallback"
     assert router.choose(SIMPLE, "mawps")[0].name == "pot"
 
 
@@ -161,17 +182,20 @@ def write(path: Path, data: object) -> str:
 GOOD = {"format": "ponder-router/1", "types": "heuristic", "routes": {"word-simple": "cot"}, "fallback": "cot"}
 
 
-@pytest.mark.parametrize(("data", "needle"), [
-    ("{\n\"format\": oops}", "line 2: not JSON"),
-    ([1, 2], "expected a JSON object"),
-    ({**GOOD, "format": "other"}, "not a ponder router"),
-    ({**GOOD, "routes": ["cot"]}, "'routes' must map"),
-    ({**GOOD, "routes": {"word-simple": "cot+pot"}}, "route for type 'word-simple': trajectory 'cot+pot' has two"),
-    ({**GOOD, "fallback": "dance"}, "unknown action 'dance'"),
-    ({**GOOD, "fallback": None}, "'fallback' must be"),
-    ({**GOOD, "types": "colour"}, "choose heuristic, dataset or field:NAME"),
-    ({**GOOD, "evidence": [1]}, "must be JSON objects"),
-])
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ('{\n"format": oops}', "line 2: not JSON"),
+        ([1, 2], "expected a JSON object"),
+        ({**GOOD, "format": "other"}, "not a ponder router"),
+        ({**GOOD, "routes": ["cot"]}, "'routes' must map"),
+        ({**GOOD, "routes": {"word-simple": "cot+pot"}}, "route for type 'word-simple': trajectory 'cot+pot' has two"),
+        ({**GOOD, "fallback": "dance"}, "unknown action 'dance'"),
+        ({**GOOD, "fallback": None}, "'fallback' must be"),
+        ({**GOOD, "types": "colour"}, "choose heuristic, dataset or field:NAME"),
+        ({**GOOD, "evidence": [1]}, "must be JSON objects"),
+    ],
+)
 def test_bad_router_files_are_named(tmp_path: Path, data: object, needle: str) -> None:
     path = write(tmp_path / "router.json", data)
     with pytest.raises(InvalidInputError, match=r"router\.json") as caught:
@@ -197,12 +221,21 @@ async def test_routed_applies_a_router_file(tmp_path: Path) -> None:
 
 
 async def test_the_search_picks_the_best_trajectory_per_type() -> None:
-    dev = [Problem("s1", SIMPLE, "4", "math", {}), Problem("m1", MULTI, "9", "math", {}),
-           Problem("s2", "Cy has 1 cat and 3 more. How many cats?", "4", "math", {}),
-           Problem("m2", "Di has 3 boxes of 3 buns and 0 more. How many buns?", "9", "math", {})]
+    dev = [
+        Problem("s1", SIMPLE, "4", "math", {}),
+        Problem("m1", MULTI, "9", "math", {}),
+        Problem("s2", "Cy has 1 cat and 3 more. How many cats?", "4", "math", {}),
+        Problem("m2", "Di has 3 boxes of 3 buns and 0 more. How many buns?", "9", "math", {}),
+    ]
     seen: list[tuple[str, str]] = []
     chosen = parse_trajectories("cot,pot,plan+cot,cot+verify")
-    router = await search_router(dev, FakeEngine(script), trajectories=chosen, dataset="dev", on_outcome=lambda p, t, o: seen.append((p.id, t.name)))
+    router = await search_router(
+        dev,
+        FakeEngine(script),
+        trajectories=chosen,
+        dataset="dev",
+        on_outcome=lambda p, t, o: seen.append((p.id, t.name)),
+    )
     assert len(seen) == 16
     simple, multi = router.evidence["word-simple"], router.evidence["word-multistep"]
     assert simple["cot"]["correct"] == simple["plan+cot"]["correct"] == simple["cot+verify"]["correct"] == 2
@@ -218,11 +251,13 @@ async def test_the_search_picks_the_best_trajectory_per_type() -> None:
 
 async def test_the_search_can_type_by_dataset_or_field() -> None:
     dev = [Problem("a", SIMPLE, "4", "math", {"topic": "apples"}), Problem("b", MULTI, "9", "math", {"topic": "pens"})]
-    by_field = await search_router(dev, FakeEngine(script), trajectories=parse_trajectories("cot,pot"),
-                                   types="field:topic")
+    by_field = await search_router(
+        dev, FakeEngine(script), trajectories=parse_trajectories("cot,pot"), types="field:topic"
+    )
     assert by_field.routes == {"apples": "cot", "pens": "pot"} and by_field.types == "field:topic"
-    by_set = await search_router(dev, FakeEngine(script), trajectories=parse_trajectories("cot,pot"),
-                                 types="dataset", dataset="mine")
+    by_set = await search_router(
+        dev, FakeEngine(script), trajectories=parse_trajectories("cot,pot"), types="dataset", dataset="mine"
+    )
     assert by_set.routes == {"mine": "pot"}  # 1 of 2 each: the program's 3 tokens beat the prose's 5
     with pytest.raises(InvalidInputError, match=r"problem a: .*no 'level' field"):
         await search_router(dev, FakeEngine(script), types="field:level")
@@ -244,28 +279,35 @@ def dev_file(tmp_path: Path) -> str:
 
 def test_ponder_route_writes_a_router_that_solve_applies(tmp_path: Path, fake_engine: None) -> None:
     out = tmp_path / "router.json"
-    result = CliRunner().invoke(cli, ["route", dev_file(tmp_path), "--out", str(out), "--engine", "fake",
-                                      "--trajectories", "cot,pot", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        ["route", dev_file(tmp_path), "--out", str(out), "--engine", "fake", "--trajectories", "cot,pot", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     assert "word-simple" in result.stdout and "-> cot" in result.stdout and f"wrote {out}" in result.stdout
     router = load_router(out)
     assert router.routes == {"word-multistep": "pot", "word-simple": "cot"}
-    solved = CliRunner().invoke(cli, ["solve", MULTI, "-s", "routed", "-o", f"router={out}", "--engine", "fake",
-                                      "--budget", "1", "--json"])
+    solved = CliRunner().invoke(
+        cli, ["solve", MULTI, "-s", "routed", "-o", f"router={out}", "--engine", "fake", "--budget", "1", "--json"]
+    )
     assert solved.exit_code == 0, solved.output
     answer = json.loads(solved.stdout)
     assert answer["answer"] == "9" and answer["trace"][0]["route"]["trajectory"] == "pot"
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--trajectories", "cot+pot"], "two solution actions"),
-    (["--types", "colour"], "choose heuristic, dataset or field:NAME"),
-    (["--samples", "0"], "samples must be >= 1"),
-    (["--limit", "0"], "limit must be >= 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--trajectories", "cot+pot"], "two solution actions"),
+        (["--types", "colour"], "choose heuristic, dataset or field:NAME"),
+        (["--samples", "0"], "samples must be >= 1"),
+        (["--limit", "0"], "limit must be >= 1"),
+    ],
+)
 def test_ponder_route_argument_errors(tmp_path: Path, fake_engine: None, args: list[str], needle: str) -> None:
-    result = CliRunner().invoke(cli, ["route", dev_file(tmp_path), "--out", str(tmp_path / "r.json"),
-                                      "--engine", "fake", "--quiet", *args])
+    result = CliRunner().invoke(
+        cli, ["route", dev_file(tmp_path), "--out", str(tmp_path / "r.json"), "--engine", "fake", "--quiet", *args]
+    )
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("error:") and needle in result.stderr and len(result.stderr.splitlines()) == 1
 

@@ -204,8 +204,11 @@ async def test_token_budget_reached_exactly() -> None:
 
 
 async def test_scorer_tokens_do_not_count_against_the_token_budget() -> None:
-    engine = FakeEngine(lambda request, index: Scripted("Yes", top=(("Yes", -0.1),))
-                        if JUDGE_MARK in prompt_text(request) else "The answer is 4")  # 4 tokens
+    engine = FakeEngine(
+        lambda request, index: (
+            Scripted("Yes", top=(("Yes", -0.1),)) if JUDGE_MARK in prompt_text(request) else "The answer is 4"
+        )
+    )  # 4 tokens
     result = await ponder.start(QUESTION, engine, strategy="best-of-n", budget=3, token_budget=13).run()
     assert result.stop_reason == "done"  # 12 sampled tokens < 13; the judges' tokens are the scorer's
     assert result.usage.completion_tokens == 12

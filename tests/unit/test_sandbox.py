@@ -44,6 +44,7 @@ def processes_mentioning(marker: str) -> list[int]:
 
 # --- ordinary programs ---------------------------------------------------------------------
 
+
 def test_a_normal_program_prints_its_answer() -> None:
     result = run_python("print(6 * 7)", limits=LIMITS)
     assert (result.status, result.stdout, result.returncode, result.reason) == ("ok", "42\n", 0, None)
@@ -80,17 +81,21 @@ def test_exit_status_and_the_exit_builtin() -> None:
 
 
 def test_writing_inside_the_working_directory_works() -> None:
-    code = "import os, pathlib\npathlib.Path('a/b').mkdir(parents=True)\n" \
-           "pathlib.Path('a/b/f.txt').write_text('kept')\nos.rename('a/b/f.txt', 'g.txt')\n" \
-           "print(open('g.txt').read(), os.path.abspath('.') == os.environ['HOME'])"
+    code = (
+        "import os, pathlib\npathlib.Path('a/b').mkdir(parents=True)\n"
+        "pathlib.Path('a/b/f.txt').write_text('kept')\nos.rename('a/b/f.txt', 'g.txt')\n"
+        "print(open('g.txt').read(), os.path.abspath('.') == os.environ['HOME'])"
+    )
     result = run_python(code, limits=LIMITS)
     assert result.status == "ok" and result.stdout == "kept True\n"
 
 
 def test_threads_work() -> None:
-    code = "import threading\nout = []\n" \
-           "ts = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n" \
-           "[t.start() for t in ts]; [t.join() for t in ts]\nprint(sorted(out))"
+    code = (
+        "import threading\nout = []\n"
+        "ts = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\nprint(sorted(out))"
+    )
     assert run_python(code, limits=LIMITS).stdout == "[0, 1, 2, 3]\n"
 
 
@@ -108,6 +113,7 @@ def test_concurrent_runs_from_threads_do_not_interfere() -> None:
 
 
 # --- hostile programs ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", MODES)
 def test_an_infinite_loop_hits_the_cpu_limit(mode: Isolation) -> None:
@@ -127,10 +133,13 @@ def test_a_sleeping_program_hits_the_wall_clock_limit(mode: Isolation) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("code", [
-    "x = []\nwhile True:\n    x.append(bytearray(10**7))\n",
-    "b = bytearray(10**12)\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = []\nwhile True:\n    x.append(bytearray(10**7))\n",
+        "b = bytearray(10**12)\n",
+    ],
+)
 def test_unbounded_allocation_hits_the_memory_limit(code: str, mode: Isolation) -> None:
     result = run_python(code, limits=LIMITS, isolation=mode)
     assert result.status == "limit" and "MemoryError" in (result.reason or "")
@@ -138,19 +147,23 @@ def test_unbounded_allocation_hits_the_memory_limit(code: str, mode: Isolation) 
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("template", "refusal"), [
-    ("import os\nos.fork()\n", "PermissionError"),
-    ("import os\nwhile True:\n    os.fork()\n", "PermissionError"),  # a fork bomb
-    ("import subprocess\nsubprocess.Popen(['/bin/sh', '-c', 'sleep 300 # {marker}'])\n",
-     "PermissionError"),
-    ("import os\nos.system('sleep 300 # {marker}')\n", "PermissionError"),
-    ("import os\nos.execv('/bin/sh', ['/bin/sh', '-c', 'sleep 300 # {marker}'])\n",
-     "PermissionError"),
-    ("import multiprocessing, time\n"
-     "multiprocessing.Process(target=time.sleep, args=(300,), name='{marker}').start()\n", "PermissionError"),
-    # pty.fork swallows the refused forkpty and tries openpty + fork: no pty (namespaces) or no fork
-    ("import pty\npty.spawn(['/bin/sh', '-c', 'sleep 300 # {marker}'])\n", "Error"),
-])
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        ("import os\nos.fork()\n", "PermissionError"),
+        ("import os\nwhile True:\n    os.fork()\n", "PermissionError"),  # a fork bomb
+        ("import subprocess\nsubprocess.Popen(['/bin/sh', '-c', 'sleep 300 # {marker}'])\n", "PermissionError"),
+        ("import os\nos.system('sleep 300 # {marker}')\n", "PermissionError"),
+        ("import os\nos.execv('/bin/sh', ['/bin/sh', '-c', 'sleep 300 # {marker}'])\n", "PermissionError"),
+        (
+            "import multiprocessing, time\n"
+            "multiprocessing.Process(target=time.sleep, args=(300,), name='{marker}').start()\n",
+            "PermissionError",
+        ),
+        # pty.fork swallows the refused forkpty and tries openpty + fork: no pty (namespaces) or no fork
+        ("import pty\npty.spawn(['/bin/sh', '-c', 'sleep 300 # {marker}'])\n", "Error"),
+    ],
+)
 def test_child_processes_are_refused_and_none_survives(template: str, refusal: str, mode: Isolation) -> None:
     marker = f"ponder-sandbox-{uuid.uuid4().hex}"
     result = run_python(template.format(marker=marker), limits=LIMITS, isolation=mode)
@@ -159,8 +172,7 @@ def test_child_processes_are_refused_and_none_survives(template: str, refusal: s
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_program_past_the_guard_still_cannot_start_a_process(mode: Isolation,
-                                                               layers: tuple[str, ...]) -> None:
+def test_a_program_past_the_guard_still_cannot_start_a_process(mode: Isolation, layers: tuple[str, ...]) -> None:
     if "seccomp" not in layers:
         pytest.skip("no seccomp filter on this machine")
     marker = f"ponder-sandbox-{uuid.uuid4().hex}"
@@ -180,22 +192,23 @@ def test_a_program_past_the_guard_still_cannot_start_a_process(mode: Isolation,
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("code", [
-    f"open({str(ESCAPE)!r}, 'w').write('escaped')",
-    f"import pathlib\npathlib.Path({str(ESCAPE)!r}).write_text('escaped')",
-    f"import os\nos.close(os.open({str(ESCAPE)!r}, os.O_CREAT | os.O_WRONLY))",
-    "import os\nopen('f', 'w').write('escaped')\n"
-    f"os.rename('f', {str(ESCAPE)!r})",
-    "import shutil\nopen('f', 'w').write('escaped')\n"
-    f"shutil.copy('f', {str(ESCAPE)!r})",
-    f"import os\nos.mkdir({str(ESCAPE)!r})",
-    "import os\nrel = os.path.relpath({escape!r}, os.getcwd())\nopen(rel, 'w').write('escaped')",
-    f"import os\nos.symlink({str(ESCAPE)!r}, 'link')\nopen('link', 'w').write('escaped')",
-    f"import os\nos.chdir('/tmp')\nopen({ESCAPE.name!r}, 'w').write('escaped')",
-    "import os\nfd = os.open('/tmp', os.O_RDONLY)\n"
-    f"os.close(os.open({ESCAPE.name!r}, os.O_CREAT | os.O_WRONLY, dir_fd=fd))",
-    "import tempfile\ntempfile.mkstemp(dir='/tmp', prefix='ponder_sandbox_escape_test')",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        f"open({str(ESCAPE)!r}, 'w').write('escaped')",
+        f"import pathlib\npathlib.Path({str(ESCAPE)!r}).write_text('escaped')",
+        f"import os\nos.close(os.open({str(ESCAPE)!r}, os.O_CREAT | os.O_WRONLY))",
+        f"import os\nopen('f', 'w').write('escaped')\nos.rename('f', {str(ESCAPE)!r})",
+        f"import shutil\nopen('f', 'w').write('escaped')\nshutil.copy('f', {str(ESCAPE)!r})",
+        f"import os\nos.mkdir({str(ESCAPE)!r})",
+        "import os\nrel = os.path.relpath({escape!r}, os.getcwd())\nopen(rel, 'w').write('escaped')",
+        f"import os\nos.symlink({str(ESCAPE)!r}, 'link')\nopen('link', 'w').write('escaped')",
+        f"import os\nos.chdir('/tmp')\nopen({ESCAPE.name!r}, 'w').write('escaped')",
+        "import os\nfd = os.open('/tmp', os.O_RDONLY)\n"
+        f"os.close(os.open({ESCAPE.name!r}, os.O_CREAT | os.O_WRONLY, dir_fd=fd))",
+        "import tempfile\ntempfile.mkstemp(dir='/tmp', prefix='ponder_sandbox_escape_test')",
+    ],
+)
 def test_writing_outside_the_working_directory_is_refused(code: str, mode: Isolation) -> None:
     for stale in Path("/tmp").glob(ESCAPE.name + "*"):
         os.remove(stale) if not stale.is_dir() else os.rmdir(stale)
@@ -220,11 +233,11 @@ def test_with_namespaces_the_kernel_confines_the_program(layers: tuple[str, ...]
     )
     result = run_python(code, limits=LIMITS)
     assert result.stdout.splitlines() == [
-        "True True",                      # every mount read-only ...
-        "False",                          # ... but the working directory
+        "True True",  # every mount read-only ...
+        "False",  # ... but the working directory
         "1 ['fd', 'full', 'null', 'random', 'stderr', 'stdin', 'stdout', 'urandom', 'zero']",
-        "['lo']",                         # no network interface but loopback (down)
-        "0000000000000000",               # no capabilities
+        "['lo']",  # no network interface but loopback (down)
+        "0000000000000000",  # no capabilities
     ], result.stderr
     assert {"readonly-fs", "private-tmp", "no-capabilities", "seccomp", "guard"} <= set(layers)
 
@@ -245,17 +258,21 @@ def test_a_socket_to_localhost_is_refused(mode: Isolation) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_killing_other_processes_is_refused(mode: Isolation) -> None:
-    result = run_python("import os, signal\nos.kill(os.getppid() or 0, signal.SIGKILL)\n",
-                        limits=LIMITS, isolation=mode)
+    result = run_python(
+        "import os, signal\nos.kill(os.getppid() or 0, signal.SIGKILL)\n", limits=LIMITS, isolation=mode
+    )
     assert result.status == "error" and "PermissionError" in (result.reason or "")
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("code", [
-    "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
-    "print('y' * 10**7)\n",
-    "import sys\nwhile True:\n    sys.stderr.write('z' * 1000)\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
+        "print('y' * 10**7)\n",
+        "import sys\nwhile True:\n    sys.stderr.write('z' * 1000)\n",
+    ],
+)
 def test_printing_megabytes_hits_the_output_limit_quickly(code: str, mode: Isolation) -> None:
     started = time.monotonic()
     result = run_python(code, limits=LIMITS, isolation=mode)

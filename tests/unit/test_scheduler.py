@@ -90,6 +90,7 @@ async def test_a_prompt_the_tokenizer_refuses_fails_alone(scheduler: Scheduler) 
 def test_a_caller_whose_event_loop_closed_does_not_stop_the_engine() -> None:
     scheduler = Scheduler(FakeGenerator(delay=0.005), prefill_chunk=8)  # type: ignore[arg-type]
     try:
+
         async def gives_up() -> None:  # a time budget runs out: asyncio.run ends and closes its loop
             stream = open_stream(scheduler, request("slow question", n=4, max_tokens=400))
             with pytest.raises(asyncio.TimeoutError):

@@ -83,8 +83,9 @@ async def test_best_of_n_judge_requests() -> None:
 
 async def test_best_of_n_fresh_judge_quotes_question_and_solution() -> None:
     engine = FakeEngine(scripted(SAMPLES, {"answer is 4": 0.3, "answer is 5": 0.9}))
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=3,
-                                 options={"scorer": "self-eval:fresh"})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="best-of-n", budget=3, options={"scorer": "self-eval:fresh"}
+    )
     assert result.answer == "5"
     _, *judges = engine.requests
     for judge, text in zip(judges, SAMPLES, strict=True):
@@ -95,8 +96,7 @@ async def test_best_of_n_fresh_judge_quotes_question_and_solution() -> None:
 
 async def test_a_program_of_thought_sample_is_judged_in_its_own_chat() -> None:
     engine = FakeEngine(scripted(["print(2 + 2)"] * 2, {"print": 0.8}))
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=2,
-                                 options={"program": True})
+    result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=2, options={"program": True})
     sample, *judges = engine.requests
     assert [c.answer for c in result.candidates] == ["4", "4"]
     assert all(j.messages[:-2] == sample.messages for j in judges)  # the program-writing chat, not the question's
@@ -104,8 +104,9 @@ async def test_a_program_of_thought_sample_is_judged_in_its_own_chat() -> None:
 
 
 async def test_best_of_n_ties_go_to_the_first_sample() -> None:
-    engine = FakeEngine(scripted(["The answer is 7.", "The answer is 3.", "The answer is 3."],
-                                 {"answer is 7": 0.6, "answer is 3": 0.6}))
+    engine = FakeEngine(
+        scripted(["The answer is 7.", "The answer is 3.", "The answer is 3."], {"answer is 7": 0.6, "answer is 3": 0.6})
+    )
     result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=3)
     assert result.answer == "7"
 
@@ -175,8 +176,11 @@ async def test_interrupted_weighted_best_of_n_falls_back_to_majority() -> None:
 
 def by_probability(request: GenerationRequest, index: int) -> Scripted:
     identity = request.first_index + index
-    return [Scripted("The answer is 4.", logprob=-2.0), Scripted("The answer is 4.", logprob=-1.5),
-            Scripted("The answer is 5.", logprob=-0.1)][identity]
+    return [
+        Scripted("The answer is 4.", logprob=-2.0),
+        Scripted("The answer is 4.", logprob=-1.5),
+        Scripted("The answer is 5.", logprob=-0.1),
+    ][identity]
 
 
 async def test_weighted_majority_weights_by_sequence_probability() -> None:
@@ -204,8 +208,9 @@ async def test_weighted_majority_keeps_the_majority_when_probable() -> None:
 
 async def test_weighted_majority_with_a_judge() -> None:
     engine = FakeEngine(scripted(SAMPLES, {"answer is 4": 0.2, "answer is 5": 0.9}))
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="weighted-majority", budget=3,
-                                 options={"scorer": "self-eval"})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="weighted-majority", budget=3, options={"scorer": "self-eval"}
+    )
     assert not engine.requests[0].logprobs
     assert result.answer == "5"
     assert result.usage.scorer_calls == 1
@@ -213,8 +218,9 @@ async def test_weighted_majority_with_a_judge() -> None:
 
 async def test_best_of_n_with_probability_scorer_samples_with_logprobs() -> None:
     engine = FakeEngine(by_probability)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="best-of-n", budget=3,
-                                 options={"scorer": "probability"})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="best-of-n", budget=3, options={"scorer": "probability"}
+    )
     assert engine.requests[0].logprobs
     assert result.answer == "5"
 
@@ -223,20 +229,27 @@ async def test_best_of_n_with_probability_scorer_samples_with_logprobs() -> None
 
 
 def verdict(token: str, logprob: float, top: tuple[tuple[str, float], ...] = ()) -> Completion:
-    return Completion(text=token, completion_tokens=1, finish_reason="length", usage=Usage(),
-                      logprobs=(TokenLogprob(token, logprob, top),))
+    return Completion(
+        text=token,
+        completion_tokens=1,
+        finish_reason="length",
+        usage=Usage(),
+        logprobs=(TokenLogprob(token, logprob, top),),
+    )
 
 
 def test_verdict_probability_normalises_over_yes_and_no() -> None:
-    completion = verdict("Yes", math.log(0.6), (("Yes", math.log(0.6)), ("No", math.log(0.2)),
-                                               ("Maybe", math.log(0.2))))
+    completion = verdict(
+        "Yes", math.log(0.6), (("Yes", math.log(0.6)), ("No", math.log(0.2)), ("Maybe", math.log(0.2)))
+    )
     assert verdict_probability(completion, "yes") == pytest.approx(0.75)
     assert verdict_probability(completion, "no") == pytest.approx(0.25)
 
 
 def test_verdict_probability_merges_spellings() -> None:
-    completion = verdict(" yes", math.log(0.3), ((" yes", math.log(0.3)), ("Yes.", math.log(0.3)),
-                                                 ("NO", math.log(0.2))))
+    completion = verdict(
+        " yes", math.log(0.3), ((" yes", math.log(0.3)), ("Yes.", math.log(0.3)), ("NO", math.log(0.2)))
+    )
     assert verdict_probability(completion, "yes") == pytest.approx(0.75)
 
 
@@ -255,8 +268,9 @@ def test_verdict_probability_is_one_half_when_neither_appears() -> None:
 
 
 def candidate(text: str, mean_logprob: float | None = None) -> Candidate:
-    return Candidate(text=text, answer="4", finish_reason="stop", completion_tokens=len(text.split()),
-                     mean_logprob=mean_logprob)
+    return Candidate(
+        text=text, answer="4", finish_reason="stop", completion_tokens=len(text.split()), mean_logprob=mean_logprob
+    )
 
 
 async def test_restart_judge_scores_p_no_after_the_candidate() -> None:

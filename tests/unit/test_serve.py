@@ -128,7 +128,8 @@ def client(server: AppServer) -> Iterator[openai.OpenAI]:
 
 def test_majority_answer_and_usage(client: openai.OpenAI) -> None:
     response = client.chat.completions.create(
-        model="ponder", messages=ASK, seed=7, extra_body={"ponder": {"strategy": "self-consistency", "budget": 3}})
+        model="ponder", messages=ASK, seed=7, extra_body={"ponder": {"strategy": "self-consistency", "budget": 3}}
+    )
     assert response.object == "chat.completion" and response.model == "ponder" and response.id.startswith("chatcmpl-")
     [choice] = response.choices
     assert choice.index == 0 and choice.finish_reason == "stop" and choice.message.role == "assistant"
@@ -147,8 +148,11 @@ def test_majority_answer_and_usage(client: openai.OpenAI) -> None:
 
 def test_summary_has_votes_candidates_and_trace(client: openai.OpenAI) -> None:
     response = client.chat.completions.create(
-        model="ponder", messages=ASK, seed=7,
-        extra_body={"ponder": {"strategy": "self-consistency", "budget": 3, "batch": 1, "summary": True}})
+        model="ponder",
+        messages=ASK,
+        seed=7,
+        extra_body={"ponder": {"strategy": "self-consistency", "budget": 3, "batch": 1, "summary": True}},
+    )
     [summary] = response.model_extra["ponder"]  # type: ignore[index]
     assert summary["strategy"] == "self-consistency" and summary["answer"] == "4"
     assert summary["votes"] == {"4": 2.0, "5": 1.0}
@@ -156,13 +160,18 @@ def test_summary_has_votes_candidates_and_trace(client: openai.OpenAI) -> None:
     assert [c["answer"] for c in summary["candidates"]] == ["4", "5", "4"]
     assert [c["completion_tokens"] for c in summary["candidates"]] == [words(voting_text(7, i)) for i in range(3)]
     assert [(step["step"], step["action"], step["n"]) for step in summary["trace"]] == [
-        (1, "sample", 1), (2, "sample", 1), (3, "sample", 1)]
+        (1, "sample", 1),
+        (2, "sample", 1),
+        (3, "sample", 1),
+    ]
     assert summary["trace"][-1]["votes"] == {"4": 2.0, "5": 1.0}
     assert response.usage.model_extra["ponder"]["engine_calls"] == 3  # type: ignore[union-attr,index]
 
 
 def test_requests_do_not_change_the_server_defaults(client: openai.OpenAI) -> None:
-    client.chat.completions.create(model="ponder", messages=ASK, extra_body={"ponder": {"budget": 3, "strategy": "greedy"}})
+    client.chat.completions.create(
+        model="ponder", messages=ASK, extra_body={"ponder": {"budget": 3, "strategy": "greedy"}}
+    )
     response = client.chat.completions.create(model="ponder", messages=ASK, extra_body={"ponder": {"summary": True}})
     [summary] = response.model_extra["ponder"]  # type: ignore[index]
     assert summary["strategy"] == "self-consistency" and len(summary["candidates"]) == ServeConfig().default_budget
@@ -182,9 +191,16 @@ async def test_async_client_gets_the_same_answer(server: AppServer, client: open
 
 def test_stream_reassembles_to_the_non_streamed_answer(client: openai.OpenAI) -> None:
     plain = client.chat.completions.create(model="ponder", messages=ASK, seed=5, extra_body={"ponder": {"budget": 3}})
-    chunks = list(client.chat.completions.create(
-        model="ponder", messages=ASK, seed=5, stream=True, stream_options={"include_usage": True},
-        extra_body={"ponder": {"budget": 3}}))
+    chunks = list(
+        client.chat.completions.create(
+            model="ponder",
+            messages=ASK,
+            seed=5,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"ponder": {"budget": 3}},
+        )
+    )
     assert all(chunk.object == "chat.completion.chunk" and chunk.id == chunks[0].id for chunk in chunks)
     assert chunks[0].choices[0].delta.role == "assistant"
     content = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
@@ -199,16 +215,22 @@ def test_stream_reassembles_to_the_non_streamed_answer(client: openai.OpenAI) ->
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(model="ponder", messages=ASK, stream=True,
-                                                 extra_body={"ponder": {"budget": 2, "batch": 1}}))
+    chunks = list(
+        client.chat.completions.create(
+            model="ponder", messages=ASK, stream=True, extra_body={"ponder": {"budget": 2, "batch": 1}}
+        )
+    )
     assert all(chunk.choices and chunk.usage is None for chunk in chunks)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == voting_text(0, 0)
 
 
 def test_stepwise_stream_skips_progress_comments(client: openai.OpenAI) -> None:
     """Three steps send three ``: ponder`` comments, which the client skips without errors."""
-    chunks = list(client.chat.completions.create(
-        model="ponder", messages=ASK, seed=5, stream=True, extra_body={"ponder": {"budget": 3, "batch": 1}}))
+    chunks = list(
+        client.chat.completions.create(
+            model="ponder", messages=ASK, seed=5, stream=True, extra_body={"ponder": {"budget": 3, "batch": 1}}
+        )
+    )
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == voting_text(5, 0)
     assert len(chunks) == 3  # role, content, finish: the comments are not chunks
 
@@ -216,12 +238,18 @@ def test_stepwise_stream_skips_progress_comments(client: openai.OpenAI) -> None:
 async def test_async_stream(server: AppServer) -> None:
     async with async_client_for(server) as aclient:
         stream = await aclient.chat.completions.create(
-            model="ponder", messages=ASK, seed=9, stream=True, stream_options={"include_usage": True},
-            extra_body={"ponder": {"budget": 3, "batch": 1}})
+            model="ponder",
+            messages=ASK,
+            seed=9,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"ponder": {"budget": 3, "batch": 1}},
+        )
         chunks = [chunk async for chunk in stream]
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == voting_text(9, 0)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == sum(
-        words(voting_text(9, i)) for i in range(3))
+        words(voting_text(9, i)) for i in range(3)
+    )
 
 
 def test_raw_sse_has_progress_comments_then_the_answer(server: AppServer) -> None:
@@ -231,13 +259,19 @@ def test_raw_sse_has_progress_comments_then_the_answer(server: AppServer) -> Non
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
     lines = [line for line in text.split("\n") if line]
-    comments = [json.loads(line[len(": ponder "):]) for line in lines if line.startswith(": ponder ")]
-    assert [(c["choice"], c["step"], c["action"]) for c in comments] == [(0, 1, "sample"), (0, 2, "sample"), (0, 3, "sample")]
+    comments = [json.loads(line[len(": ponder ") :]) for line in lines if line.startswith(": ponder ")]
+    assert [(c["choice"], c["step"], c["action"]) for c in comments] == [
+        (0, 1, "sample"),
+        (0, 2, "sample"),
+        (0, 3, "sample"),
+    ]
     assert comments[-1]["votes"] == {"4": 2.0, "5": 1.0}
-    data = [line[len("data: "):] for line in lines if line.startswith("data: ")]
+    data = [line[len("data: ") :] for line in lines if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
-    first_content = next(i for i, line in enumerate(lines) if voting_text(5, 0).split()[0] in line and "content" in line)
+    first_content = next(
+        i for i, line in enumerate(lines) if voting_text(5, 0).split()[0] in line and "content" in line
+    )
     last_comment = max(i for i, line in enumerate(lines) if line.startswith(": ponder "))
     assert last_comment < first_content  # progress while pondering, the answer after
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == voting_text(5, 0)
@@ -272,7 +306,8 @@ def test_a_served_name_with_slashes_and_colons() -> None:
         ids = [model.id for model in named_client.models.list()]
         assert ids[0] == "org/qwen2.5:1.5b" and "org/qwen2.5:1.5b::greedy" in ids
         response = named_client.chat.completions.create(
-            model="org/qwen2.5:1.5b::self-consistency:2", messages=ASK, extra_body={"ponder": {"summary": True}})
+            model="org/qwen2.5:1.5b::self-consistency:2", messages=ASK, extra_body={"ponder": {"summary": True}}
+        )
         assert response.model == "org/qwen2.5:1.5b::self-consistency:2"
         assert len(response.model_extra["ponder"][0]["candidates"]) == 2  # type: ignore[index]
         with pytest.raises(openai.NotFoundError):
@@ -297,10 +332,12 @@ def summary_of(response: Any) -> tuple[str, int]:
         ("ponder", {"strategy": "greedy"}, ("greedy", 1)),
     ],
 )
-def test_aliases_choose_strategy_and_budget(client: openai.OpenAI, model: str, ponder: dict[str, Any],
-                                            expected: tuple[str, int]) -> None:
-    response = client.chat.completions.create(model=model, messages=ASK,
-                                              extra_body={"ponder": {**ponder, "summary": True}})
+def test_aliases_choose_strategy_and_budget(
+    client: openai.OpenAI, model: str, ponder: dict[str, Any], expected: tuple[str, int]
+) -> None:
+    response = client.chat.completions.create(
+        model=model, messages=ASK, extra_body={"ponder": {**ponder, "summary": True}}
+    )
     assert response.model == model
     assert summary_of(response) == expected
     assert response.choices[0].message.content.endswith("The answer is 4.")  # type: ignore[union-attr]
@@ -353,8 +390,10 @@ def test_bad_alias_is_400_naming_it(client: openai.OpenAI, model: str, named: st
         ({"temperature": 5}, "temperature"),
         ({"top_p": 0}, "top_p"),
         ({"messages": []}, "messages"),
-        ({"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "4"}]},
-         "last non-system message must be from the user"),
+        (
+            {"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "4"}]},
+            "last non-system message must be from the user",
+        ),
         ({"messages": [{"role": "system", "content": "Be brief."}]}, "last non-system message must be from the user"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "role"),
         ({"messages": [{"role": "user", "content": "  "}]}, "question is empty"),
@@ -368,8 +407,9 @@ def test_bad_alias_is_400_naming_it(client: openai.OpenAI, model: str, named: st
         ({"stop": "###"}, "stop"),
     ],
 )
-def test_invalid_requests_are_400_naming_the_problem(client: openai.OpenAI, overrides: dict[str, Any],
-                                                     named: str) -> None:
+def test_invalid_requests_are_400_naming_the_problem(
+    client: openai.OpenAI, overrides: dict[str, Any], named: str
+) -> None:
     options = {"model": "ponder", "messages": ASK, **overrides}
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(**options)
@@ -404,17 +444,22 @@ def test_bodies_over_the_limit_are_413() -> None:
 
         def chunked() -> Iterator[bytes]:  # no Content-Length: the limit is counted as the body arrives
             for start in range(0, len(big), 500):
-                yield big[start:start + 500]
+                yield big[start : start + 500]
 
         response = httpx.post(chat_url(small), content=chunked(), headers={"content-type": "application/json"})
         assert response.request.headers.get("transfer-encoding") == "chunked"
         assert response.status_code == 413 and response.json()["error"]["type"] == "invalid_request_error"
 
         fits = json.dumps({"model": "ponder", "messages": ASK}).encode()
-        assert httpx.post(chat_url(small), content=iter([fits]), headers={"content-type": "application/json"}).status_code == 200
+        assert (
+            httpx.post(chat_url(small), content=iter([fits]), headers={"content-type": "application/json"}).status_code
+            == 200
+        )
         with client_for(small) as small_client:
             with pytest.raises(openai.APIStatusError) as caught:
-                small_client.chat.completions.create(model="ponder", messages=[{"role": "user", "content": "x " * 2000}])
+                small_client.chat.completions.create(
+                    model="ponder", messages=[{"role": "user", "content": "x " * 2000}]
+                )
             assert caught.value.status_code == 413
             assert small_client.chat.completions.create(model="ponder", messages=ASK).choices
 
@@ -434,8 +479,12 @@ def test_api_key_guards_everything_but_health() -> None:
         for path in ("/v1/models", "/openapi.json", "/docs"):
             assert httpx.get(guarded.url + path).status_code == 401
         assert httpx.post(chat_url(guarded), json={"model": "ponder", "messages": ASK}).status_code == 401
-        assert httpx.post(chat_url(guarded), json={"model": "ponder", "messages": ASK},
-                          headers={"Authorization": "k"}).status_code == 401  # no "Bearer "
+        assert (
+            httpx.post(
+                chat_url(guarded), json={"model": "ponder", "messages": ASK}, headers={"Authorization": "k"}
+            ).status_code
+            == 401
+        )  # no "Bearer "
         health = httpx.get(guarded.url + "/health")
         assert health.status_code == 200 and health.json() == {"status": "ok", "engine": "fake", "model": "scripted"}
         with client_for(guarded, key="k") as right:
@@ -446,8 +495,10 @@ def test_api_key_guards_everything_but_health() -> None:
 def test_logs_hold_no_prompts_answers_or_keys(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="ponder.serve")
     secret = "What is 31337 + 4?"
-    with serve(FakeEngine(arithmetic_script), api_key="sk-do-not-log") as guarded, \
-            client_for(guarded, key="sk-do-not-log") as right:
+    with (
+        serve(FakeEngine(arithmetic_script), api_key="sk-do-not-log") as guarded,
+        client_for(guarded, key="sk-do-not-log") as right,
+    ):
         answer = right.chat.completions.create(model="ponder", messages=[{"role": "user", "content": secret}])
         assert answer.choices[0].message.content == "31337 plus 4 makes 31341. The answer is 31341."
     events = [json.loads(record.getMessage()) for record in caplog.records if record.name == "ponder.serve"]
@@ -462,7 +513,11 @@ def test_logs_hold_no_prompts_answers_or_keys(caplog: pytest.LogCaptureFixture) 
 def test_a_request_over_the_concurrency_limit_gets_429() -> None:
     engine = GatedEngine(voting_script)
     body = {"model": "ponder", "messages": ASK, "ponder": {"budget": 2}}
-    with serve(engine, max_concurrent=1) as limited, ThreadPoolExecutor(1) as pool, client_for(limited) as limited_client:
+    with (
+        serve(engine, max_concurrent=1) as limited,
+        ThreadPoolExecutor(1) as pool,
+        client_for(limited) as limited_client,
+    ):
         first = pool.submit(httpx.post, chat_url(limited), json=body, timeout=10)
         assert engine.entered.wait(5)
         second = httpx.post(chat_url(limited), json=body)
@@ -533,7 +588,8 @@ def test_request_timeout_returns_the_best_answer_so_far() -> None:
     with serve(engine, request_timeout=0.5) as timed, client_for(timed) as timed_client:
         started = time.monotonic()
         response = timed_client.chat.completions.create(
-            model="ponder", messages=ASK, extra_body={"ponder": {"batch": 1, "budget": 8, "summary": True}})
+            model="ponder", messages=ASK, extra_body={"ponder": {"batch": 1, "budget": 8, "summary": True}}
+        )
         elapsed = time.monotonic() - started
         [summary] = response.model_extra["ponder"]  # type: ignore[index]
         assert summary["stop_reason"] == "seconds"
@@ -542,11 +598,17 @@ def test_request_timeout_returns_the_best_answer_so_far() -> None:
         assert elapsed < 3
         # a client's time budget cannot exceed the server's timeout, and a smaller one is kept
         longer = timed_client.chat.completions.create(
-            model="ponder", messages=ASK, extra_body={"ponder": {"batch": 1, "budget": 8, "time_budget": 60, "summary": True}})
+            model="ponder",
+            messages=ASK,
+            extra_body={"ponder": {"batch": 1, "budget": 8, "time_budget": 60, "summary": True}},
+        )
         assert longer.model_extra["ponder"][0]["stop_reason"] == "seconds"  # type: ignore[index]
     with serve(SlowEngine(voting_script, delay=0.2)) as patient, client_for(patient) as patient_client:
         shorter = patient_client.chat.completions.create(
-            model="ponder", messages=ASK, extra_body={"ponder": {"batch": 1, "budget": 8, "time_budget": 0.3, "summary": True}})
+            model="ponder",
+            messages=ASK,
+            extra_body={"ponder": {"batch": 1, "budget": 8, "time_budget": 0.3, "summary": True}},
+        )
         [summary] = shorter.model_extra["ponder"]  # type: ignore[index]
         assert summary["stop_reason"] == "seconds" and len(summary["candidates"]) < 8
 
@@ -572,8 +634,11 @@ async def test_concurrent_clients_get_their_own_answers() -> None:
 
     async def ask(a: int, b: int, stream: bool) -> tuple[str, Any]:
         async with async_client_for(crowded) as aclient:
-            options: dict[str, Any] = {"model": "ponder", "messages": [{"role": "user", "content": f"What is {a} + {b}?"}],
-                                       "extra_body": {"ponder": {"budget": 3, "batch": 1, "summary": not stream}}}
+            options: dict[str, Any] = {
+                "model": "ponder",
+                "messages": [{"role": "user", "content": f"What is {a} + {b}?"}],
+                "extra_body": {"ponder": {"budget": 3, "batch": 1, "summary": not stream}},
+            }
             if not stream:
                 response = await aclient.chat.completions.create(**options)
                 return response.choices[0].message.content or "", response
@@ -591,14 +656,18 @@ async def test_concurrent_clients_get_their_own_answers() -> None:
 
 
 def test_n_gives_independent_seeded_choices(client: openai.OpenAI) -> None:
-    response = client.chat.completions.create(model="ponder", messages=ASK, n=2, seed=7,
-                                              extra_body={"ponder": {"budget": 3, "summary": True}})
+    response = client.chat.completions.create(
+        model="ponder", messages=ASK, n=2, seed=7, extra_body={"ponder": {"budget": 3, "summary": True}}
+    )
     assert [choice.index for choice in response.choices] == [0, 1]
     assert [choice.message.content for choice in response.choices] == [voting_text(7, 0), voting_text(8, 0)]
     assert len(response.model_extra["ponder"]) == 2  # type: ignore[index]
     assert response.usage.model_extra["ponder"]["generations"] == 6  # type: ignore[union-attr,index]
-    chunks = list(client.chat.completions.create(model="ponder", messages=ASK, n=2, seed=7, stream=True,
-                                                 extra_body={"ponder": {"budget": 3}}))
+    chunks = list(
+        client.chat.completions.create(
+            model="ponder", messages=ASK, n=2, seed=7, stream=True, extra_body={"ponder": {"budget": 3}}
+        )
+    )
     texts = {0: "", 1: ""}
     for chunk in chunks:
         for choice in chunk.choices:
@@ -609,14 +678,24 @@ def test_n_gives_independent_seeded_choices(client: openai.OpenAI) -> None:
 def test_seed_reaches_the_engine_and_defaults_to_zero() -> None:
     engine = FakeEngine(voting_script)
     with serve(engine) as seeded, client_for(seeded) as seeded_client:
-        seeded_client.chat.completions.create(model="ponder", messages=ASK, n=2, seed=41, temperature=0.3, top_p=0.9,
-                                              max_tokens=7, extra_body={"ponder": {"budget": 2}})
+        seeded_client.chat.completions.create(
+            model="ponder",
+            messages=ASK,
+            n=2,
+            seed=41,
+            temperature=0.3,
+            top_p=0.9,
+            max_tokens=7,
+            extra_body={"ponder": {"budget": 2}},
+        )
         assert sorted(r.seed for r in engine.requests) == [41, 42]
         assert {(r.temperature, r.top_p, r.max_tokens) for r in engine.requests} == {(0.3, 0.9, 7)}
         engine.requests.clear()
         seeded_client.chat.completions.create(model="ponder::greedy", messages=ASK)
         [request] = engine.requests
-        assert request.seed == 0 and request.temperature == 0.0 and request.max_tokens == ServeConfig().default_max_tokens
+        assert (
+            request.seed == 0 and request.temperature == 0.0 and request.max_tokens == ServeConfig().default_max_tokens
+        )
 
 
 def test_chat_history_reaches_the_engine_in_order() -> None:
@@ -669,8 +748,9 @@ def test_inconsistent_server_settings_are_refused(options: dict[str, Any], named
         ({"strategy": "beam-search", "prm": "vllm:http://10.0.0.1:8000"}, "prm"),
     ],
 )
-def test_options_naming_server_files_or_urls_are_refused(client: openai.OpenAI, options: dict[str, Any],
-                                                         named: str) -> None:
+def test_options_naming_server_files_or_urls_are_refused(
+    client: openai.OpenAI, options: dict[str, Any], named: str
+) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="ponder", messages=ASK, extra_body={"ponder": {"budget": 2, **options}})
     assert f"option {named!r} names a file or URL of the server" in str(caught.value)
@@ -682,12 +762,18 @@ def test_operator_allowed_prm_is_taken_from_requests() -> None:
         client = client_for(server)
         with pytest.raises(openai.BadRequestError) as caught:
             client.chat.completions.create(
-                model="ponder", messages=ASK,
-                extra_body={"ponder": {"strategy": "particle-filtering", "budget": 2, "prm": "http://127.0.0.1:9/other"}})
+                model="ponder",
+                messages=ASK,
+                extra_body={
+                    "ponder": {"strategy": "particle-filtering", "budget": 2, "prm": "http://127.0.0.1:9/other"}
+                },
+            )
         assert allowed in str(caught.value)  # the refusal says what is allowed
         # the allowed one passes validation (and then fails to connect: nothing listens on port 9)
         with pytest.raises(openai.APIStatusError) as reached:
             client.chat.completions.create(
-                model="ponder", messages=ASK, extra_body={"ponder": {"strategy": "particle-filtering", "budget": 2,
-                                                                       "prm": allowed}})
+                model="ponder",
+                messages=ASK,
+                extra_body={"ponder": {"strategy": "particle-filtering", "budget": 2, "prm": allowed}},
+            )
         assert reached.value.status_code == 502

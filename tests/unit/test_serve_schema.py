@@ -29,8 +29,14 @@ def script(request: GenerationRequest, index: int) -> str:
 app = create_app(FakeEngine(script), ServeConfig(max_budget=16, max_n=4, request_timeout=5.0))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-                    print_blob=True, derandomize=True)  # the same examples every run: CI is reproducible
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    print_blob=True,
+    derandomize=True,
+)  # the same examples every run: CI is reproducible
 
 
 @schema.parametrize()

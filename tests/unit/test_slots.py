@@ -9,7 +9,14 @@ from ponder.engines.llama.slots import SlotTable, common_prefix
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
-    [([], [], 0), ([1, 2, 3], [], 0), ([1, 2, 3], [1, 2, 4], 2), ([1, 2], [1, 2, 3], 2), ([5], [6], 0), ([1, 2], [1, 2], 2)],
+    [
+        ([], [], 0),
+        ([1, 2, 3], [], 0),
+        ([1, 2, 3], [1, 2, 4], 2),
+        ([1, 2], [1, 2, 3], 2),
+        ([5], [6], 0),
+        ([1, 2], [1, 2], 2),
+    ],
 )
 def test_common_prefix(a: list[int], b: list[int], expected: int) -> None:
     assert common_prefix(a, b) == expected

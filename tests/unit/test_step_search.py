@@ -58,8 +58,16 @@ async def search(strategy: str, engine: FakeEngine | None = None, **options: Any
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_search_finds_the_high_reward_path(strategy: str, seed: int) -> None:
     engine = FakeEngine(three_steps, fork=True)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy=strategy, scorers={"scripted": prm()},
-                                 budget=8, seed=seed, max_tokens=200, options={"prm": "scripted"})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=engine,
+        strategy=strategy,
+        scorers={"scripted": prm()},
+        budget=8,
+        seed=seed,
+        max_tokens=200,
+        options={"prm": "scripted"},
+    )
     assert result.answer == "12", result.trace
     assert result.stop_reason == "done"
     best = max(result.candidates, key=lambda c: c.score or 0.0)
@@ -74,9 +82,16 @@ async def test_unguided_search_rarely_finds_it() -> None:
     flat = ScriptedPRM(lambda q, steps: [0.5] * len(steps), aggregation="min")
     answers = []
     for seed in range(6):
-        result = await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="particle-filtering",
-                                     scorers={"flat": flat}, budget=8, seed=seed, max_tokens=200,
-                                     options={"prm": "flat"})
+        result = await ponder.asolve(
+            QUESTION,
+            engine=FakeEngine(three_steps, fork=True),
+            strategy="particle-filtering",
+            scorers={"flat": flat},
+            budget=8,
+            seed=seed,
+            max_tokens=200,
+            options={"prm": "flat"},
+        )
         answers += [c.answer for c in result.candidates]
     assert 0 < answers.count("12") / len(answers) < 0.3
 
@@ -91,10 +106,26 @@ async def test_seeds_reproduce_traces(strategy: str) -> None:
 @pytest.mark.parametrize("strategy", SEARCHES)
 async def test_other_seeds_give_other_traces(strategy: str) -> None:
     engine_a, engine_b = FakeEngine(three_steps, fork=True), FakeEngine(three_steps, fork=True)
-    a = await ponder.asolve(QUESTION, engine=engine_a, strategy=strategy, scorers={"scripted": prm()},
-                            budget=8, seed=1, max_tokens=200, options={"prm": "scripted"})
-    b = await ponder.asolve(QUESTION, engine=engine_b, strategy=strategy, scorers={"scripted": prm()},
-                            budget=8, seed=2, max_tokens=200, options={"prm": "scripted"})
+    a = await ponder.asolve(
+        QUESTION,
+        engine=engine_a,
+        strategy=strategy,
+        scorers={"scripted": prm()},
+        budget=8,
+        seed=1,
+        max_tokens=200,
+        options={"prm": "scripted"},
+    )
+    b = await ponder.asolve(
+        QUESTION,
+        engine=engine_b,
+        strategy=strategy,
+        scorers={"scripted": prm()},
+        budget=8,
+        seed=2,
+        max_tokens=200,
+        options={"prm": "scripted"},
+    )
     assert [r.assistant_prefix for r in engine_a.requests] != [r.assistant_prefix for r in engine_b.requests]
     assert [c.text for c in a.candidates] != [c.text for c in b.candidates]
 
@@ -116,8 +147,16 @@ def early_or_late(request: GenerationRequest, index: int) -> str:
 async def test_finished_particles_are_frozen_never_extended_nor_recounted() -> None:
     engine = FakeEngine(early_or_late, fork=True)
     judge = ScriptedPRM({"answer is 12": 0.95}, default=0.4)
-    run = ponder.start(QUESTION, engine, strategy="particle-filtering", scorers={"j": judge}, budget=8, seed=3,
-                       max_tokens=200, options={"prm": "j"})
+    run = ponder.start(
+        QUESTION,
+        engine,
+        strategy="particle-filtering",
+        scorers={"j": judge},
+        budget=8,
+        seed=3,
+        max_tokens=200,
+        options={"prm": "j"},
+    )
     result = await run.run()
     finished = {p.text for p in run.state.particles if p.finished}
     early = {p.index for p in run.state.particles if p.finished and len(p.steps) == 1}
@@ -145,8 +184,16 @@ async def test_copies_of_a_particle_decode_from_one_request() -> None:
 async def test_ess_threshold_skips_resampling_when_weights_are_even() -> None:
     flat = ScriptedPRM(lambda q, steps: [0.5] * len(steps), aggregation="min")
     engine = FakeEngine(three_steps, fork=True)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="particle-filtering", scorers={"flat": flat},
-                                 budget=4, seed=0, max_tokens=200, options={"prm": "flat", "ess_threshold": 0.5})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=engine,
+        strategy="particle-filtering",
+        scorers={"flat": flat},
+        budget=4,
+        seed=0,
+        max_tokens=200,
+        options={"prm": "flat", "ess_threshold": 0.5},
+    )
     assert all("ancestors" not in e for e in result.trace)
     assert all(e["ess"] == pytest.approx(4.0) for e in result.trace)
 
@@ -190,9 +237,16 @@ async def test_particle_gibbs_keeps_its_reference_particle() -> None:
 
 
 async def test_particle_gibbs_never_extends_its_reference() -> None:
-    run = ponder.start(QUESTION, FakeEngine(three_steps, fork=True), strategy="particle-gibbs",
-                       scorers={"scripted": prm()}, budget=8, seed=3, max_tokens=200,
-                       options={"prm": "scripted", "sweeps": 2})
+    run = ponder.start(
+        QUESTION,
+        FakeEngine(three_steps, fork=True),
+        strategy="particle-gibbs",
+        scorers={"scripted": prm()},
+        budget=8,
+        seed=3,
+        max_tokens=200,
+        options={"prm": "scripted", "sweeps": 2},
+    )
     result = await run.run()
     second = [e for e in result.trace if e.get("sweep") == 1]
     assert second and all(e["extended"] <= 3 for e in second)  # N - 1 = 3: slot 0 only replays
@@ -204,14 +258,27 @@ async def test_particle_gibbs_never_extends_its_reference() -> None:
 
 async def test_particle_gibbs_needs_two_particles_per_sweep() -> None:
     with pytest.raises(InvalidInputError, match="at least 2 particles per sweep"):
-        await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="particle-gibbs",
-                            scorers={"scripted": prm()}, budget=3, options={"prm": "scripted", "sweeps": 2})
+        await ponder.asolve(
+            QUESTION,
+            engine=FakeEngine(three_steps, fork=True),
+            strategy="particle-gibbs",
+            scorers={"scripted": prm()},
+            budget=3,
+            options={"prm": "scripted", "sweeps": 2},
+        )
 
 
 def test_reference_prefix_carries_its_scores() -> None:
     steps = ("a\n\n", "b\n\n", "c")
-    ref = Partial(steps=steps, index=5, completion_tokens=9, finish_reason="stop", path_scores=(0.2, 0.6, 0.9),
-                  step_tokens=(2, 3, 4), score=0.9)
+    ref = Partial(
+        steps=steps,
+        index=5,
+        completion_tokens=9,
+        finish_reason="stop",
+        path_scores=(0.2, 0.6, 0.9),
+        step_tokens=(2, 3, 4),
+        score=0.9,
+    )
     mid = prefix(ref, 2)
     assert mid.steps == steps[:2] and not mid.finished and mid.score == 0.6 and mid.completion_tokens == 5
     assert prefix(ref, 0).steps == () and prefix(ref, 0).score is None
@@ -236,8 +303,16 @@ async def test_dvts_subtrees_are_independent() -> None:
 
 async def test_dvts_with_a_budget_under_its_width_grows_one_narrower_subtree() -> None:
     engine = FakeEngine(three_steps, fork=True)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="dvts", scorers={"scripted": prm()}, budget=2,
-                                 seed=3, max_tokens=200, options={"prm": "scripted", "width": 4})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=engine,
+        strategy="dvts",
+        scorers={"scripted": prm()},
+        budget=2,
+        seed=3,
+        max_tokens=200,
+        options={"prm": "scripted", "width": 4},
+    )
     assert result.trace[0]["subtrees"] == 1
     assert all(r.n <= 2 for r in engine.requests if r.stop == ("\n\n",))
 
@@ -253,8 +328,15 @@ async def test_a_star_stops_at_the_first_finished_solution() -> None:
 
 async def test_a_star_respects_its_step_cap() -> None:
     stuck = FakeEngine(lambda request, index: "Still thinking.\n\nmore", fork=True)
-    result = await ponder.asolve(QUESTION, engine=stuck, strategy="a-star", scorers={"scripted": prm()}, budget=1,
-                                 max_tokens=10_000, options={"prm": "scripted", "max_steps": 3, "k": 2})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=stuck,
+        strategy="a-star",
+        scorers={"scripted": prm()},
+        budget=1,
+        max_tokens=10_000,
+        options={"prm": "scripted", "max_steps": 3, "k": 2},
+    )
     assert sum(r.n for r in stuck.requests) <= 3
     assert result.stop_reason == "done"
 
@@ -308,8 +390,13 @@ def test_decide_prefers_finished_partials_and_counts_copies() -> None:
 
 
 def completion(text: str, finish: str = "stop", stop: str | None = None, tokens: int = 5) -> Completion:
-    return Completion(text=text, completion_tokens=tokens, finish_reason=finish, usage=Usage(),  # type: ignore[arg-type]
-                      stop_sequence=stop)
+    return Completion(
+        text=text,
+        completion_tokens=tokens,
+        finish_reason=finish,
+        usage=Usage(),  # type: ignore[arg-type]
+        stop_sequence=stop,
+    )
 
 
 @pytest.mark.parametrize(
@@ -362,8 +449,14 @@ async def test_a_scorer_that_is_not_a_prm_is_refused() -> None:
     from ponder.scorers import SequenceProbability
 
     with pytest.raises(InvalidInputError, match="not a process reward model"):
-        await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="beam-search",
-                            scorers={"p": SequenceProbability()}, budget=4, options={"prm": "p"})
+        await ponder.asolve(
+            QUESTION,
+            engine=FakeEngine(three_steps, fork=True),
+            strategy="beam-search",
+            scorers={"p": SequenceProbability()},
+            budget=4,
+            options={"prm": "p"},
+        )
 
 
 class ClosingPRM(ScriptedPRM):
@@ -380,12 +473,27 @@ async def test_a_run_closes_the_prm_it_built_but_not_one_passed_in(monkeypatch: 
 
     built = ClosingPRM(lambda q, steps: [0.9 if "good" in s else 0.1 for s in steps], aggregation="min")
     monkeypatch.setattr(prm_module, "make_prm", lambda spec, engine: built)
-    result = await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="beam-search",
-                                 budget=4, seed=3, max_tokens=200, options={"prm": "from-spec"})
+    result = await ponder.asolve(
+        QUESTION,
+        engine=FakeEngine(three_steps, fork=True),
+        strategy="beam-search",
+        budget=4,
+        seed=3,
+        max_tokens=200,
+        options={"prm": "from-spec"},
+    )
     assert result.answer == "12" and built.closed == 1
     passed = ClosingPRM(lambda q, steps: [0.5] * len(steps))
-    await ponder.asolve(QUESTION, engine=FakeEngine(three_steps, fork=True), strategy="beam-search",
-                        scorers={"mine": passed}, budget=4, seed=3, max_tokens=200, options={"prm": "mine"})
+    await ponder.asolve(
+        QUESTION,
+        engine=FakeEngine(three_steps, fork=True),
+        strategy="beam-search",
+        scorers={"mine": passed},
+        budget=4,
+        seed=3,
+        max_tokens=200,
+        options={"prm": "mine"},
+    )
     assert passed.closed == 0  # the caller's to close
 
 
@@ -415,8 +523,15 @@ async def test_particle_filtering_with_a_vllm_prm_over_http() -> None:
 
     with PrmServer(respond) as server:
         engine = FakeEngine(three_steps, fork=True)
-        result = await ponder.asolve(QUESTION, engine=engine, strategy="particle-filtering", budget=8, seed=3,
-                                     max_tokens=200, options={"prm": f"vllm:{server.url}"})
+        result = await ponder.asolve(
+            QUESTION,
+            engine=engine,
+            strategy="particle-filtering",
+            budget=8,
+            seed=3,
+            max_tokens=200,
+            options={"prm": f"vllm:{server.url}"},
+        )
     assert result.answer == "12"
     assert all(path == "/pooling" for path, _, _ in server.requests)
     assert result.usage.scorer_calls == len(server.requests) > 0
@@ -451,8 +566,9 @@ async def test_self_eval_prm_asks_after_the_search_chat() -> None:
         return three_steps(request, index)
 
     engine = FakeEngine(script, fork=True)
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="particle-filtering", budget=8, seed=3,
-                                 max_tokens=200)  # the default PRM: self-eval-prm
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="particle-filtering", budget=8, seed=3, max_tokens=200
+    )  # the default PRM: self-eval-prm
     assert result.answer == "12"
     steps = [r for r in engine.requests if r.max_tokens > 1]
     judges = [r for r in engine.requests if r.max_tokens == 1]

@@ -18,15 +18,22 @@ from ponder.engines.http import OpenAIEngine
 from ponder.engines.http.payloads import CHAT, COMPLETIONS, parse_response
 from ponder.engines.llama.sequence import SampleState
 
-STEP = GenerationRequest(messages=(Message("user", "q"),), assistant_prefix="Step 1.", stop=("\n\n", "####"),
-                         max_tokens=32)
+STEP = GenerationRequest(
+    messages=(Message("user", "q"),), assistant_prefix="Step 1.", stop=("\n\n", "####"), max_tokens=32
+)
 
 
 def reply(*choices: dict[str, Any], chat: bool = True) -> dict[str, Any]:
     """A completion response with the given extra fields on each choice."""
-    body = [{"index": i, "finish_reason": "stop", **({"message": {"content": f"text {i}"}} if chat else
-                                                       {"text": f"text {i}"}), **extra}
-            for i, extra in enumerate(choices)]
+    body = [
+        {
+            "index": i,
+            "finish_reason": "stop",
+            **({"message": {"content": f"text {i}"}} if chat else {"text": f"text {i}"}),
+            **extra,
+        }
+        for i, extra in enumerate(choices)
+    ]
     return {"choices": body, "usage": {"prompt_tokens": 5, "completion_tokens": 2 * len(body)}}
 
 
@@ -38,8 +45,9 @@ def test_vllm_stop_reason_string_is_reported(path: str) -> None:
 
 
 def test_sglang_matched_stop_string_is_reported() -> None:
-    got = parse_response(reply({"matched_stop": "\n\n"}, {"matched_stop": None}), path=CHAT, request=STEP,
-                         first_index=0)
+    got = parse_response(
+        reply({"matched_stop": "\n\n"}, {"matched_stop": None}), path=CHAT, request=STEP, first_index=0
+    )
     assert [c.stop_sequence for c in got] == ["\n\n", None]
 
 
@@ -102,8 +110,9 @@ class PieceModel:
 )
 def test_llama_sample_reports_the_earliest_stop_string(pieces: list[str], text: str, matched: str) -> None:
     model = PieceModel(pieces)
-    state = SampleState(request=0, index=0, slot=0, pos=0, max_new=99, stop=("\n\n", "####"),
-                        sampler=None, want_logprobs=False)  # type: ignore[arg-type]
+    state = SampleState(
+        request=0, index=0, slot=0, pos=0, max_new=99, stop=("\n\n", "####"), sampler=None, want_logprobs=False
+    )  # type: ignore[arg-type]
     for token in range(len(pieces)):
         state.accept(model, token, None)  # type: ignore[arg-type]
         if state.finish:
@@ -112,8 +121,9 @@ def test_llama_sample_reports_the_earliest_stop_string(pieces: list[str], text: 
 
 
 def test_llama_sample_at_eos_reports_no_stop_string() -> None:
-    state = SampleState(request=0, index=0, slot=0, pos=0, max_new=99, stop=("\n\n",), sampler=None,
-                        want_logprobs=False)  # type: ignore[arg-type]
+    state = SampleState(
+        request=0, index=0, slot=0, pos=0, max_new=99, stop=("\n\n",), sampler=None, want_logprobs=False
+    )  # type: ignore[arg-type]
     model = PieceModel(["done"])
     state.accept(model, 0, None)  # type: ignore[arg-type]
     state.accept(model, -1, None)  # type: ignore[arg-type]

@@ -134,8 +134,14 @@ async def test_to_dict_is_json_ready() -> None:
     assert data["strategy"] == "self-consistency"
     assert [c["answer"] for c in data["candidates"]] == ["4", "5", "4", None, "4"]
     assert set(data["usage"]) == {
-        "prompt_tokens", "prompt_tokens_computed", "completion_tokens", "engine_calls", "wall_seconds",
-        "scorer_calls", "scorer_tokens", "scorer_prompt_tokens_computed",
+        "prompt_tokens",
+        "prompt_tokens_computed",
+        "completion_tokens",
+        "engine_calls",
+        "wall_seconds",
+        "scorer_calls",
+        "scorer_tokens",
+        "scorer_prompt_tokens_computed",
     }
     assert data["usage"]["engine_calls"] == 1
 

@@ -48,7 +48,13 @@ def finals(events: list[StreamEvent]) -> dict[int, SampleDone]:
 
 def test_profiles_declare_streaming() -> None:
     assert {name for name, p in PROFILES.items() if p.streams} == {
-        "vllm", "sglang", "llama-cpp-python", "llama.cpp", "ollama", "openai"}
+        "vllm",
+        "sglang",
+        "llama-cpp-python",
+        "llama.cpp",
+        "ollama",
+        "openai",
+    }
     assert not PROFILES["llama-cpp-python"].stream_usage and PROFILES["vllm"].stream_usage
     assert OpenAIEngine(base_url="http://x", profile="vllm").capabilities.streams
     assert not OpenAIEngine(base_url="http://x", profile="generic").capabilities.streams
@@ -61,8 +67,10 @@ async def test_deltas_arrive_in_order_and_end_as_generate_does() -> None:
         events = await events_of(engine.stream(request))
         posts = server.posts()
         assert sorted(body["seed"] for _, _, body, _ in posts) == sorted(derive_seed(4, i) for i in (2, 3, 4))
-        assert all(body["stream"] is True and body["stream_options"] == {"include_usage": True} and "n" not in body
-                   for _, _, body, _ in posts)
+        assert all(
+            body["stream"] is True and body["stream_options"] == {"include_usage": True} and "n" not in body
+            for _, _, body, _ in posts
+        )
         [generated] = await engine.generate([request])
         await engine.aclose()
     done = finals(events)
@@ -272,9 +280,21 @@ async def test_server_sent_events_are_parsed() -> None:
     async def read(*items: str) -> list[object]:
         return [data async for data in _sse_data(lines(*items), "here")]
 
-    assert await read(": ping", "", "data: {\"a\": 1}", "", "event: x", "data: {\"b\":", "data: 2}", "",
-                      "data: [DONE]", "", "data: {\"c\": 3}", "") == [{"a": 1}, {"b": 2}]
-    assert await read("data: {\"a\": 1}") == [{"a": 1}]  # the last event, without its blank line
+    assert await read(
+        ": ping",
+        "",
+        'data: {"a": 1}',
+        "",
+        "event: x",
+        'data: {"b":',
+        "data: 2}",
+        "",
+        "data: [DONE]",
+        "",
+        'data: {"c": 3}',
+        "",
+    ) == [{"a": 1}, {"b": 2}]
+    assert await read('data: {"a": 1}') == [{"a": 1}]  # the last event, without its blank line
     with pytest.raises(UpstreamError, match="mid-stream: boom"):
         await read("error: boom", "")
     with pytest.raises(UpstreamError, match="not JSON"):
@@ -285,8 +305,10 @@ async def test_streams_of_one_engine_run_concurrently_with_generate() -> None:
     with StubServer(owned_by="vllm") as server:
         server.chunk_delay = 0.01
         engine = engine_for(server)
-        streamed, generated = await asyncio.gather(engine.stream(GenerationRequest.chat("q", n=2)).completions(),
-                                                   engine.generate([GenerationRequest.chat("r", n=2)]))
+        streamed, generated = await asyncio.gather(
+            engine.stream(GenerationRequest.chat("q", n=2)).completions(),
+            engine.generate([GenerationRequest.chat("r", n=2)]),
+        )
         await engine.aclose()
     assert [c.finish_reason for c in streamed + generated[0]] == ["stop"] * 4
 

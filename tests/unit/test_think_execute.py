@@ -22,8 +22,10 @@ from ponder.strategies.pseudocode import (
 
 PSEUDOCODE = "def solve(question):\n    total = add(numbers(question))\n    print(total)\n    return total"
 THINK_REPLY = f"Here is the plan.\n```python\n{PSEUDOCODE}\n```"
-EXAMPLES = [{"question": "Ann has 2 apples and gets 3 more. How many?", "answer": "5"},
-            {"question": "Bo has 4 pens and buys 4 more. How many?", "answer": 8}]
+EXAMPLES = [
+    {"question": "Ann has 2 apples and gets 3 more. How many?", "answer": "5"},
+    {"question": "Bo has 4 pens and buys 4 more. How many?", "answer": 8},
+]
 QUESTION = "Cy has 1 cat and adopts 3 more. How many cats?"
 
 
@@ -54,10 +56,16 @@ def options(tmp_path: Path, **extra: object) -> dict[str, object]:
 
 async def test_pseudocode_is_written_once_and_reused_at_no_cost(tmp_path: Path) -> None:
     engine = scripted()
-    first = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1,
-                                options=options(tmp_path))
-    second = await ponder.asolve("Di has 2 dogs and 2 more. How many?", engine=engine, strategy="think-and-execute",
-                                 budget=1, options=options(tmp_path))
+    first = await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=1, options=options(tmp_path)
+    )
+    second = await ponder.asolve(
+        "Di has 2 dogs and 2 more. How many?",
+        engine=engine,
+        strategy="think-and-execute",
+        budget=1,
+        options=options(tmp_path),
+    )
     assert sum(map(is_think, engine.requests)) == 1  # Think ran for the first question only
     think1, think2 = first.trace[0], second.trace[0]
     assert think1["action"] == think2["action"] == "think"
@@ -75,15 +83,17 @@ async def test_pseudocode_is_written_once_and_reused_at_no_cost(tmp_path: Path) 
     assert first.answer == second.answer == "4"
 
 
-async def test_the_disk_cache_survives_a_new_process_level_cache(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_disk_cache_survives_a_new_process_level_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await ponder.asolve(QUESTION, engine=scripted(), strategy="think-and-execute", budget=1, options=options(tmp_path))
     [saved] = list((tmp_path / "cache").glob("*.json"))
     assert json.loads(saved.read_text())["pseudocode"] == PSEUDOCODE
     monkeypatch.setattr(pseudocode, "_CACHES", {})  # a new process
     engine = scripted()
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1,
-                                 options=options(tmp_path))
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=1, options=options(tmp_path)
+    )
     assert result.trace[0]["source"] == "disk" and result.trace[0]["usage"]["completion_tokens"] == 0
     assert not any(map(is_think, engine.requests))
     fresh = PseudocodeCache(tmp_path / "cache")  # the cache object alone, too
@@ -100,8 +110,13 @@ async def test_a_damaged_cache_file_is_rewritten(tmp_path: Path) -> None:
 
 async def test_the_execute_prompt_holds_the_pseudocode_task_and_question(tmp_path: Path) -> None:
     engine = scripted()
-    await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1,
-                        options=options(tmp_path, task="Add up the things."))
+    await ponder.asolve(
+        QUESTION,
+        engine=engine,
+        strategy="think-and-execute",
+        budget=1,
+        options=options(tmp_path, task="Add up the things."),
+    )
     think, execute = engine.requests
     assert "Task: Add up the things." in think.messages[1].content
     assert "Example 2\nInput: Bo has 4 pens and buys 4 more. How many?\nAnswer: 8" in think.messages[1].content
@@ -112,13 +127,15 @@ async def test_the_execute_prompt_holds_the_pseudocode_task_and_question(tmp_pat
 
 async def test_budget_counts_execute_samples_which_are_voted(tmp_path: Path) -> None:
     engine = scripted(("4", "4", "5"))
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=3,
-                                 options=options(tmp_path))
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=3, options=options(tmp_path)
+    )
     assert len(result.candidates) == 3  # Think is outside the generation budget
     assert result.votes == {"4": 2.0, "5": 1.0} and result.answer == "4"
     assert result.trace[1]["n"] == 3 and result.trace[1]["temperature"] == 0.8
-    capped = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=3,
-                                 options=options(tmp_path, samples=1))
+    capped = await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=3, options=options(tmp_path, samples=1)
+    )
     assert len(capped.candidates) == 1 and capped.trace[1]["temperature"] == 0.0
 
 
@@ -139,12 +156,18 @@ async def test_the_key_depends_on_examples_task_and_model(tmp_path: Path) -> Non
 
 async def test_precomputed_pseudocode_makes_the_run_free_of_think(tmp_path: Path) -> None:
     engine = scripted()
-    written = await awrite_pseudocode(engine, task=ponder.SolveSettings().system_prompt or "", examples=EXAMPLES,
-                                      cache=str(tmp_path / "cache"), max_tokens=512)
+    written = await awrite_pseudocode(
+        engine,
+        task=ponder.SolveSettings().system_prompt or "",
+        examples=EXAMPLES,
+        cache=str(tmp_path / "cache"),
+        max_tokens=512,
+    )
     assert written.source == "written" and written.text == PSEUDOCODE
     engine.requests.clear()
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1,
-                                 options=options(tmp_path))
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=1, options=options(tmp_path)
+    )
     assert result.trace[0]["source"] == "memory" and not any(map(is_think, engine.requests))
 
 
@@ -152,8 +175,9 @@ async def test_a_pseudocode_file_skips_think(tmp_path: Path) -> None:
     code = tmp_path / "plan.txt"
     code.write_text("print(42)\n")
     engine = scripted()
-    result = await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1,
-                                 options={"pseudocode": str(code)})
+    result = await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=1, options={"pseudocode": str(code)}
+    )
     assert [step["action"] for step in result.trace] == ["execute"] and result.trace[0]["pseudocode"] == "file"
     [execute] = engine.requests
     assert "print(42)" in execute.messages[0].content
@@ -161,8 +185,9 @@ async def test_a_pseudocode_file_skips_think(tmp_path: Path) -> None:
 
 async def test_without_task_or_examples_the_question_is_the_task(tmp_path: Path) -> None:
     engine = scripted()
-    await ponder.asolve(QUESTION, engine=engine, strategy="think-and-execute", budget=1, system_prompt=None,
-                        options={"cache": "off"})
+    await ponder.asolve(
+        QUESTION, engine=engine, strategy="think-and-execute", budget=1, system_prompt=None, options={"cache": "off"}
+    )
     think = engine.requests[0]
     assert is_think(think) and f"Input: {QUESTION}" in think.messages[1].content
     assert cache_at("off").directory is None
@@ -176,12 +201,15 @@ def test_examples_are_read_from_jsonl_or_inline_json(tmp_path: Path) -> None:
     assert load_examples("") == ()
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("[1, 2]", "item 1: an example must be a JSON object"),
-    ('[{"answer": "3"}]', "needs a non-empty 'question'"),
-    ("[{", "not a JSON list"),
-    ("no/such/file.jsonl", "no such file"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[1, 2]", "item 1: an example must be a JSON object"),
+        ('[{"answer": "3"}]', "needs a non-empty 'question'"),
+        ("[{", "not a JSON list"),
+        ("no/such/file.jsonl", "no such file"),
+    ],
+)
 def test_bad_examples_are_named(text: str, needle: str) -> None:
     with pytest.raises(InvalidInputError, match="examples"):
         load_examples(text)

@@ -18,8 +18,10 @@ from ponder.verifiers import UnitTestVerifier, check_solution, extract_code
 HUMANEVAL = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "humaneval.jsonl.gz"
 
 ADD_PROMPT = 'def add(x: int, y: int):\n    """Add two numbers x and y\n    >>> add(2, 3)\n    5\n    """\n'
-ADD_TEST = ("def check(candidate):\n    assert candidate(0, 1) == 1\n    assert candidate(2, 3) == 5\n"
-            "    assert candidate(7, 5) == 12\n")
+ADD_TEST = (
+    "def check(candidate):\n    assert candidate(0, 1) == 1\n    assert candidate(2, 3) == 5\n"
+    "    assert candidate(7, 5) == 12\n"
+)
 
 
 Problems = dict[str, dict[str, Any]]
@@ -36,9 +38,12 @@ def problems() -> Problems:
 def test_every_canonical_solution_passes(problems: Problems, capsys: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(
-            lambda p: check_solution(p["prompt"], p["canonical_solution"], p["test"], p["entry_point"]),
-            problems.values()))
+        outcomes = list(
+            pool.map(
+                lambda p: check_solution(p["prompt"], p["canonical_solution"], p["test"], p["entry_point"]),
+                problems.values(),
+            )
+        )
     elapsed = time.monotonic() - started
     failed = {task: o for task, o in zip(problems, outcomes, strict=True) if not o.passed}
     assert len(problems) == 164 and failed == {}
@@ -46,15 +51,19 @@ def test_every_canonical_solution_passes(problems: Problems, capsys: pytest.Capt
         print(f"\n164 HumanEval canonical solutions checked in {elapsed:.1f} s (2 at a time)")
 
 
-@pytest.mark.parametrize(("task", "original", "mutant"), [
-    ("HumanEval/0", "distance < threshold", "distance > threshold"),
-    ("HumanEval/13", "return a", "return b"),
-    ("HumanEval/23", "len(string)", "len(string) + 1"),
-    ("HumanEval/35", "e > m", "e < m"),
-    ("HumanEval/53", "x + y", "x - y"),
-])
+@pytest.mark.parametrize(
+    ("task", "original", "mutant"),
+    [
+        ("HumanEval/0", "distance < threshold", "distance > threshold"),
+        ("HumanEval/13", "return a", "return b"),
+        ("HumanEval/23", "len(string)", "len(string) + 1"),
+        ("HumanEval/35", "e > m", "e < m"),
+        ("HumanEval/53", "x + y", "x - y"),
+    ],
+)
 def test_a_mutated_solution_fails_with_the_failing_assertion(
-        problems: Problems, task: str, original: str, mutant: str) -> None:
+    problems: Problems, task: str, original: str, mutant: str
+) -> None:
     problem = problems[task]
     assert original in problem["canonical_solution"]
     broken = problem["canonical_solution"].replace(original, mutant, 1)
@@ -64,9 +73,14 @@ def test_a_mutated_solution_fails_with_the_failing_assertion(
     assert outcome.failure.startswith("AssertionError at line ") and ": assert candidate(" in outcome.failure
 
 
-@pytest.mark.parametrize("body", [
-    "    import sys\n    sys.exit(0)\n", "    import os\n    os._exit(0)\n", "    raise SystemExit\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    import sys\n    sys.exit(0)\n",
+        "    import os\n    os._exit(0)\n",
+        "    raise SystemExit\n",
+    ],
+)
 def test_exiting_before_the_tests_finish_does_not_pass(body: str) -> None:
     outcome = check_solution(ADD_PROMPT, body, ADD_TEST, "add")
     assert not outcome.passed and outcome.failure == "the program ended before the tests finished"
@@ -91,13 +105,13 @@ REPLIES = {
     "flush-left body": "```\nreturn x + y\n```",
     "raw continuation": "    return x + y\n\n\nprint(add(1, 2))\nassert add(2, 2) == 5\n",
     "example block first": "Usage:\n```python\nprint(add(1, 2))\n```\nSolution:\n"
-                           "```python\nimport operator\n\ndef add(x, y):\n    return operator.add(x, y)\n```",
+    "```python\nimport operator\n\ndef add(x, y):\n    return operator.add(x, y)\n```",
     "unfenced prose": "Sure! Here is the function.\ndef add(x, y):\n    total = x + y\n    return total\n\n"
-                      "This works because addition is addition.",
+    "This works because addition is addition.",
     "main block": "```py\ndef add(x, y):\n    return x + y\n\n"
-                  "if __name__ == '__main__':\n    print(add(int(input()), 1))\n```",
+    "if __name__ == '__main__':\n    print(add(int(input()), 1))\n```",
     "other languages": "```bash\npython add.py\n```\n```python\ndef helper(a, b):\n    return a + b\n\n"
-                       "def add(x, y):\n    return helper(x, y)\n```",
+    "def add(x, y):\n    return helper(x, y)\n```",
     "helper after body": "    return _plus(x, y)\n\n\ndef _plus(a, b):\n    return a + b\n\nprint('junk')\n",
 }
 
@@ -110,8 +124,7 @@ def test_extracted_code_passes_the_tests(kind: str) -> None:
 
 
 def test_extract_code_shapes() -> None:
-    assert extract_code(REPLIES["fenced redefinition"], ADD_PROMPT) == \
-        "\ndef add(x: int, y: int):\n    return x + y\n"
+    assert extract_code(REPLIES["fenced redefinition"], ADD_PROMPT) == "\ndef add(x: int, y: int):\n    return x + y\n"
     assert extract_code(REPLIES["flush-left body"], ADD_PROMPT) == "    return x + y\n"
     assert extract_code(REPLIES["raw continuation"], ADD_PROMPT) == "    return x + y\n"
     assert "import operator" in extract_code(REPLIES["example block first"], ADD_PROMPT)
@@ -130,6 +143,7 @@ def test_extract_code_targets_the_last_function_of_the_prompt(problems: Problems
 
 
 # --- the scorer ------------------------------------------------------------------------------
+
 
 def candidate(text: str) -> Candidate:
     return Candidate(text=text, answer=None, finish_reason="stop", completion_tokens=1)

@@ -50,12 +50,15 @@ def test_abstaining_wins_when_every_answer_is_likely_wrong() -> None:
     assert analysis.best_samples == 0
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"success_rates": [], "completeness": 1, "soundness": 1},
-    {"success_rates": [1.5], "completeness": 1, "soundness": 1},
-    {"success_rates": [0.5], "completeness": -0.1, "soundness": 1},
-    {"success_rates": [0.5], "completeness": 1, "soundness": 1, "max_samples": 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"success_rates": [], "completeness": 1, "soundness": 1},
+        {"success_rates": [1.5], "completeness": 1, "soundness": 1},
+        {"success_rates": [0.5], "completeness": -0.1, "soundness": 1},
+        {"success_rates": [0.5], "completeness": 1, "soundness": 1, "max_samples": 0},
+    ],
+)
 def test_bad_input_is_refused(kwargs: dict) -> None:
     with pytest.raises(InvalidInputError):
         resampling_with_verifier(**kwargs)

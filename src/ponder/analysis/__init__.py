@@ -23,7 +23,22 @@ from ponder.analysis.saturation import (
 from ponder.analysis.verifiers import VerifierAnalysis, resampling_with_verifier
 
 __all__ = [
-    "BEST_OF_K", "CurvePoint", "METHODS", "PASS_AT_K", "SELF_CONSISTENCY", "Sample", "ScalingModel",
-    "VerifierAnalysis", "curves", "fit_scaling", "marginal_gain", "parallel", "pass_at_k", "per_problem_curves",
-    "resampling_with_verifier", "saturation_budget", "scaling_curve", "sequential",
+    "BEST_OF_K",
+    "CurvePoint",
+    "METHODS",
+    "PASS_AT_K",
+    "SELF_CONSISTENCY",
+    "Sample",
+    "ScalingModel",
+    "VerifierAnalysis",
+    "curves",
+    "fit_scaling",
+    "marginal_gain",
+    "parallel",
+    "pass_at_k",
+    "per_problem_curves",
+    "resampling_with_verifier",
+    "saturation_budget",
+    "scaling_curve",
+    "sequential",
 ]

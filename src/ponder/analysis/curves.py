@@ -148,7 +148,10 @@ def _best_of(problem: _Problem, subsets: np.ndarray) -> np.ndarray:
 
 
 def _estimates(
-    samples_per_problem: Sequence[Sequence[Sequence[object]]], ks: Sequence[int], draws: int, seed: int,
+    samples_per_problem: Sequence[Sequence[Sequence[object]]],
+    ks: Sequence[int],
+    draws: int,
+    seed: int,
     equivalent: Callable[[str, str], bool] | None,
 ) -> tuple[list[int], dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
     """Per method and k: (per-problem means, per-problem Monte Carlo variances of those means)."""
@@ -183,7 +186,11 @@ def _estimates(
 
 
 def per_problem_curves(
-    samples_per_problem: Sequence[Sequence[Sequence[object]]], ks: Sequence[int], *, draws: int = 200, seed: int = 0,
+    samples_per_problem: Sequence[Sequence[Sequence[object]]],
+    ks: Sequence[int],
+    *,
+    draws: int = 200,
+    seed: int = 0,
     equivalent: Callable[[str, str], bool] | None = None,
 ) -> dict[str, dict[int, tuple[float, ...]]]:
     """Per method (``METHODS``), per k (ascending): the expected accuracy of each problem, in input order."""
@@ -195,7 +202,11 @@ def per_problem_curves(
 
 
 def curves(
-    samples_per_problem: Sequence[Sequence[Sequence[object]]], ks: Sequence[int], *, draws: int = 200, seed: int = 0,
+    samples_per_problem: Sequence[Sequence[Sequence[object]]],
+    ks: Sequence[int],
+    *,
+    draws: int = 200,
+    seed: int = 0,
     equivalent: Callable[[str, str], bool] | None = None,
 ) -> dict[str, list[CurvePoint]]:
     """Per method (``METHODS``): one :class:`CurvePoint` per k, ascending, averaged over problems."""
@@ -207,9 +218,13 @@ def curves(
             means, variances = by_k[k]
             count = len(means)
             stderr = math.sqrt(float(means.var(ddof=1)) / count) if count > 1 else math.nan
-            points.append(CurvePoint(
-                k=k, mean_accuracy=float(means.mean()), stderr=stderr,
-                monte_carlo_stderr=math.sqrt(float(variances.sum())) / count,
-            ))
+            points.append(
+                CurvePoint(
+                    k=k,
+                    mean_accuracy=float(means.mean()),
+                    stderr=stderr,
+                    monte_carlo_stderr=math.sqrt(float(variances.sum())) / count,
+                )
+            )
         result[method] = points
     return result

@@ -40,8 +40,13 @@ def _check_probability(name: str, value: float) -> None:
 
 
 def resampling_with_verifier(
-    success_rates: Sequence[float], *, completeness: float, soundness: float, false_positive_cost: float = 1.0,
-    sample_cost: float = 0.0, max_samples: int = 64,
+    success_rates: Sequence[float],
+    *,
+    completeness: float,
+    soundness: float,
+    false_positive_cost: float = 1.0,
+    sample_cost: float = 0.0,
+    max_samples: int = 64,
 ) -> VerifierAnalysis:
     """Analyse resample-until-pass over problems with single-sample success ``success_rates``."""
     if not success_rates:
@@ -75,6 +80,10 @@ def resampling_with_verifier(
         utility.append((right - false_positive_cost * wrong - sample_cost * drawn) / n)
     best = max(range(max_samples), key=lambda i: utility[i])
     return VerifierAnalysis(
-        ceiling=ceiling / n, accuracy=tuple(accuracy), false_positive_rate=tuple(false_pos),
-        expected_samples=tuple(samples), utility=tuple(utility), best_samples=best + 1 if utility[best] > 0 else 0,
+        ceiling=ceiling / n,
+        accuracy=tuple(accuracy),
+        false_positive_rate=tuple(false_pos),
+        expected_samples=tuple(samples),
+        utility=tuple(utility),
+        best_samples=best + 1 if utility[best] > 0 else 0,
     )

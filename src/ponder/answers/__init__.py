@@ -5,6 +5,15 @@ from ponder.answers.extract import AnswerExtractor, NumericExtractor, extract_an
 from ponder.answers.tasks import DEFAULT_TASK, TASKS, AnswerTask, extract_choice, extract_label, get_task
 
 __all__ = [
-    "AnswerExtractor", "AnswerTask", "DEFAULT_TASK", "NumericExtractor", "TASKS", "extract_answer",
-    "extract_choice", "extract_label", "get_task", "math_equivalent", "normalize_answer",
+    "AnswerExtractor",
+    "AnswerTask",
+    "DEFAULT_TASK",
+    "NumericExtractor",
+    "TASKS",
+    "extract_answer",
+    "extract_choice",
+    "extract_label",
+    "get_task",
+    "math_equivalent",
+    "normalize_answer",
 ]

@@ -34,9 +34,13 @@ def deterministic_engine_options(name: str, options: Mapping[str, Any]) -> dict[
     settings must)."""
     if DETERMINISTIC_OPTION in engine_plugin(name).option_names():
         return {**options, DETERMINISTIC_OPTION: True}
-    warnings.warn(f"engine {name!r} has no deterministic mode; the run is recorded as deterministic, but only"
-                  " the engine's own settings can make it reproduce bit for bit (for a server: one request at"
-                  " a time, or its batch-invariant mode)", DeterminismWarning, stacklevel=3)
+    warnings.warn(
+        f"engine {name!r} has no deterministic mode; the run is recorded as deterministic, but only"
+        " the engine's own settings can make it reproduce bit for bit (for a server: one request at"
+        " a time, or its batch-invariant mode)",
+        DeterminismWarning,
+        stacklevel=3,
+    )
     return dict(options)
 
 
@@ -48,7 +52,8 @@ def _check_consistent_mode(store: BenchStore, configs: Sequence[Config], determi
             was, now = ("with", "without") if stored else ("without", "with")
             raise InvalidInputError(
                 f"{config.label!r} is already stored in {store.path} by a run {was} --deterministic; rerun {was}"
-                f" it to resume, or use another --db to run it {now}")
+                f" it to resume, or use another --db to run it {now}"
+            )
 
 
 async def abench(
@@ -114,20 +119,38 @@ async def abench(
         try:
             info = backend.info
             configs = [
-                Config(dataset=dataset, strategy=s, budget=b, seed=seed, temperature=t, max_tokens=max_tokens,
-                       engine=info.name, model=info.model, options=tuple(sorted(dict(options or {}).items())))
+                Config(
+                    dataset=dataset,
+                    strategy=s,
+                    budget=b,
+                    seed=seed,
+                    temperature=t,
+                    max_tokens=max_tokens,
+                    engine=info.name,
+                    model=info.model,
+                    options=tuple(sorted(dict(options or {}).items())),
+                )
                 for s, b, seed, t in product(strategies, budgets, seeds, temperatures)
             ]
             _check_consistent_mode(store, configs, deterministic)
             run_id = store.start_run(
-                ponder_version=__version__, dataset=dataset, engine=info.name, model=info.model,
+                ponder_version=__version__,
+                dataset=dataset,
+                engine=info.name,
+                model=info.model,
                 model_sha256=file_sha256(str(info.details.get("path", ""))) if info.details.get("path") else None,
-                settings={"limit": limit, "max_tokens": max_tokens, "options": dict(options or {}),
-                          "workers": workers,
-                          "engine_details": {k: v for k, v in info.details.items() if k != "api_key"}},
-                deterministic=deterministic)
-            return await run_benchmark(problems, configs, engine=backend, store=store, run_id=run_id,
-                                       workers=workers, progress=progress)
+                settings={
+                    "limit": limit,
+                    "max_tokens": max_tokens,
+                    "options": dict(options or {}),
+                    "workers": workers,
+                    "engine_details": {k: v for k, v in info.details.items() if k != "api_key"},
+                },
+                deterministic=deterministic,
+            )
+            return await run_benchmark(
+                problems, configs, engine=backend, store=store, run_id=run_id, workers=workers, progress=progress
+            )
         finally:
             store.close()
     finally:

@@ -160,22 +160,46 @@ def _mawps(part: str, about: str) -> DatasetSpec:
 
 
 BUILTIN: dict[str, DatasetSpec] = {
-    "gsm8k": DatasetSpec("gsm8k_test.jsonl", verbatim("question"), after_hashes("answer"), "math",
-                         about="GSM8K test split: grade-school math word problems (1319)"),
-    "math500": DatasetSpec("math500.jsonl", verbatim("question"), boxed("answer"), "math",
-                           about="MATH-500: competition math, answers in LaTeX (500)"),
-    "aime24": DatasetSpec("aime24.jsonl", verbatim("problem"), field("answer"), "math",
-                          about="AIME 2024 I and II: integer answers 0-999 (30)"),
-    "amc23": DatasetSpec("amc23.jsonl", verbatim("problem"), field("answer"), "math",
-                         about="AMC 2023 (40)"),
+    "gsm8k": DatasetSpec(
+        "gsm8k_test.jsonl",
+        verbatim("question"),
+        after_hashes("answer"),
+        "math",
+        about="GSM8K test split: grade-school math word problems (1319)",
+    ),
+    "math500": DatasetSpec(
+        "math500.jsonl",
+        verbatim("question"),
+        boxed("answer"),
+        "math",
+        about="MATH-500: competition math, answers in LaTeX (500)",
+    ),
+    "aime24": DatasetSpec(
+        "aime24.jsonl",
+        verbatim("problem"),
+        field("answer"),
+        "math",
+        about="AIME 2024 I and II: integer answers 0-999 (30)",
+    ),
+    "amc23": DatasetSpec("amc23.jsonl", verbatim("problem"), field("answer"), "math", about="AMC 2023 (40)"),
     "mawps-singleop": _mawps("singleop", "MAWPS SingleOp: one-operation arithmetic word problems"),
     "mawps-addsub": _mawps("addsub", "MAWPS AddSub: addition and subtraction word problems"),
     "mawps-multiarith": _mawps("multiarith", "MAWPS MultiArith: two-step arithmetic word problems"),
     "mawps-singleeq": _mawps("singleeq", "MAWPS SingleEq: one-equation word problems"),
-    "folio": DatasetSpec("folio_validation.jsonl", premises_and_conclusion(), field("label"), "label",
-                         about="FOLIO validation: does a conclusion follow from premises? (204)"),
-    "humaneval": DatasetSpec("humaneval.jsonl.gz", verbatim("prompt"), constant(""), "humaneval",
-                             about="HumanEval: Python functions checked by unit tests (164)"),
+    "folio": DatasetSpec(
+        "folio_validation.jsonl",
+        premises_and_conclusion(),
+        field("label"),
+        "label",
+        about="FOLIO validation: does a conclusion follow from premises? (204)",
+    ),
+    "humaneval": DatasetSpec(
+        "humaneval.jsonl.gz",
+        verbatim("prompt"),
+        constant(""),
+        "humaneval",
+        about="HumanEval: Python functions checked by unit tests (164)",
+    ),
 }
 
 
@@ -209,7 +233,7 @@ def find_data_file(filename: str, data_dir: Path | None = None) -> Path:
 
 def _split_hf(source: str) -> tuple[str, str | None, str]:
     """``hf:NAME[:SPLIT]`` or ``hf:NAME:CONFIG:SPLIT`` -> (name, config, split)."""
-    parts = source[len(HF_PREFIX):].split(":")
+    parts = source[len(HF_PREFIX) :].split(":")
     if not parts[0] or len(parts) > 3 or not all(parts):
         raise InvalidInputError(f"bad Hugging Face source {source!r}; expected hf:NAME[:SPLIT] or hf:NAME:CONFIG:SPLIT")
     if len(parts) == 3:
@@ -224,7 +248,8 @@ def _read_hf(source: str) -> Generator[tuple[int, Row], None, None]:
         hf_datasets = importlib.import_module("datasets")
     except ImportError as exc:
         raise BackendUnavailableError(
-            f"{source} needs the Hugging Face 'datasets' package (pip install 'ponder[datasets]')") from exc
+            f"{source} needs the Hugging Face 'datasets' package (pip install 'ponder[datasets]')"
+        ) from exc
     try:
         rows = hf_datasets.load_dataset(name, config, split=split)
     except Exception as exc:  # the library's own errors (not found, offline, bad split) vary by version
@@ -233,8 +258,15 @@ def _read_hf(source: str) -> Generator[tuple[int, Row], None, None]:
         yield index, dict(row)
 
 
-def _problems(rows: Iterable[tuple[int, Row]], spec: DatasetSpec, where: str, limit: int | None, *,
-              unit: str = "line", hint: str = "") -> list[Problem]:
+def _problems(
+    rows: Iterable[tuple[int, Row]],
+    spec: DatasetSpec,
+    where: str,
+    limit: int | None,
+    *,
+    unit: str = "line",
+    hint: str = "",
+) -> list[Problem]:
     """Rows -> problems, checked: every field there, a question, a gold answer when needed, unique ids."""
     grader = get_grader(spec.grader)
     problems: list[Problem] = []
@@ -265,17 +297,20 @@ def _problems(rows: Iterable[tuple[int, Row]], spec: DatasetSpec, where: str, li
     return problems
 
 
-def _local_spec(question_field: str | None, answer_field: str | None, id_field: str | None,
-                grader: str | None) -> DatasetSpec:
+def _local_spec(
+    question_field: str | None, answer_field: str | None, id_field: str | None, grader: str | None
+) -> DatasetSpec:
     """The spec of a local or Hugging Face file: mapped fields, ``question``/``answer`` by default."""
     chosen = grader or "math"
     gold = field(answer_field or "answer") if answer_field or get_grader(chosen).needs_gold else constant("")
-    return DatasetSpec("", verbatim(question_field or "question"), gold, chosen,
-                       id=required_id(id_field) if id_field else first_id())
+    return DatasetSpec(
+        "", verbatim(question_field or "question"), gold, chosen, id=required_id(id_field) if id_field else first_id()
+    )
 
 
-def _builtin_spec(spec: DatasetSpec, question_field: str | None, answer_field: str | None,
-                  id_field: str | None, grader: str | None) -> DatasetSpec:
+def _builtin_spec(
+    spec: DatasetSpec, question_field: str | None, answer_field: str | None, id_field: str | None, grader: str | None
+) -> DatasetSpec:
     """A built-in's spec with any field mapping or grader the caller chose instead."""
     changes: dict[str, Any] = {}
     if question_field:
@@ -289,9 +324,16 @@ def _builtin_spec(spec: DatasetSpec, question_field: str | None, answer_field: s
     return replace(spec, **changes)
 
 
-def load_problems(source: str, *, limit: int | None = None, question_field: str | None = None,
-                  answer_field: str | None = None, id_field: str | None = None, grader: str | None = None,
-                  data_dir: Path | None = None) -> list[Problem]:
+def load_problems(
+    source: str,
+    *,
+    limit: int | None = None,
+    question_field: str | None = None,
+    answer_field: str | None = None,
+    id_field: str | None = None,
+    grader: str | None = None,
+    data_dir: Path | None = None,
+) -> list[Problem]:
     """The problems of a built-in data set, a local JSONL file or ``hf:NAME[:SPLIT]``, in file order.
 
     ``limit`` keeps the first N. ``question_field`` / ``answer_field`` / ``id_field`` name the
@@ -325,7 +367,8 @@ def load_problems(source: str, *, limit: int | None = None, question_field: str 
     else:
         raise UnknownNameError(
             f"unknown data set {source!r}; built-in: {', '.join(dataset_names())}; "
-            f"or give a .jsonl / .jsonl.gz path or hf:NAME[:SPLIT]")
+            f"or give a .jsonl / .jsonl.gz path or hf:NAME[:SPLIT]"
+        )
     try:
         return _problems(rows, spec, source, limit, unit=unit, hint=hint)
     finally:

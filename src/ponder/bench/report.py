@@ -80,8 +80,9 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int, seed: int) -> tuple
     return _interval(_bootstrap_means(array, resamples, np.random.default_rng(seed)))
 
 
-def paired_difference(values: Mapping[Any, float], baseline: Mapping[Any, float], *, resamples: int,
-                      seed: int) -> PairedDifference:
+def paired_difference(
+    values: Mapping[Any, float], baseline: Mapping[Any, float], *, resamples: int, seed: int
+) -> PairedDifference:
     """Paired difference ``values - baseline`` over the keys (problems) both mappings have.
 
     The estimate is the mean per-problem difference; its 95% CI is a percentile bootstrap that
@@ -103,6 +104,7 @@ def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
     A point is dominated when another has cost <= and accuracy >= it, and is strictly better in
     one of the two. Identical points do not dominate each other, so both stay on the frontier.
     """
+
     def dominated(i: int) -> bool:
         cost, acc = points[i]
         return any(c <= cost and a >= acc and (c < cost or a > acc) for c, a in points)
@@ -137,20 +139,23 @@ def _baseline_index(baseline: str, configs: Sequence[StoredConfig], labels: Sequ
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise InvalidInputError(f"the baseline {baseline!r} names several configurations; use one of "
-                                + ", ".join(repr(labels[i]) for i in matches))
-    raise InvalidInputError(f"no configuration with results is labelled {baseline!r}; known: "
-                            + ", ".join(repr(label) for label in labels))
+        raise InvalidInputError(
+            f"the baseline {baseline!r} names several configurations; use one of "
+            + ", ".join(repr(labels[i]) for i in matches)
+        )
+    raise InvalidInputError(
+        f"no configuration with results is labelled {baseline!r}; known: " + ", ".join(repr(label) for label in labels)
+    )
 
 
-def summarise(db_path: str | Path, *, baseline: str | None = None, seed: int = 0,
-              resamples: int = 2000) -> list[ConfigSummary]:
+def summarise(
+    db_path: str | Path, *, baseline: str | None = None, seed: int = 0, resamples: int = 2000
+) -> list[ConfigSummary]:
     """One :class:`ConfigSummary` per configuration with results, in configuration order."""
     return _summaries(_load(Path(db_path)), baseline=baseline, seed=seed, resamples=resamples)
 
 
-def _summaries(loaded: Sequence[ConfigRows], *, baseline: str | None, seed: int,
-               resamples: int) -> list[ConfigSummary]:
+def _summaries(loaded: Sequence[ConfigRows], *, baseline: str | None, seed: int, resamples: int) -> list[ConfigSummary]:
     """Summaries of the loaded configurations that have results (the others are skipped)."""
     _check_resamples(resamples)
     loaded = [(config, rows) for config, rows in loaded if rows]
@@ -167,25 +172,43 @@ def _summaries(loaded: Sequence[ConfigRows], *, baseline: str | None, seed: int,
         low, high = bootstrap_ci(list(correct[i].values()), resamples=resamples, seed=config_seed)
         versus = None
         if base is not None and i != base and set(correct[i]) & set(correct[base]):
-            versus = paired_difference(correct[i], correct[base], resamples=resamples,
-                                       seed=derive_seed(seed, config.id, configs[base].id))
-        summaries.append(ConfigSummary(
-            config_id=config.id, label=labels[i], strategy=config.strategy, problems=len(rows),
-            accuracy=accuracy[i], low=low, high=high, tokens=tokens[i],
-            completion_tokens=float(np.mean([r.completion_tokens for r in rows])),
-            seconds=float(np.mean([r.seconds for r in rows])), is_baseline=i == base, versus_baseline=versus,
-            on_frontier=i in frontier, records=tuple(rows)))
+            versus = paired_difference(
+                correct[i], correct[base], resamples=resamples, seed=derive_seed(seed, config.id, configs[base].id)
+            )
+        summaries.append(
+            ConfigSummary(
+                config_id=config.id,
+                label=labels[i],
+                strategy=config.strategy,
+                problems=len(rows),
+                accuracy=accuracy[i],
+                low=low,
+                high=high,
+                tokens=tokens[i],
+                completion_tokens=float(np.mean([r.completion_tokens for r in rows])),
+                seconds=float(np.mean([r.seconds for r in rows])),
+                is_baseline=i == base,
+                versus_baseline=versus,
+                on_frontier=i in frontier,
+                records=tuple(rows),
+            )
+        )
     return summaries
 
 
 def method_note(*, resamples: int, seed: int, baseline: str | None, pending: Sequence[str] = ()) -> str:
     """The one line under a report's table that says how its numbers were computed (and which
     configurations, ``pending``, have no results yet and so are not in it)."""
-    paired = (f"; Δ is the paired difference against {baseline!r} on the problems both ran, with a paired"
-              f" bootstrap CI" if baseline is not None else "")
-    return (f"Accuracy CIs: 95% percentile bootstrap over problems ({resamples} resamples, seed {seed}){paired};"
-            f" tokens = prompt + completion + scorer tokens per problem; Pareto: not dominated in"
-            f" (accuracy, tokens)." + (f" No results yet: {', '.join(pending)}." if pending else ""))
+    paired = (
+        f"; Δ is the paired difference against {baseline!r} on the problems both ran, with a paired bootstrap CI"
+        if baseline is not None
+        else ""
+    )
+    return (
+        f"Accuracy CIs: 95% percentile bootstrap over problems ({resamples} resamples, seed {seed}){paired};"
+        f" tokens = prompt + completion + scorer tokens per problem; Pareto: not dominated in"
+        f" (accuracy, tokens)." + (f" No results yet: {', '.join(pending)}." if pending else "")
+    )
 
 
 def runs_markdown(runs: Sequence[StoredRun]) -> str:
@@ -193,11 +216,24 @@ def runs_markdown(runs: Sequence[StoredRun]) -> str:
     (``deterministic`` or ``default``) and how many problems it solved at once."""
     if not runs:
         return ""
-    lines = ["", "## Runs", "", "| Run | Started | ponder | Data set | Engine | Model | Mode | Workers |",
-             "|---:|---|---|---|---|---|---|---:|"]
+    lines = [
+        "",
+        "## Runs",
+        "",
+        "| Run | Started | ponder | Data set | Engine | Model | Mode | Workers |",
+        "|---:|---|---|---|---|---|---|---:|",
+    ]
     for run in runs:
-        cells = [str(run.id), run.created, run.ponder_version, run.dataset, run.engine, run.model, run.mode,
-                 str(run.workers)]
+        cells = [
+            str(run.id),
+            run.created,
+            run.ponder_version,
+            run.dataset,
+            run.engine,
+            run.model,
+            run.mode,
+            str(run.workers),
+        ]
         lines.append("| " + " | ".join(" ".join(c.split()).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -210,8 +246,9 @@ def _stored_runs(db_path: Path) -> list[StoredRun]:
         store.close()
 
 
-def write_report(db_path: str | Path, out_dir: str | Path, *, baseline: str | None = None, seed: int = 0,
-                 resamples: int = 2000) -> ReportFiles:
+def write_report(
+    db_path: str | Path, out_dir: str | Path, *, baseline: str | None = None, seed: int = 0, resamples: int = 2000
+) -> ReportFiles:
     """Write ``report.md``, ``accuracy_vs_tokens.png`` and ``report.html`` for a benchmark database
     (``report.md`` ends with the runs that filled it: :func:`runs_markdown`).
 

@@ -63,9 +63,11 @@ def _candidates_html(candidates: Sequence[CandidateRow]) -> str:
     rows = []
     for i, c in enumerate(candidates):
         text = f"<details><summary>text</summary><pre>{_text(c.text)}</pre></details>"
-        rows.append(f"<tr><td>{i}</td><td>{_text(c.answer)}</td><td>{_mark(c.correct)}</td>"
-                    f"<td>{_text(c.score)}</td><td>{_text(c.completion_tokens)}</td>"
-                    f"<td>{_text(c.finish_reason)}</td><td>{text}</td></tr>")
+        rows.append(
+            f"<tr><td>{i}</td><td>{_text(c.answer)}</td><td>{_mark(c.correct)}</td>"
+            f"<td>{_text(c.score)}</td><td>{_text(c.completion_tokens)}</td>"
+            f"<td>{_text(c.finish_reason)}</td><td>{text}</td></tr>"
+        )
     head = "".join(f"<th>{h}</th>" for h in ("#", "answer", "correct", "score", "completion tokens", "finish", "text"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -74,40 +76,48 @@ def _record_html(row: BenchRow) -> str:
     """One problem: a collapsible section with its question, answers, candidates, votes and trace."""
     question = row.question
     snippet = question if len(question) <= _SNIPPET else question[:_SNIPPET] + "…"
-    usage = (f"prompt {row.prompt_tokens} (computed {row.prompt_tokens_computed}), completion "
-             f"{row.completion_tokens}, scorer {row.scorer_tokens} (prompt computed "
-             f"{row.scorer_prompt_tokens_computed}) tokens; {row.engine_calls} engine"
-             f" calls, {row.scorer_calls} scorer calls; {row.seconds:.2f} s")
-    return (f'<details class="problem"><summary>{_mark(row.correct)} {escape(row.problem_id)}: '
-            f"{escape(' '.join(snippet.split()))}</summary><dl>"
-            f"<dt>Question</dt><dd><pre>{escape(question)}</pre></dd>"
-            f"<dt>Gold</dt><dd>{_text(row.gold)}</dd>"
-            f"<dt>Answer</dt><dd>{_text(row.answer)} {_mark(row.correct)}</dd>"
-            f"<dt>Stop reason</dt><dd>{_text(row.stop_reason)}</dd>"
-            f"<dt>Usage</dt><dd>{escape(usage)}</dd>"
-            f"<dt>Candidates</dt><dd>{_candidates_html(row.candidates)}</dd>"
-            f"<dt>Votes</dt><dd>{_pretty(row.votes)}</dd>"
-            f"<dt>Trace</dt><dd>{_pretty(list(row.trace))}</dd></dl></details>")
+    usage = (
+        f"prompt {row.prompt_tokens} (computed {row.prompt_tokens_computed}), completion "
+        f"{row.completion_tokens}, scorer {row.scorer_tokens} (prompt computed "
+        f"{row.scorer_prompt_tokens_computed}) tokens; {row.engine_calls} engine"
+        f" calls, {row.scorer_calls} scorer calls; {row.seconds:.2f} s"
+    )
+    return (
+        f'<details class="problem"><summary>{_mark(row.correct)} {escape(row.problem_id)}: '
+        f"{escape(' '.join(snippet.split()))}</summary><dl>"
+        f"<dt>Question</dt><dd><pre>{escape(question)}</pre></dd>"
+        f"<dt>Gold</dt><dd>{_text(row.gold)}</dd>"
+        f"<dt>Answer</dt><dd>{_text(row.answer)} {_mark(row.correct)}</dd>"
+        f"<dt>Stop reason</dt><dd>{_text(row.stop_reason)}</dd>"
+        f"<dt>Usage</dt><dd>{escape(usage)}</dd>"
+        f"<dt>Candidates</dt><dd>{_candidates_html(row.candidates)}</dd>"
+        f"<dt>Votes</dt><dd>{_pretty(row.votes)}</dd>"
+        f"<dt>Trace</dt><dd>{_pretty(list(row.trace))}</dd></dl></details>"
+    )
 
 
 def _config_html(summary: ConfigSummary) -> str:
     solved = sum(1 for r in summary.records if r.correct)
     problems = "".join(_record_html(r) for r in summary.records)
-    return (f'<details class="config"><summary>{escape(summary.label)}: {solved}/{summary.problems} correct'
-            f"</summary>{problems}</details>")
+    return (
+        f'<details class="config"><summary>{escape(summary.label)}: {solved}/{summary.problems} correct'
+        f"</summary>{problems}</details>"
+    )
 
 
 def page_html(summaries: Sequence[ConfigSummary], *, png: bytes, note: str, baseline: bool) -> str:
     """The whole page, with ``png`` embedded as a data URI."""
     image = base64.b64encode(png).decode("ascii")
     drill_down = "".join(_config_html(s) for s in summaries)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>Benchmark report</title><style>{_CSS}</style></head><body>"
-            f"<h1>Benchmark report</h1>{table_html(summaries, baseline=baseline)}"
-            f"<p class=\"note\">{escape(note)}</p>"
-            f"<img alt=\"Accuracy against mean tokens per problem\" src=\"data:image/png;base64,{image}\">"
-            f"<h2>Problems</h2>{drill_down}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Benchmark report</title><style>{_CSS}</style></head><body>"
+        f"<h1>Benchmark report</h1>{table_html(summaries, baseline=baseline)}"
+        f'<p class="note">{escape(note)}</p>'
+        f'<img alt="Accuracy against mean tokens per problem" src="data:image/png;base64,{image}">'
+        f"<h2>Problems</h2>{drill_down}</body></html>\n"
+    )
 
 
 def write_html(path: Path, summaries: Sequence[ConfigSummary], *, png: Path, note: str, baseline: bool) -> None:

@@ -32,12 +32,19 @@ def accuracy_figure(summaries: Sequence[ConfigSummary]) -> Figure:
     strategies = list(dict.fromkeys(s.strategy for s in summaries))
     for colour, strategy in enumerate(strategies):
         group = [s for s in summaries if s.strategy == strategy]
-        ax.errorbar([s.tokens for s in group], [s.accuracy for s in group],
-                    yerr=[[s.accuracy - s.low for s in group], [s.high - s.accuracy for s in group]],
-                    fmt="o", color=f"C{colour % 10}", capsize=3, label=strategy)
+        ax.errorbar(
+            [s.tokens for s in group],
+            [s.accuracy for s in group],
+            yerr=[[s.accuracy - s.low for s in group], [s.high - s.accuracy for s in group]],
+            fmt="o",
+            color=f"C{colour % 10}",
+            capsize=3,
+            label=strategy,
+        )
     for rank, s in enumerate(sorted(summaries, key=lambda s: s.tokens)):
-        ax.annotate(s.label, (s.tokens, s.accuracy), xytext=_LABEL_OFFSETS[rank % 2], textcoords="offset points",
-                    fontsize=7)
+        ax.annotate(
+            s.label, (s.tokens, s.accuracy), xytext=_LABEL_OFFSETS[rank % 2], textcoords="offset points", fontsize=7
+        )
     frontier = sorted((s for s in summaries if s.on_frontier), key=lambda s: (s.tokens, -s.accuracy))
     xs, ys = [s.tokens for s in frontier], [s.accuracy for s in frontier]
     ax.step(xs, ys, where="post", color="black", linewidth=1, linestyle="--", label="Pareto frontier")

@@ -35,15 +35,29 @@ def table_cells(summaries: Sequence[ConfigSummary], *, baseline: bool) -> tuple[
 
     ``baseline`` adds the two paired-difference columns.
     """
-    header = ["Configuration", "Problems", "Accuracy", "Accuracy 95% CI", "Tokens/problem",
-              "Completion tokens/problem", "Seconds/problem"]
+    header = [
+        "Configuration",
+        "Problems",
+        "Accuracy",
+        "Accuracy 95% CI",
+        "Tokens/problem",
+        "Completion tokens/problem",
+        "Seconds/problem",
+    ]
     if baseline:
         header += ["Δ accuracy vs baseline", "Δ 95% CI"]
     header.append("Pareto")
     rows = []
     for s in summaries:
-        row = [s.label, str(s.problems), _percent(s.accuracy), f"[{_percent(s.low)}, {_percent(s.high)}]",
-               f"{s.tokens:,.0f}", f"{s.completion_tokens:,.0f}", f"{s.seconds:.2f}"]
+        row = [
+            s.label,
+            str(s.problems),
+            _percent(s.accuracy),
+            f"[{_percent(s.low)}, {_percent(s.high)}]",
+            f"{s.tokens:,.0f}",
+            f"{s.completion_tokens:,.0f}",
+            f"{s.seconds:.2f}",
+        ]
         if baseline:
             row += list(_difference(s.versus_baseline, s))
         row.append("★" if s.on_frontier else "")
@@ -59,11 +73,20 @@ def markdown_table(summaries: Sequence[ConfigSummary], *, note: str, baseline: b
     """The report as Markdown: a title, the table, the one-line method ``note`` under it, and the
     picture at the relative path ``image`` when given."""
     header, rows = table_cells(summaries, baseline=baseline)
-    right = {"Problems", "Accuracy", "Tokens/problem", "Completion tokens/problem", "Seconds/problem",
-             "Δ accuracy vs baseline"}
-    lines = ["# Benchmark report", "",
-             "| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if h in right else "---" for h in header) + "|"]
+    right = {
+        "Problems",
+        "Accuracy",
+        "Tokens/problem",
+        "Completion tokens/problem",
+        "Seconds/problem",
+        "Δ accuracy vs baseline",
+    }
+    lines = [
+        "# Benchmark report",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if h in right else "---" for h in header) + "|",
+    ]
     lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows]
     lines += ["", note, ""]
     if image is not None:
@@ -71,7 +94,8 @@ def markdown_table(summaries: Sequence[ConfigSummary], *, note: str, baseline: b
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, summaries: Sequence[ConfigSummary], *, note: str, baseline: bool,
-                   image: str | None = None) -> None:
+def write_markdown(
+    path: Path, summaries: Sequence[ConfigSummary], *, note: str, baseline: bool, image: str | None = None
+) -> None:
     """Write :func:`markdown_table` to ``path`` (UTF-8)."""
     path.write_text(markdown_table(summaries, note=note, baseline=baseline, image=image), encoding="utf-8")

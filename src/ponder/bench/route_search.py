@@ -46,24 +46,42 @@ class Outcome:
     error: str | None = None
 
 
-async def run_trajectory(engine: Engine, problem: Problem, trajectory: Trajectory, *, seed: int, max_tokens: int,
-                         samples: int, temperature: float | None) -> Outcome:
+async def run_trajectory(
+    engine: Engine,
+    problem: Problem,
+    trajectory: Trajectory,
+    *,
+    seed: int,
+    max_tokens: int,
+    samples: int,
+    temperature: float | None,
+) -> Outcome:
     """One trajectory on one problem: whether it was right and what it cost (an input error
     counts as wrong; an engine that cannot serve stops the search)."""
     try:
         result = await asolve(
-            problem.question, engine=engine, strategy="routed",
-            options={"trajectory": trajectory.name, "samples": samples}, budget=trajectory.calls(samples),
-            seed=seed, max_tokens=max_tokens, temperature=temperature, task=task_for(problem.grader))
+            problem.question,
+            engine=engine,
+            strategy="routed",
+            options={"trajectory": trajectory.name, "samples": samples},
+            budget=trajectory.calls(samples),
+            seed=seed,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            task=task_for(problem.grader),
+        )
     except (BackendUnavailableError, EngineTimeoutError):
         raise
     except PonderError as exc:
         return Outcome(correct=False, error=str(exc))
     text = next((c.text for c in result.candidates if c.answer == result.answer), None)
     usage = result.usage
-    return Outcome(correct=bool(await asyncio.to_thread(grade, problem, result.answer, text)),
-                   completion_tokens=usage.completion_tokens, prompt_tokens=usage.prompt_tokens,
-                   engine_calls=usage.engine_calls)
+    return Outcome(
+        correct=bool(await asyncio.to_thread(grade, problem, result.answer, text)),
+        completion_tokens=usage.completion_tokens,
+        prompt_tokens=usage.prompt_tokens,
+        engine_calls=usage.engine_calls,
+    )
 
 
 def _mean(values: Sequence[int]) -> float:
@@ -75,23 +93,41 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     entry of a router's ``evidence`` (plain JSON, as the router file stores it)."""
     n = len(outcomes)
     correct = sum(o.correct for o in outcomes)
-    return {"n": n, "correct": correct, "accuracy": round(correct / n, 4) if n else 0.0,
-            "completion_tokens": _mean([o.completion_tokens for o in outcomes]),
-            "prompt_tokens": _mean([o.prompt_tokens for o in outcomes]),
-            "engine_calls": _mean([o.engine_calls for o in outcomes]),
-            "errors": sum(o.error is not None for o in outcomes)}
+    return {
+        "n": n,
+        "correct": correct,
+        "accuracy": round(correct / n, 4) if n else 0.0,
+        "completion_tokens": _mean([o.completion_tokens for o in outcomes]),
+        "prompt_tokens": _mean([o.prompt_tokens for o in outcomes]),
+        "engine_calls": _mean([o.engine_calls for o in outcomes]),
+        "errors": sum(o.error is not None for o in outcomes),
+    }
 
 
 def best(stats: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> str:
     """The most accurate trajectory; ties: fewer mean completion tokens, then earlier in ``order``."""
-    return min(order, key=lambda name: (-stats[name]["correct"] / max(stats[name]["n"], 1),
-                                        stats[name]["completion_tokens"], order.index(name)))
+    return min(
+        order,
+        key=lambda name: (
+            -stats[name]["correct"] / max(stats[name]["n"], 1),
+            stats[name]["completion_tokens"],
+            order.index(name),
+        ),
+    )
 
 
 async def search_router(
-    problems: Sequence[Problem], engine: Engine, *, trajectories: Sequence[Trajectory] | None = None,
-    types: str = HEURISTIC, dataset: str = "", seed: int = 0, max_tokens: int = 512, samples: int = 1,
-    temperature: float | None = None, progress: bool = False,
+    problems: Sequence[Problem],
+    engine: Engine,
+    *,
+    trajectories: Sequence[Trajectory] | None = None,
+    types: str = HEURISTIC,
+    dataset: str = "",
+    seed: int = 0,
+    max_tokens: int = 512,
+    samples: int = 1,
+    temperature: float | None = None,
+    progress: bool = False,
     on_outcome: Callable[[Problem, Trajectory, Outcome], None] | None = None,
 ) -> Router:
     """The router that the dev ``problems`` support: every trajectory (default: all 12) run on
@@ -113,8 +149,9 @@ async def search_router(
     pooled: dict[str, list[Outcome]] = defaultdict(list)
     runs = [(p, t) for p in problems for t in chosen]
     for problem, trajectory in tqdm(runs, desc="route", unit="run", disable=not progress):
-        outcome = await run_trajectory(engine, problem, trajectory, seed=seed, max_tokens=max_tokens,
-                                       samples=samples, temperature=temperature)
+        outcome = await run_trajectory(
+            engine, problem, trajectory, seed=seed, max_tokens=max_tokens, samples=samples, temperature=temperature
+        )
         outcomes[kinds[problem.id]][trajectory.name].append(outcome)
         pooled[trajectory.name].append(outcome)
         if on_outcome is not None:
@@ -125,10 +162,21 @@ async def search_router(
     info = engine.info
     return Router(
         routes={kind: best(stats, order) for kind, stats in evidence.items()},
-        fallback=best(overall, order), types=types, evidence=evidence, overall=overall,
-        search={"dataset": dataset, "problems": len(problems), "trajectories": order, "seed": seed,
-                "max_tokens": max_tokens, "samples": samples, "temperature": temperature,
-                "engine": info.name, "model": info.model},
+        fallback=best(overall, order),
+        types=types,
+        evidence=evidence,
+        overall=overall,
+        search={
+            "dataset": dataset,
+            "problems": len(problems),
+            "trajectories": order,
+            "seed": seed,
+            "max_tokens": max_tokens,
+            "samples": samples,
+            "temperature": temperature,
+            "engine": info.name,
+            "model": info.model,
+        },
     )
 
 
@@ -144,10 +192,20 @@ def check_out(out: str) -> None:
 
 
 async def aroute(
-    dataset: str, *, out: str | None = None, limit: int | None = None, trajectories: str | Sequence[str] = "all",
-    types: str = HEURISTIC, seed: int = 0, max_tokens: int = 512, samples: int = 1,
-    temperature: float | None = None, engine: Engine | str | None = None, model: str | None = None,
-    engine_options: Mapping[str, Any] | None = None, fields: Mapping[str, str] | None = None,
+    dataset: str,
+    *,
+    out: str | None = None,
+    limit: int | None = None,
+    trajectories: str | Sequence[str] = "all",
+    types: str = HEURISTIC,
+    seed: int = 0,
+    max_tokens: int = 512,
+    samples: int = 1,
+    temperature: float | None = None,
+    engine: Engine | str | None = None,
+    model: str | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    fields: Mapping[str, str] | None = None,
     progress: bool = False,
 ) -> Router:
     """Search a router on ``dataset`` (a built-in name, a JSONL path or ``hf:NAME``, read as
@@ -172,9 +230,18 @@ async def aroute(
             raise InvalidInputError("`model` and `engine_options` apply when ponder creates the engine")
         backend = engine
     try:
-        router = await search_router(problems, backend, trajectories=wanted, types=types, dataset=dataset, seed=seed,
-                                     max_tokens=max_tokens, samples=samples, temperature=temperature,
-                                     progress=progress)
+        router = await search_router(
+            problems,
+            backend,
+            trajectories=wanted,
+            types=types,
+            dataset=dataset,
+            seed=seed,
+            max_tokens=max_tokens,
+            samples=samples,
+            temperature=temperature,
+            progress=progress,
+        )
     finally:
         if owned:
             await backend.aclose()

@@ -77,25 +77,50 @@ def record_for(problem: Problem, result: SolveResult) -> BenchRow:
     """The stored row of a finished solve: the answer and every candidate graded, usage, seconds."""
     usage = result.usage
     candidates = tuple(
-        CandidateRow(text=c.text, answer=c.answer, correct=grade(problem, c.answer, c.text), score=c.score,
-                     completion_tokens=c.completion_tokens, finish_reason=c.finish_reason, evidence=c.evidence)
+        CandidateRow(
+            text=c.text,
+            answer=c.answer,
+            correct=grade(problem, c.answer, c.text),
+            score=c.score,
+            completion_tokens=c.completion_tokens,
+            finish_reason=c.finish_reason,
+            evidence=c.evidence,
+        )
         for c in result.candidates
     )
     best_text = next((c.text for c in result.candidates if c.answer == result.answer), None)
     return BenchRow(
-        problem_id=problem.id, question=problem.question, gold=problem.gold, answer=result.answer,
-        correct=grade(problem, result.answer, best_text), candidates=candidates, votes=result.votes,
-        trace=tuple(result.trace), stop_reason=result.stop_reason, prompt_tokens=usage.prompt_tokens,
-        prompt_tokens_computed=usage.prompt_tokens_computed, completion_tokens=usage.completion_tokens,
-        scorer_tokens=usage.scorer_tokens, engine_calls=usage.engine_calls, scorer_calls=usage.scorer_calls,
-        seconds=usage.wall_seconds, scorer_prompt_tokens_computed=usage.scorer_prompt_tokens_computed,
+        problem_id=problem.id,
+        question=problem.question,
+        gold=problem.gold,
+        answer=result.answer,
+        correct=grade(problem, result.answer, best_text),
+        candidates=candidates,
+        votes=result.votes,
+        trace=tuple(result.trace),
+        stop_reason=result.stop_reason,
+        prompt_tokens=usage.prompt_tokens,
+        prompt_tokens_computed=usage.prompt_tokens_computed,
+        completion_tokens=usage.completion_tokens,
+        scorer_tokens=usage.scorer_tokens,
+        engine_calls=usage.engine_calls,
+        scorer_calls=usage.scorer_calls,
+        seconds=usage.wall_seconds,
+        scorer_prompt_tokens_computed=usage.scorer_prompt_tokens_computed,
     )
 
 
 def failed_record(problem: Problem, error: PonderError, seconds: float) -> BenchRow:
     """The stored row of a problem whose run failed: no answer, wrong, the reason as its stop reason."""
-    return BenchRow(problem_id=problem.id, question=problem.question, gold=problem.gold, answer=None,
-                    correct=False, stop_reason=f"error: {error}", seconds=seconds)
+    return BenchRow(
+        problem_id=problem.id,
+        question=problem.question,
+        gold=problem.gold,
+        answer=None,
+        correct=False,
+        stop_reason=f"error: {error}",
+        seconds=seconds,
+    )
 
 
 async def solve_one(engine: Engine, problem: Problem, config: Config) -> BenchRow:
@@ -103,9 +128,17 @@ async def solve_one(engine: Engine, problem: Problem, config: Config) -> BenchRo
     started = time.perf_counter()
     try:
         result = await asolve(
-            problem.question, engine=engine, strategy=config.strategy, options=dict(config.options),
-            budget=config.budget, seed=config.seed, temperature=config.temperature, max_tokens=config.max_tokens,
-            task=task_for(problem.grader), scorers=scorers_for(problem))
+            problem.question,
+            engine=engine,
+            strategy=config.strategy,
+            options=dict(config.options),
+            budget=config.budget,
+            seed=config.seed,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            task=task_for(problem.grader),
+            scorers=scorers_for(problem),
+        )
     except (BackendUnavailableError, EngineTimeoutError):
         raise  # the engine cannot serve: stop, store nothing, let a rerun retry
     except PonderError as exc:
@@ -119,8 +152,9 @@ def check_workers(workers: int) -> None:
         raise InvalidInputError(f"workers must be an integer >= 1 (problems solved at once), got {workers!r}")
 
 
-async def solve_concurrently(engine: Engine, problems: Sequence[Problem], config: Config, *, workers: int,
-                             on_row: Callable[[BenchRow], None]) -> None:
+async def solve_concurrently(
+    engine: Engine, problems: Sequence[Problem], config: Config, *, workers: int, on_row: Callable[[BenchRow], None]
+) -> None:
     """Solve ``problems`` under ``config``, ``workers`` at a time, calling ``on_row`` (on the event
     loop) with each row as soon as its problem finishes.
 
@@ -187,13 +221,22 @@ class _Tally:
         self.correct += row.correct
         self.tokens += row.completion_tokens
         self.bar.update(1)
-        self.bar.set_postfix(accuracy=f"{self.correct / self.done:.1%}",
-                             tokens_per_s=f"{self.tokens / (time.perf_counter() - self.started):.0f}")
+        self.bar.set_postfix(
+            accuracy=f"{self.correct / self.done:.1%}",
+            tokens_per_s=f"{self.tokens / (time.perf_counter() - self.started):.0f}",
+        )
 
 
 async def run_benchmark(
-    problems: Sequence[Problem], configs: Sequence[Config], *, engine: Engine, store: BenchStore, run_id: int,
-    workers: int = 1, progress: bool = True, echo: Callable[[str], None] = print,
+    problems: Sequence[Problem],
+    configs: Sequence[Config],
+    *,
+    engine: Engine,
+    store: BenchStore,
+    run_id: int,
+    workers: int = 1,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
 ) -> list[ConfigTotals]:
     """Solve every (configuration, problem) pair not yet stored, ``workers`` problems at a time,
     committing each row as it finishes; return per-configuration totals."""

@@ -83,10 +83,17 @@ class StoredRun:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredRun:
         """From a ``runs`` row (``settings`` as its JSON text)."""
-        return cls(id=int(row["id"]), created=str(row["created"]), ponder_version=str(row["ponder_version"]),
-                   dataset=str(row["dataset"]), engine=str(row["engine"]), model=str(row["model"]),
-                   model_sha256=row["model_sha256"], settings=json.loads(row["settings"]),
-                   deterministic=bool(row.get("deterministic") or 0))
+        return cls(
+            id=int(row["id"]),
+            created=str(row["created"]),
+            ponder_version=str(row["ponder_version"]),
+            dataset=str(row["dataset"]),
+            engine=str(row["engine"]),
+            model=str(row["model"]),
+            model_sha256=row["model_sha256"],
+            settings=json.loads(row["settings"]),
+            deterministic=bool(row.get("deterministic") or 0),
+        )
 
     @property
     def workers(self) -> int:
@@ -127,15 +134,33 @@ class BenchStore:
                 self.db.executescript(MIGRATIONS[target])
                 self.db.execute(f"PRAGMA user_version = {target}")
 
-    def start_run(self, *, ponder_version: str, dataset: str, engine: str, model: str, model_sha256: str | None,
-                  settings: dict[str, Any], deterministic: bool = False) -> int:
+    def start_run(
+        self,
+        *,
+        ponder_version: str,
+        dataset: str,
+        engine: str,
+        model: str,
+        model_sha256: str | None,
+        settings: dict[str, Any],
+        deterministic: bool = False,
+    ) -> int:
         """Store a new run's metadata; its id."""
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings,"
                 " deterministic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), ponder_version, dataset, engine, model, model_sha256, json.dumps(settings, sort_keys=True),
-                 int(deterministic)))
+                (
+                    _now(),
+                    ponder_version,
+                    dataset,
+                    engine,
+                    model,
+                    model_sha256,
+                    json.dumps(settings, sort_keys=True),
+                    int(deterministic),
+                ),
+            )
         return _row_id(cursor)
 
     def runs(self) -> list[StoredRun]:
@@ -145,8 +170,10 @@ class BenchStore:
     def config_mode(self, config: Config) -> bool | None:
         """Whether ``config`` is stored under a deterministic run (the run that stored it first;
         resumes keep to its mode); ``None`` when it is not stored yet."""
-        row = self.db.execute("SELECT runs.deterministic FROM configs JOIN runs ON runs.id = configs.run_id"
-                              " WHERE configs.key = ?", (config.key,)).fetchone()
+        row = self.db.execute(
+            "SELECT runs.deterministic FROM configs JOIN runs ON runs.id = configs.run_id WHERE configs.key = ?",
+            (config.key,),
+        ).fetchone()
         return None if row is None else bool(row[0])
 
     def config_id(self, run_id: int, config: Config) -> int:
@@ -158,8 +185,21 @@ class BenchStore:
             cursor = self.db.execute(
                 "INSERT INTO configs (run_id, key, label, dataset, strategy, options, budget, seed, temperature,"
                 " max_tokens, engine, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, config.key, config.label, config.dataset, config.strategy, json.dumps(dict(config.options)),
-                 config.budget, config.seed, config.temperature, config.max_tokens, config.engine, config.model))
+                (
+                    run_id,
+                    config.key,
+                    config.label,
+                    config.dataset,
+                    config.strategy,
+                    json.dumps(dict(config.options)),
+                    config.budget,
+                    config.seed,
+                    config.temperature,
+                    config.max_tokens,
+                    config.engine,
+                    config.model,
+                ),
+            )
         return _row_id(cursor)
 
     def done(self, config_id: int) -> set[str]:
@@ -172,8 +212,10 @@ class BenchStore:
         columns = ["config_id", *ROW_FIELDS, "created"]
         values = {**row.to_columns(), "config_id": config_id, "created": _now()}
         with self.db:
-            self.db.execute(f"INSERT INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                            [values[c] for c in columns])
+            self.db.execute(
+                f"INSERT INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [values[c] for c in columns],
+            )
 
     def configs(self) -> list[StoredConfig]:
         """Every stored configuration, in the order they were first stored."""

@@ -54,9 +54,17 @@ class Config:
     @property
     def key(self) -> str:
         """The configuration's identity in the store: its canonical JSON."""
-        fields = {"dataset": self.dataset, "strategy": self.strategy, "budget": self.budget, "seed": self.seed,
-                  "temperature": self.temperature, "max_tokens": self.max_tokens, "engine": self.engine,
-                  "model": self.model, "options": dict(self.options)}
+        fields = {
+            "dataset": self.dataset,
+            "strategy": self.strategy,
+            "budget": self.budget,
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "engine": self.engine,
+            "model": self.model,
+            "options": dict(self.options),
+        }
         return json.dumps(fields, sort_keys=True)
 
     @property
@@ -89,18 +97,36 @@ class StoredConfig:
     def from_row(cls, row: Mapping[str, Any]) -> StoredConfig:
         """From a ``configs`` row (``options`` as its JSON text)."""
         temperature = row["temperature"]
-        return cls(id=int(row["id"]), run_id=int(row["run_id"]), key=str(row["key"]), label=str(row["label"]),
-                   dataset=str(row["dataset"]), strategy=str(row["strategy"]), options=json.loads(row["options"]),
-                   budget=int(row["budget"]), seed=int(row["seed"]),
-                   temperature=None if temperature is None else float(temperature),
-                   max_tokens=int(row["max_tokens"]), engine=str(row["engine"]), model=str(row["model"]))
+        return cls(
+            id=int(row["id"]),
+            run_id=int(row["run_id"]),
+            key=str(row["key"]),
+            label=str(row["label"]),
+            dataset=str(row["dataset"]),
+            strategy=str(row["strategy"]),
+            options=json.loads(row["options"]),
+            budget=int(row["budget"]),
+            seed=int(row["seed"]),
+            temperature=None if temperature is None else float(temperature),
+            max_tokens=int(row["max_tokens"]),
+            engine=str(row["engine"]),
+            model=str(row["model"]),
+        )
 
     @property
     def config(self) -> Config:
         """The :class:`Config` it was stored from."""
-        return Config(dataset=self.dataset, strategy=self.strategy, budget=self.budget, seed=self.seed,
-                      temperature=self.temperature, max_tokens=self.max_tokens, engine=self.engine,
-                      model=self.model, options=tuple(self.options.items()))
+        return Config(
+            dataset=self.dataset,
+            strategy=self.strategy,
+            budget=self.budget,
+            seed=self.seed,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            engine=self.engine,
+            model=self.model,
+            options=tuple(self.options.items()),
+        )
 
 
 @dataclass(frozen=True)
@@ -121,18 +147,29 @@ class CandidateRow:
 
     def to_dict(self) -> JsonObject:
         """The candidate's JSON object, as stored in the ``candidates`` column."""
-        return {"text": self.text, "answer": self.answer, "correct": self.correct, "score": self.score,
-                "completion_tokens": self.completion_tokens, "finish_reason": self.finish_reason,
-                "evidence": self.evidence}
+        return {
+            "text": self.text,
+            "answer": self.answer,
+            "correct": self.correct,
+            "score": self.score,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+            "evidence": self.evidence,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CandidateRow:
         """From a stored candidate object (older rows may lack ``evidence``)."""
         score = data.get("score")
-        return cls(text=str(data.get("text", "")), answer=data.get("answer"), correct=bool(data.get("correct")),
-                   score=None if score is None else float(score),
-                   completion_tokens=int(data.get("completion_tokens") or 0),
-                   finish_reason=data.get("finish_reason"), evidence=data.get("evidence"))
+        return cls(
+            text=str(data.get("text", "")),
+            answer=data.get("answer"),
+            correct=bool(data.get("correct")),
+            score=None if score is None else float(score),
+            completion_tokens=int(data.get("completion_tokens") or 0),
+            finish_reason=data.get("finish_reason"),
+            evidence=data.get("evidence"),
+        )
 
 
 @dataclass(frozen=True)
@@ -172,12 +209,22 @@ class BenchRow:
     def to_dict(self) -> JsonObject:
         """The row as 17 JSON-ready keys (``correct`` as 0/1): the stored shape."""
         return {
-            "problem_id": self.problem_id, "question": self.question, "gold": self.gold, "answer": self.answer,
-            "correct": int(self.correct), "candidates": [c.to_dict() for c in self.candidates],
-            "votes": dict(self.votes), "trace": list(self.trace), "stop_reason": self.stop_reason,
-            "prompt_tokens": self.prompt_tokens, "prompt_tokens_computed": self.prompt_tokens_computed,
-            "completion_tokens": self.completion_tokens, "scorer_tokens": self.scorer_tokens,
-            "engine_calls": self.engine_calls, "scorer_calls": self.scorer_calls, "seconds": self.seconds,
+            "problem_id": self.problem_id,
+            "question": self.question,
+            "gold": self.gold,
+            "answer": self.answer,
+            "correct": int(self.correct),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "votes": dict(self.votes),
+            "trace": list(self.trace),
+            "stop_reason": self.stop_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "prompt_tokens_computed": self.prompt_tokens_computed,
+            "completion_tokens": self.completion_tokens,
+            "scorer_tokens": self.scorer_tokens,
+            "engine_calls": self.engine_calls,
+            "scorer_calls": self.scorer_calls,
+            "seconds": self.seconds,
             "scorer_prompt_tokens_computed": self.scorer_prompt_tokens_computed,
         }
 
@@ -194,15 +241,21 @@ class BenchRow:
         ``created``) are ignored; rows stored before ``scorer_prompt_tokens_computed`` read it as 0."""
         answer = data["answer"]
         return cls(
-            problem_id=str(data["problem_id"]), question=str(data["question"]), gold=str(data["gold"]),
-            answer=None if answer is None else str(answer), correct=bool(data["correct"]),
+            problem_id=str(data["problem_id"]),
+            question=str(data["question"]),
+            gold=str(data["gold"]),
+            answer=None if answer is None else str(answer),
+            correct=bool(data["correct"]),
             stop_reason=str(data["stop_reason"]),
             candidates=tuple(CandidateRow.from_dict(c) for c in data.get("candidates") or ()),
             votes=dict(data.get("votes") or {}),
             trace=tuple(data.get("trace") or ()),
-            prompt_tokens=int(data["prompt_tokens"]), prompt_tokens_computed=int(data["prompt_tokens_computed"]),
-            completion_tokens=int(data["completion_tokens"]), scorer_tokens=int(data["scorer_tokens"]),
-            engine_calls=int(data["engine_calls"]), scorer_calls=int(data["scorer_calls"]),
+            prompt_tokens=int(data["prompt_tokens"]),
+            prompt_tokens_computed=int(data["prompt_tokens_computed"]),
+            completion_tokens=int(data["completion_tokens"]),
+            scorer_tokens=int(data["scorer_tokens"]),
+            engine_calls=int(data["engine_calls"]),
+            scorer_calls=int(data["scorer_calls"]),
             seconds=float(data["seconds"]),
             scorer_prompt_tokens_computed=int(data.get("scorer_prompt_tokens_computed") or 0),
         )

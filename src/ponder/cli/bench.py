@@ -24,8 +24,14 @@ def _list(kind: type, text: str, name: str) -> list[Any]:
         raise InvalidInputError(f"--{name} takes a comma-separated list of {kind.__name__}s, got {text!r}") from None
 
 
-def _warn(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-          line: str | None = None) -> None:
+def _warn(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
@@ -44,34 +50,76 @@ def _warn(message: Warning | str, category: type[Warning], filename: str, lineno
 @click.option("--id-field", default=None, help="custom JSONL: the problem id's field")
 @click.option("--grader", default=None, help="custom JSONL: math, choice, label or humaneval")
 @engine_options
-@click.option("--workers", "-w", type=int, default=1, show_default=True,
-              help="problems solved at once on the one engine (each result is stored as it finishes; the "
-                   "stored rows are the same for any N)")
-@click.option("--deterministic", is_flag=True,
-              help="reproduce the run bit for bit: the embedded engine runs in its deterministic mode, which "
-                   "serves one solve at a time (so --workers > 1 is allowed but gains little); an engine without "
-                   "such a mode (a server) must be set up for it itself. Recorded in the run's metadata")
+@click.option(
+    "--workers",
+    "-w",
+    type=int,
+    default=1,
+    show_default=True,
+    help="problems solved at once on the one engine (each result is stored as it finishes; the "
+    "stored rows are the same for any N)",
+)
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="reproduce the run bit for bit: the embedded engine runs in its deterministic mode, which "
+    "serves one solve at a time (so --workers > 1 is allowed but gains little); an engine without "
+    "such a mode (a server) must be set up for it itself. Recorded in the run's metadata",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str | None, options: tuple[str, ...],
-          limit: int | None, max_tokens: int, db: str, question_field: str | None, answer_field: str | None,
-          id_field: str | None, grader: str | None, engine: EngineSpec, workers: int, deterministic: bool,
-          quiet: bool) -> None:
+def bench(
+    dataset: str,
+    strategy: str,
+    budget: str,
+    seed: str,
+    temperature: str | None,
+    options: tuple[str, ...],
+    limit: int | None,
+    max_tokens: int,
+    db: str,
+    question_field: str | None,
+    answer_field: str | None,
+    id_field: str | None,
+    grader: str | None,
+    engine: EngineSpec,
+    workers: int,
+    deterministic: bool,
+    quiet: bool,
+) -> None:
     """Benchmark strategies x budgets x seeds on DATASET (a built-in name, a JSONL path or hf:NAME)."""
     try:
         if workers < 1:
             raise InvalidInputError(f"--workers must be >= 1 (problems solved at once), got {workers}")
-        fields = {k: v for k, v in {"question_field": question_field, "answer_field": answer_field,
-                                    "id_field": id_field, "grader": grader}.items() if v is not None}
+        fields = {
+            k: v
+            for k, v in {
+                "question_field": question_field,
+                "answer_field": answer_field,
+                "id_field": id_field,
+                "grader": grader,
+            }.items()
+            if v is not None
+        }
         with warnings.catch_warnings():
             warnings.simplefilter("always", DeterminismWarning)
             warnings.showwarning = _warn  # one line on stderr, while the run goes on
             summaries = run_bench(
-                dataset, strategies=_list(str, strategy, "strategy"), budgets=_list(int, budget, "budget"),
+                dataset,
+                strategies=_list(str, strategy, "strategy"),
+                budgets=_list(int, budget, "budget"),
                 seeds=_list(int, seed, "seed"),
                 temperatures=_list(float, temperature, "temperature") if temperature else [None],
-                options=parse_options(options), limit=limit, max_tokens=max_tokens, db=db, engine=engine.name,
-                engine_options=engine.options, fields=fields, progress=not quiet, workers=workers,
-                deterministic=deterministic)
+                options=parse_options(options),
+                limit=limit,
+                max_tokens=max_tokens,
+                db=db,
+                engine=engine.name,
+                engine_options=engine.options,
+                fields=fields,
+                progress=not quiet,
+                workers=workers,
+                deterministic=deterministic,
+            )
     except PonderError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -83,8 +131,9 @@ def bench(dataset: str, strategy: str, budget: str, seed: str, temperature: str 
 
 @click.command()
 @click.option("--db", default="ponder-bench.db", show_default=True, help="the SQLite store")
-@click.option("--out", default="ponder-report", show_default=True,
-              help="directory for report.md, the PNG and report.html")
+@click.option(
+    "--out", default="ponder-report", show_default=True, help="directory for report.md, the PNG and report.html"
+)
 @click.option("--baseline", default=None, help="a configuration label to compare every other against")
 def report(db: str, out: str, baseline: str | None) -> None:
     """Write a Markdown table, an accuracy-vs-tokens picture with its Pareto frontier, and an HTML report."""

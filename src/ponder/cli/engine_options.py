@@ -41,23 +41,46 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, engine=spec, **kwargs)
 
     options = [
-        click.option("--engine", "-e", default=DEFAULT_ENGINE, show_default=True,
-                     help="backend: llama (embedded), openai (any OpenAI-compatible server) or an installed "
-                          "plugin; `ponder engines` lists them with their options"),
-        click.option("--engine-option", "-E", "engine_option", multiple=True, metavar="KEY=VALUE",
-                     help="an option of the engine, e.g. -E n_ctx=4096 (repeatable; see `ponder engines`)"),
-        click.option("--model", "-m", default=None,
-                     help="= -E model=...; llama: GGUF path, hf:OWNER/REPO/FILE.gguf or a built-in name "
-                          "[default: smollm2-135m]; openai: the served model name"),
-        click.option("--base-url", default=None,
-                     help="= -E base_url=...; openai: the server, e.g. http://127.0.0.1:8000"),
-        click.option("--upstream-api-key", "api_key", default=None,
-                     help="= -E api_key=...; openai: the model server's API key "
-                          "[default: $PONDER_API_KEY or $OPENAI_API_KEY]"),
-        click.option("--profile", default=None,
-                     help="= -E profile=...; openai: vllm, sglang, llama.cpp, ... [default: detect]"),
-        click.option("--chat-template", default=None,
-                     help="= -E chat_template=...; openai: Jinja template or .gguf path, to continue partial answers"),
+        click.option(
+            "--engine",
+            "-e",
+            default=DEFAULT_ENGINE,
+            show_default=True,
+            help="backend: llama (embedded), openai (any OpenAI-compatible server) or an installed "
+            "plugin; `ponder engines` lists them with their options",
+        ),
+        click.option(
+            "--engine-option",
+            "-E",
+            "engine_option",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="an option of the engine, e.g. -E n_ctx=4096 (repeatable; see `ponder engines`)",
+        ),
+        click.option(
+            "--model",
+            "-m",
+            default=None,
+            help="= -E model=...; llama: GGUF path, hf:OWNER/REPO/FILE.gguf or a built-in name "
+            "[default: smollm2-135m]; openai: the served model name",
+        ),
+        click.option(
+            "--base-url", default=None, help="= -E base_url=...; openai: the server, e.g. http://127.0.0.1:8000"
+        ),
+        click.option(
+            "--upstream-api-key",
+            "api_key",
+            default=None,
+            help="= -E api_key=...; openai: the model server's API key [default: $PONDER_API_KEY or $OPENAI_API_KEY]",
+        ),
+        click.option(
+            "--profile", default=None, help="= -E profile=...; openai: vllm, sglang, llama.cpp, ... [default: detect]"
+        ),
+        click.option(
+            "--chat-template",
+            default=None,
+            help="= -E chat_template=...; openai: Jinja template or .gguf path, to continue partial answers",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)

@@ -1,11 +1,11 @@
 """``ponder``: solve questions with inference-time strategies.
 
-    ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
-                 [-E ENGINE_OPTION=VALUE ...]
-                 [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
-    ponder strategies
-    ponder engines
-    ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
+ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
+             [-E ENGINE_OPTION=VALUE ...]
+             [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
+ponder strategies
+ponder engines
+ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
 """
 
 from __future__ import annotations
@@ -37,11 +37,24 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("question")
-@click.option("--strategy", "-s", default="self-consistency", show_default=True, help="strategy name (see `ponder strategies`)")
-@click.option("--pipeline", "-p", "pipeline", type=click.Path(dir_okay=False), default=None,
-              help="run the pipeline in this YAML or JSON config instead of a strategy")
-@click.option("--budget", "-n", type=int, default=None,
-              help="generations the strategy may spend  [default: 8, or all a pipeline can spend]")
+@click.option(
+    "--strategy", "-s", default="self-consistency", show_default=True, help="strategy name (see `ponder strategies`)"
+)
+@click.option(
+    "--pipeline",
+    "-p",
+    "pipeline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="run the pipeline in this YAML or JSON config instead of a strategy",
+)
+@click.option(
+    "--budget",
+    "-n",
+    type=int,
+    default=None,
+    help="generations the strategy may spend  [default: 8, or all a pipeline can spend]",
+)
 @engine_options
 @click.option("--temperature", "-t", type=float, default=None, help="sampling temperature [default: the strategy's]")
 @click.option("--max-tokens", type=int, default=512, show_default=True, help="tokens per generation")
@@ -52,16 +65,36 @@ def cli() -> None:
 @click.option("--time-budget", type=float, default=None, help="stop after this many seconds, keeping the best answer")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def solve(
-    question: str, strategy: str, pipeline: str | None, budget: int | None, engine: EngineSpec,
-    temperature: float | None, max_tokens: int, seed: int, options: tuple[str, ...], task: str, token_budget: int | None,
-    time_budget: float | None, as_json: bool,
+    question: str,
+    strategy: str,
+    pipeline: str | None,
+    budget: int | None,
+    engine: EngineSpec,
+    temperature: float | None,
+    max_tokens: int,
+    seed: int,
+    options: tuple[str, ...],
+    task: str,
+    token_budget: int | None,
+    time_budget: float | None,
+    as_json: bool,
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations."""
     try:
         result = solve_question(
-            question, strategy=strategy, options=parse_options(options), budget=budget, engine=engine.name,
-            engine_options=engine.options, temperature=temperature, max_tokens=max_tokens, seed=seed,
-            task=task, token_budget=token_budget, time_budget=time_budget, pipeline=pipeline,
+            question,
+            strategy=strategy,
+            options=parse_options(options),
+            budget=budget,
+            engine=engine.name,
+            engine_options=engine.options,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            task=task,
+            token_budget=token_budget,
+            time_budget=time_budget,
+            pipeline=pipeline,
         )
     except PonderError as exc:
         fail(str(exc))
@@ -84,7 +117,7 @@ def _short(value: object, width: int = 32) -> str:
     if isinstance(value, str) and value and not value.strip():
         return repr(value)  # a whitespace default (a step delimiter) shows as '\n\n'
     text = " ".join(str(value).split()) if isinstance(value, str) else str(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 cli.add_command(engines)

@@ -27,6 +27,9 @@ def format_result(result: SolveResult) -> str:
         f"time:    {usage.wall_seconds:.2f} s",
     ]
     if usage.scorer_calls:
-        lines.insert(-1, f"scorers: {usage.scorer_tokens} tokens ({usage.scorer_prompt_tokens_computed} prompt "
-                         f"computed), {usage.scorer_calls} call{'s' if usage.scorer_calls != 1 else ''}")
+        lines.insert(
+            -1,
+            f"scorers: {usage.scorer_tokens} tokens ({usage.scorer_prompt_tokens_computed} prompt "
+            f"computed), {usage.scorer_calls} call{'s' if usage.scorer_calls != 1 else ''}",
+        )
     return "\n".join(lines)

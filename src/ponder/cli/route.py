@@ -17,10 +17,18 @@ from ponder.engines.named import EngineSpec
 @click.argument("dataset")
 @click.option("--out", required=True, help="the router file to write (JSON), for -s routed -o router=FILE")
 @click.option("--limit", type=int, default=None, help="first N problems of the dev set")
-@click.option("--trajectories", default="all", show_default=True,
-              help="'all' or comma-separated trajectories, e.g. cot,plan+cot,rewrite+pot+verify")
-@click.option("--types", default="heuristic", show_default=True,
-              help="question types: heuristic (from the text), dataset, or field:NAME (a row field)")
+@click.option(
+    "--trajectories",
+    default="all",
+    show_default=True,
+    help="'all' or comma-separated trajectories, e.g. cot,plan+cot,rewrite+pot+verify",
+)
+@click.option(
+    "--types",
+    default="heuristic",
+    show_default=True,
+    help="question types: heuristic (from the text), dataset, or field:NAME (a row field)",
+)
 @click.option("--samples", type=int, default=1, show_default=True, help="solution samples per trajectory run")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--temperature", "-t", type=float, default=None, help="sampling temperature [default: the strategy's]")
@@ -31,27 +39,66 @@ from ponder.engines.named import EngineSpec
 @click.option("--grader", default=None, help="custom JSONL: math, choice, label or humaneval")
 @engine_options
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def route(dataset: str, out: str, limit: int | None, trajectories: str, types: str, samples: int, seed: int,
-          temperature: float | None, max_tokens: int, question_field: str | None, answer_field: str | None,
-          id_field: str | None, grader: str | None, engine: EngineSpec, quiet: bool) -> None:
+def route(
+    dataset: str,
+    out: str,
+    limit: int | None,
+    trajectories: str,
+    types: str,
+    samples: int,
+    seed: int,
+    temperature: float | None,
+    max_tokens: int,
+    question_field: str | None,
+    answer_field: str | None,
+    id_field: str | None,
+    grader: str | None,
+    engine: EngineSpec,
+    quiet: bool,
+) -> None:
     """Run every trajectory on DATASET (a built-in name, a JSONL path or hf:NAME), keep the best per
     question type (ties: fewer tokens), and write the router with its evidence to OUT."""
     try:
-        fields = {k: v for k, v in {"question_field": question_field, "answer_field": answer_field,
-                                    "id_field": id_field, "grader": grader}.items() if v is not None}
-        router = asyncio.run(aroute(
-            dataset, out=out, limit=limit, trajectories=trajectories, types=types, seed=seed, max_tokens=max_tokens,
-            samples=samples, temperature=temperature, engine=engine.name, engine_options=engine.options,
-            fields=fields, progress=not quiet))
+        fields = {
+            k: v
+            for k, v in {
+                "question_field": question_field,
+                "answer_field": answer_field,
+                "id_field": id_field,
+                "grader": grader,
+            }.items()
+            if v is not None
+        }
+        router = asyncio.run(
+            aroute(
+                dataset,
+                out=out,
+                limit=limit,
+                trajectories=trajectories,
+                types=types,
+                seed=seed,
+                max_tokens=max_tokens,
+                samples=samples,
+                temperature=temperature,
+                engine=engine.name,
+                engine_options=engine.options,
+                fields=fields,
+                progress=not quiet,
+            )
+        )
     except PonderError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; no router was written")
     for kind, name in router.routes.items():
         stats = router.evidence[kind][name]
-        click.echo(f"{kind:20s} -> {name:22s} {stats['accuracy']:6.1%} of {stats['n']:<4d} "
-                   f"{stats['completion_tokens']:8.1f} tokens/question")
+        click.echo(
+            f"{kind:20s} -> {name:22s} {stats['accuracy']:6.1%} of {stats['n']:<4d} "
+            f"{stats['completion_tokens']:8.1f} tokens/question"
+        )
     stats = router.overall[router.fallback]
-    click.echo(f"{'(fallback)':20s} -> {router.fallback:22s} {stats['accuracy']:6.1%} of {stats['n']:<4d} "
-               f"{stats['completion_tokens']:8.1f} tokens/question")
+    click.echo(
+        f"{'(fallback)':20s} -> {router.fallback:22s} {stats['accuracy']:6.1%} of {stats['n']:<4d} "
+        f"{stats['completion_tokens']:8.1f} tokens/question"
+    )
     click.echo(f"wrote {out}; use it with `ponder solve QUESTION -s routed -o router={out}`")

@@ -18,22 +18,47 @@ from ponder.engines.registry import engine_plugin
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--api-key", "server_key", default=None, help="API key clients must send [default: $PONDER_SERVE_API_KEY]")
+@click.option(
+    "--api-key", "server_key", default=None, help="API key clients must send [default: $PONDER_SERVE_API_KEY]"
+)
 @engine_options
-@click.option("--served-name", default=None,
-              help="model name clients ask for [default: the engine's model name; openai without --model: "
-                   "the server's first model, asked at start]")
+@click.option(
+    "--served-name",
+    default=None,
+    help="model name clients ask for [default: the engine's model name; openai without --model: "
+    "the server's first model, asked at start]",
+)
 @click.option("--strategy", default="self-consistency", show_default=True, help="strategy when a request names none")
 @click.option("--budget", type=int, default=4, show_default=True, help="generations when a request names none")
 @click.option("--max-budget", type=int, default=64, show_default=True, help="most generations per request")
 @click.option("--max-concurrent", type=int, default=4, show_default=True, help="runs at once; more get 429")
-@click.option("--request-timeout", type=float, default=300.0, show_default=True,
-              help="seconds after which a run returns its best answer so far")
-@click.option("--prm", "prms", multiple=True, metavar="SPEC",
-              help="a PRM clients may name with the prm option (vllm:URL#MODEL, http:URL); repeatable")
-def serve(host: str, port: int, server_key: str | None, engine: EngineSpec, served_name: str | None,
-          strategy: str, budget: int, max_budget: int, max_concurrent: int, request_timeout: float,
-          prms: tuple[str, ...]) -> None:
+@click.option(
+    "--request-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="seconds after which a run returns its best answer so far",
+)
+@click.option(
+    "--prm",
+    "prms",
+    multiple=True,
+    metavar="SPEC",
+    help="a PRM clients may name with the prm option (vllm:URL#MODEL, http:URL); repeatable",
+)
+def serve(
+    host: str,
+    port: int,
+    server_key: str | None,
+    engine: EngineSpec,
+    served_name: str | None,
+    strategy: str,
+    budget: int,
+    max_budget: int,
+    max_concurrent: int,
+    request_timeout: float,
+    prms: tuple[str, ...],
+) -> None:
     """Serve inference-time strategies behind the OpenAI chat completions API."""
     try:
         import uvicorn
@@ -46,9 +71,14 @@ def serve(host: str, port: int, server_key: str | None, engine: EngineSpec, serv
     try:
         strategy_class(strategy)
         config = ServeConfig.with_env_key(  # checked before the engine loads; named once it has
-            **({"model_name": served_name} if served_name else {}), api_key=server_key, default_strategy=strategy,
-            default_budget=budget, max_budget=max_budget, max_concurrent=max_concurrent,
-            request_timeout=request_timeout, prms=prms,
+            **({"model_name": served_name} if served_name else {}),
+            api_key=server_key,
+            default_strategy=strategy,
+            default_budget=budget,
+            max_budget=max_budget,
+            max_concurrent=max_concurrent,
+            request_timeout=request_timeout,
+            prms=prms,
         )
         backend = engine.create()
     except PonderError as exc:
@@ -59,8 +89,11 @@ def serve(host: str, port: int, server_key: str | None, engine: EngineSpec, serv
         asyncio.run(backend.aclose())
         fail(str(exc))
     configure()
-    click.echo(f"ponder serving {config.model_name!r} on http://{host}:{port}/v1"
-               f"{' (API key required)' if config.api_key else ''}", err=True)
+    click.echo(
+        f"ponder serving {config.model_name!r} on http://{host}:{port}/v1"
+        f"{' (API key required)' if config.api_key else ''}",
+        err=True,
+    )
     try:
         uvicorn.run(create_app(backend, config), host=host, port=port, log_level="warning")
     finally:

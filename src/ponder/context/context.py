@@ -60,9 +60,16 @@ class StepContext:
     parent's)."""
 
     def __init__(
-        self, question: str, engine: Engine, settings: SolveSettings, task: AnswerTask, budget: Budget | Ledger,
-        scorer_engine: Engine | None = None, history: Sequence[Message] = (),
-        scorers: Mapping[str, Scorer] | None = None, engines: Mapping[str, Engine] | NamedEngines | None = None,
+        self,
+        question: str,
+        engine: Engine,
+        settings: SolveSettings,
+        task: AnswerTask,
+        budget: Budget | Ledger,
+        scorer_engine: Engine | None = None,
+        history: Sequence[Message] = (),
+        scorers: Mapping[str, Scorer] | None = None,
+        engines: Mapping[str, Engine] | NamedEngines | None = None,
     ) -> None:
         self.question = question
         self.history = tuple(history)
@@ -104,17 +111,30 @@ class StepContext:
         the spec ``name`` on first use (:mod:`ponder.engines.named`) and closed with the run."""
         return self._named.get(name)
 
-    def child(self, generations: int, settings: SolveSettings | None = None, engine: Engine | None = None, *,
-              own_identities: bool = False) -> StepContext:
+    def child(
+        self,
+        generations: int,
+        settings: SolveSettings | None = None,
+        engine: Engine | None = None,
+        *,
+        own_identities: bool = False,
+    ) -> StepContext:
         """A sub-context for one part of this run (a pipeline component, a strategy run inside
         another): the same question, history, task, scorers and engines, on a child ledger
         (:meth:`Ledger.child`: ``generations`` of its own, what is left of the token and time
         budgets, charged to this context's ledger as it spends), with ``settings`` (e.g. a
         derived seed) if given, generating on ``engine`` if given (else this context's)."""
-        sub = StepContext(self.question, engine or self.engine.engine, settings or self.settings, self.task,
-                          self.ledger.child(generations, own_identities=own_identities),
-                          scorer_engine=self._raw_scorer_engine, history=self.history,
-                          scorers=self.scorers.given(), engines=self._named)
+        sub = StepContext(
+            self.question,
+            engine or self.engine.engine,
+            settings or self.settings,
+            self.task,
+            self.ledger.child(generations, own_identities=own_identities),
+            scorer_engine=self._raw_scorer_engine,
+            history=self.history,
+            scorers=self.scorers.given(),
+            engines=self._named,
+        )
         self._children.append(sub)
         return sub
 
@@ -132,8 +152,15 @@ class StepContext:
         return sampling_temperature(self.settings.temperature, n=n, default=default)
 
     async def sample(
-        self, n: int, *, temperature: float, logprobs: bool = False, max_tokens: int | None = None,
-        assistant_prefix: str = "", messages: tuple[Message, ...] | None = None, stop: tuple[str, ...] = (),
+        self,
+        n: int,
+        *,
+        temperature: float,
+        logprobs: bool = False,
+        max_tokens: int | None = None,
+        assistant_prefix: str = "",
+        messages: tuple[Message, ...] | None = None,
+        stop: tuple[str, ...] = (),
         top_logprobs: int = 0,
     ) -> list[Candidate]:
         """Draw ``n`` new generations of one chat (the question's, or ``messages``) as candidates,
@@ -141,9 +168,16 @@ class StepContext:
         step by step are the same samples one big batch would draw."""
         identities = self.ledger.spend(n)
         request = GenerationRequest(
-            messages=messages or self.messages(), assistant_prefix=assistant_prefix, n=n,
-            max_tokens=max_tokens or self.settings.max_tokens, temperature=temperature, top_p=self.settings.top_p,
-            seed=self.settings.seed, first_index=identities.start, logprobs=logprobs, stop=stop,
+            messages=messages or self.messages(),
+            assistant_prefix=assistant_prefix,
+            n=n,
+            max_tokens=max_tokens or self.settings.max_tokens,
+            temperature=temperature,
+            top_p=self.settings.top_p,
+            seed=self.settings.seed,
+            first_index=identities.start,
+            logprobs=logprobs,
+            stop=stop,
             top_logprobs=top_logprobs,
         )
         [completions] = await self.engine.generate([request])
@@ -151,8 +185,14 @@ class StepContext:
         return [self.candidate(c, identities.start + c.index, prompt=prompt) for c in completions]
 
     def stream(
-        self, n: int, *, temperature: float, top_logprobs: int = 0, max_tokens: int | None = None,
-        messages: tuple[Message, ...] | None = None, stop: tuple[str, ...] = (),
+        self,
+        n: int,
+        *,
+        temperature: float,
+        top_logprobs: int = 0,
+        max_tokens: int | None = None,
+        messages: tuple[Message, ...] | None = None,
+        stop: tuple[str, ...] = (),
     ) -> tuple[MeteredStream, range]:
         """Start ``n`` new generations of one chat as a stream (watch each sample grow, stop any
         one of it: :mod:`ponder.engines.streaming`), and their identities; charged to the ledger
@@ -160,28 +200,42 @@ class StepContext:
         (``prompt=reply_prompt(stream.request)`` lets judges reuse its cached chat)."""
         identities = self.ledger.spend(n)
         request = GenerationRequest(
-            messages=messages or self.messages(), n=n, max_tokens=max_tokens or self.settings.max_tokens,
-            temperature=temperature, top_p=self.settings.top_p, seed=self.settings.seed,
-            first_index=identities.start, stop=stop, top_logprobs=top_logprobs,
+            messages=messages or self.messages(),
+            n=n,
+            max_tokens=max_tokens or self.settings.max_tokens,
+            temperature=temperature,
+            top_p=self.settings.top_p,
+            seed=self.settings.seed,
+            first_index=identities.start,
+            stop=stop,
+            top_logprobs=top_logprobs,
         )
         return self.engine.stream(request), identities
 
-    async def sample_each(self, chats: Sequence[tuple[Message, ...]], *, temperature: float,
-                          max_tokens: int | None = None) -> list[Candidate]:
+    async def sample_each(
+        self, chats: Sequence[tuple[Message, ...]], *, temperature: float, max_tokens: int | None = None
+    ) -> list[Candidate]:
         """One new generation for each chat, all in one engine call (one batch), charged to the
         ledger; chat ``i`` gets the ``i``-th identity handed out."""
         if not chats:
             return []
         identities = self.ledger.spend(len(chats))
         requests = [
-            GenerationRequest(messages=messages, max_tokens=max_tokens or self.settings.max_tokens,
-                              temperature=temperature, top_p=self.settings.top_p, seed=self.settings.seed,
-                              first_index=identity)
+            GenerationRequest(
+                messages=messages,
+                max_tokens=max_tokens or self.settings.max_tokens,
+                temperature=temperature,
+                top_p=self.settings.top_p,
+                seed=self.settings.seed,
+                first_index=identity,
+            )
             for identity, messages in zip(identities, chats, strict=True)
         ]
         results = await self.engine.generate(requests)
-        return [self.candidate(row[0], identity, prompt=request.messages)
-                for identity, request, row in zip(identities, requests, results, strict=True)]
+        return [
+            self.candidate(row[0], identity, prompt=request.messages)
+            for identity, request, row in zip(identities, requests, results, strict=True)
+        ]
 
     async def extend(self, partials: Sequence[Candidate], *, max_tokens: int, temperature: float) -> list[Candidate]:
         """Continue unfinished candidates (the same generations: nothing is charged)."""
@@ -189,15 +243,22 @@ class StepContext:
             return []
         requests = [
             GenerationRequest(
-                messages=self.messages(), assistant_prefix=c.text, max_tokens=max_tokens, temperature=temperature,
-                top_p=self.settings.top_p, seed=derive_seed(self.settings.seed, c.index, 1),
-                logprobs=c.mean_logprob is not None, top_logprobs=TOP_K if c.confidences is not None else 0,
+                messages=self.messages(),
+                assistant_prefix=c.text,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=self.settings.top_p,
+                seed=derive_seed(self.settings.seed, c.index, 1),
+                logprobs=c.mean_logprob is not None,
+                top_logprobs=TOP_K if c.confidences is not None else 0,
             )
             for c in partials
         ]
         results = await self.engine.generate(requests)
-        return [self.candidate(row[0], c.index, before=c, prompt=self.messages())
-                for c, row in zip(partials, results, strict=True)]
+        return [
+            self.candidate(row[0], c.index, before=c, prompt=self.messages())
+            for c, row in zip(partials, results, strict=True)
+        ]
 
     def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Continuations of paths already paid for (step-wise search), served as the engine
@@ -205,8 +266,14 @@ class StepContext:
         from :meth:`Ledger.identities` or :meth:`Ledger.spend`."""
         return self.engine.generate_each(requests)
 
-    def candidate(self, completion: Completion, index: int, before: Candidate | None = None, *,
-                  prompt: tuple[Message, ...] | None = None) -> Candidate:
+    def candidate(
+        self,
+        completion: Completion,
+        index: int,
+        before: Candidate | None = None,
+        *,
+        prompt: tuple[Message, ...] | None = None,
+    ) -> Candidate:
         """A candidate from a completion (appended to ``before``, a partial it continued);
         ``prompt`` is the chat the whole text replies to (else ``before``'s), which judges
         continue (:attr:`Candidate.prompt`)."""
@@ -219,9 +286,14 @@ class StepContext:
         if before is not None and confidences is not None and before.confidences is not None:
             confidences = before.confidences + confidences
         return Candidate(
-            text=text, answer=self.task.extract(text) if completion.finish_reason != "error" else None,
-            finish_reason=completion.finish_reason, completion_tokens=tokens, index=index, mean_logprob=logprob,
-            evidence=completion.error, confidences=confidences,
+            text=text,
+            answer=self.task.extract(text) if completion.finish_reason != "error" else None,
+            finish_reason=completion.finish_reason,
+            completion_tokens=tokens,
+            index=index,
+            mean_logprob=logprob,
+            evidence=completion.error,
+            confidences=confidences,
             prompt=prompt if prompt is not None else before.prompt if before is not None else None,
         )
 

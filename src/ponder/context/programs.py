@@ -24,9 +24,15 @@ async def execute(candidates: list[Candidate]) -> list[Candidate]:
     return list(await asyncio.gather(*(one(c) for c in candidates)))
 
 
-async def sample_programs(ctx: StepContext, n: int, *, temperature: float, logprobs: bool = False,
-                          top_logprobs: int = 0) -> list[Candidate]:
+async def sample_programs(
+    ctx: StepContext, n: int, *, temperature: float, logprobs: bool = False, top_logprobs: int = 0
+) -> list[Candidate]:
     """``n`` program-of-thought samples, run, with their printed answers."""
-    drafts = await ctx.sample(n, temperature=temperature, logprobs=logprobs, top_logprobs=top_logprobs,
-                              messages=ctx.messages(PROGRAM_SYSTEM_PROMPT))
+    drafts = await ctx.sample(
+        n,
+        temperature=temperature,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+        messages=ctx.messages(PROGRAM_SYSTEM_PROMPT),
+    )
     return await execute(drafts)

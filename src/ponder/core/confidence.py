@@ -48,7 +48,7 @@ def trace_score(confidences: Sequence[float], kind: TraceScore, *, window: int, 
     if kind == "mean":
         return sum(confidences) / len(confidences)
     if kind == "tail":
-        last = confidences[-(tail or window):]
+        last = confidences[-(tail or window) :]
         return sum(last) / len(last)
     groups = group_confidences(confidences, window)
     if kind == "lowest":

@@ -78,8 +78,9 @@ class Ledger:
         if tokens is not None:
             tokens = max(tokens - self._usage.completion_tokens, 1)
         seconds = self.seconds_left()
-        budget = Budget(generations=max(generations, 1), tokens=tokens,
-                        seconds=None if seconds is None else max(seconds, 1e-3))
+        budget = Budget(
+            generations=max(generations, 1), tokens=tokens, seconds=None if seconds is None else max(seconds, 1e-3)
+        )
         first = 0 if own_identities else self.identities(generations).start
         return Ledger(budget, parent=self, first_identity=first)
 

@@ -116,7 +116,9 @@ def _option(name: str, kind: Any, raw: Any) -> Any:
         return coerce(kind, raw, from_text=True)
     except TypeMismatch as bad:
         if bad.choices:
-            raise InvalidInputError(f"option {name}={raw!r}: choose one of {', '.join(map(str, bad.choices))}") from None
+            raise InvalidInputError(
+                f"option {name}={raw!r}: choose one of {', '.join(map(str, bad.choices))}"
+            ) from None
         raise InvalidInputError(f"option {name}={raw!r}: expected {type_name(bad.kind)}") from None
 
 

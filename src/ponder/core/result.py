@@ -66,8 +66,9 @@ class SolveResult:
             "strategy": self.strategy,
             "params": self.params,
             "votes": self.votes,
-            "candidates": [{k: v for k, v in asdict(c).items() if k not in ("confidences", "prompt")}
-                           for c in self.candidates],
+            "candidates": [
+                {k: v for k, v in asdict(c).items() if k not in ("confidences", "prompt")} for c in self.candidates
+            ],
             "usage": self.usage.to_dict(),
             "stop_reason": self.stop_reason,
             "trace": self.trace,

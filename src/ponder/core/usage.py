@@ -38,8 +38,11 @@ class Usage:
 
     def as_scorer_usage(self) -> Usage:
         """This record (an engine's usage on a scorer's behalf) moved to the scorer fields."""
-        return Usage(scorer_calls=self.engine_calls, scorer_tokens=self.prompt_tokens + self.completion_tokens,
-                     scorer_prompt_tokens_computed=self.prompt_tokens_computed)
+        return Usage(
+            scorer_calls=self.engine_calls,
+            scorer_tokens=self.prompt_tokens + self.completion_tokens,
+            scorer_prompt_tokens_computed=self.prompt_tokens_computed,
+        )
 
     def to_dict(self) -> dict[str, float | int]:
         data: dict[str, float | int] = asdict(self)

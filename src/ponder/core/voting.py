@@ -52,8 +52,7 @@ def tally(
     if len(weights) != len(answers):
         raise ValueError(f"{len(weights)} weights for {len(answers)} answers")
     return {
-        _first(answers, members): sum(weights[i] for i in members)
-        for members in group_answers(answers, equivalent)
+        _first(answers, members): sum(weights[i] for i in members) for members in group_answers(answers, equivalent)
     }
 
 

@@ -14,6 +14,18 @@ from ponder.engines.plugin import EnginePlugin
 from ponder.engines.registry import create_engine, engine_names, engine_plugin, engine_plugins
 
 __all__ = [
-    "Completion", "Engine", "EngineCapabilities", "EngineInfo", "EnginePlugin", "FakeEngine", "GenerationRequest",
-    "Message", "Scripted", "TokenLogprob", "create_engine", "engine_names", "engine_plugin", "engine_plugins",
+    "Completion",
+    "Engine",
+    "EngineCapabilities",
+    "EngineInfo",
+    "EnginePlugin",
+    "FakeEngine",
+    "GenerationRequest",
+    "Message",
+    "Scripted",
+    "TokenLogprob",
+    "create_engine",
+    "engine_names",
+    "engine_plugin",
+    "engine_plugins",
 ]

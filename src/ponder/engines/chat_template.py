@@ -71,5 +71,8 @@ def template_from_gguf(path: str) -> ChatTemplate:
         index = int(field.parts[field.data[0]][0])
         return bytes(tokens.parts[tokens.data[index]]).decode("utf-8", errors="replace")
 
-    return ChatTemplate(text("tokenizer.chat_template"), bos_token=token("tokenizer.ggml.bos_token_id"),
-                        eos_token=token("tokenizer.ggml.eos_token_id"))
+    return ChatTemplate(
+        text("tokenizer.chat_template"),
+        bos_token=token("tokenizer.ggml.bos_token_id"),
+        eos_token=token("tokenizer.ggml.eos_token_id"),
+    )

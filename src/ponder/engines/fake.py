@@ -88,8 +88,15 @@ class FakeEngine:
         self.calls = 0
         self._cursor = 0
         self.capabilities = EngineCapabilities(
-            fork=fork, prefix_cache=False, logprobs=True, raw_continuation=True,
-            max_context=max_context, seeded=True, reports_stop=True, streams=True, remote=remote,
+            fork=fork,
+            prefix_cache=False,
+            logprobs=True,
+            raw_continuation=True,
+            max_context=max_context,
+            seeded=True,
+            reports_stop=True,
+            streams=True,
+            remote=remote,
         )
         self.info = EngineInfo(name="fake", model="scripted")
 
@@ -105,8 +112,15 @@ class FakeEngine:
         item = self._next_item(request, index)
         text, n_tokens, finish, matched = _cut(item.text, request)
         computed = prompt_tokens if (index == 0 or not self.capabilities.fork) else 0
-        return _Sample(index=index, item=item, text=text, tokens=n_tokens, finish=finish, matched=matched,
-                       usage=Usage(prompt_tokens=prompt_tokens, prompt_tokens_computed=computed))
+        return _Sample(
+            index=index,
+            item=item,
+            text=text,
+            tokens=n_tokens,
+            finish=finish,
+            matched=matched,
+            usage=Usage(prompt_tokens=prompt_tokens, prompt_tokens_computed=computed),
+        )
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         self.calls += 1
@@ -114,8 +128,9 @@ class FakeEngine:
         for request in requests:
             self.requests.append(request)
             prompt_tokens = len(prompt_text(request).split())
-            results.append([self._sample(request, index, prompt_tokens).completion(request)
-                            for index in range(request.n)])
+            results.append(
+                [self._sample(request, index, prompt_tokens).completion(request) for index in range(request.n)]
+            )
         return results
 
     def stream(self, request: GenerationRequest) -> FakeStream:
@@ -144,7 +159,7 @@ def _words(text: str) -> list[str]:
     """``text`` in pieces of one word each (leading whitespace with its word, trailing whitespace
     with the last piece), so that the pieces join to ``text``."""
     pieces = re.findall(r"\s*\S+", text)
-    rest = text[sum(len(p) for p in pieces):]
+    rest = text[sum(len(p) for p in pieces) :]
     if rest:
         if pieces:
             pieces[-1] += rest
@@ -173,7 +188,10 @@ class _Sample:
     def completion(self, request: GenerationRequest) -> Completion:
         """The whole sample, as ``generate`` returns it."""
         return Completion(
-            text=self.text, completion_tokens=self.tokens, finish_reason=self.finish, index=self.index,
+            text=self.text,
+            completion_tokens=self.tokens,
+            finish_reason=self.finish,
+            index=self.index,
             usage=dataclasses.replace(self.usage, completion_tokens=self.tokens),
             logprobs=self._logprobs(self.text.split()) if request.wants_logprobs else None,
             stop_sequence=self.matched,
@@ -184,7 +202,10 @@ class _Sample:
         text = "".join(_words(self.text)[: self.sent])
         tokens = len(text.split())
         return Completion(
-            text=text, completion_tokens=tokens, finish_reason="cancelled", index=self.index,
+            text=text,
+            completion_tokens=tokens,
+            finish_reason="cancelled",
+            index=self.index,
             usage=dataclasses.replace(self.usage, completion_tokens=tokens),
             logprobs=self._logprobs(text.split()) if request.wants_logprobs else None,
         )
@@ -198,8 +219,14 @@ class _Sample:
         before = len("".join(pieces[: self.sent]).split())
         self.sent += 1
         words = piece.split()
-        logprobs = () if not request.wants_logprobs else tuple(
-            TokenLogprob(w, self.item.logprob, self.item.top if before + i == 0 else ()) for i, w in enumerate(words))
+        logprobs = (
+            ()
+            if not request.wants_logprobs
+            else tuple(
+                TokenLogprob(w, self.item.logprob, self.item.top if before + i == 0 else ())
+                for i, w in enumerate(words)
+            )
+        )
         return SampleDelta(self.index, piece, before + len(words), logprobs)
 
 
@@ -251,7 +278,7 @@ class FakeStream:
             if self.stopped(sample.index):
                 sample.ended = True
                 return SampleDone(sample.index, sample.cancelled(self.request))
-        sample = min(live, key=lambda s: ((s.index - self._turn) % len(self.samples)))
+        sample = min(live, key=lambda s: (s.index - self._turn) % len(self.samples))
         self._turn = (sample.index + 1) % len(self.samples)
         delta = sample.next_delta(self.request)
         if delta is not None:

@@ -80,8 +80,10 @@ def parse_engine_spec(spec: str) -> EngineSpec:
     try:
         plugin = engine_plugin(name)
     except UnknownNameError:
-        raise InvalidInputError(f"{spec!r} is not an engine spec: use {spec_forms()} (see `ponder engines`), "
-                                "or the name of an engine passed to the run (engines={...})") from None
+        raise InvalidInputError(
+            f"{spec!r} is not an engine spec: use {spec_forms()} (see `ponder engines`), "
+            "or the name of an engine passed to the run (engines={...})"
+        ) from None
     target, _, query = rest.partition("?")
     try:
         options = plugin.spec_options(target)
@@ -101,8 +103,7 @@ def parse_engine_spec(spec: str) -> EngineSpec:
 
 def missing_engine(name: str) -> str:
     """What to say when ``name`` is neither a passed engine nor a spec."""
-    return (f"no engine named {name!r} was passed; pass engines={{{name!r}: ...}} or use "
-            f"{spec_forms()}")
+    return f"no engine named {name!r} was passed; pass engines={{{name!r}: ...}} or use {spec_forms()}"
 
 
 class NamedEngines:

@@ -85,14 +85,18 @@ class EnginePlugin:
         known = self.option_names()
         unknown = [name for name in names if name not in known]
         if unknown:
-            raise InvalidInputError(f"engine {self.name!r} has no option {spelled(unknown[0])}; "
-                                    f"its options: {', '.join(known) or 'none'}")
+            raise InvalidInputError(
+                f"engine {self.name!r} has no option {spelled(unknown[0])}; its options: {', '.join(known) or 'none'}"
+            )
 
     def options(self, values: Mapping[str, Any] | None = None) -> Any:
         """An ``Options`` instance from user values: strings are converted to the option's type,
         ``None`` means the default, paths become strings; a missing required option is an error."""
-        given = {key: os.fspath(value) if isinstance(value, os.PathLike) else value
-                 for key, value in dict(values or {}).items() if value is not None}
+        given = {
+            key: os.fspath(value) if isinstance(value, os.PathLike) else value
+            for key, value in dict(values or {}).items()
+            if value is not None
+        }
         self.check_names(given)
         missing = [info for info in self.describe() if info.required and info.name not in given]
         if missing:
@@ -109,8 +113,9 @@ class EnginePlugin:
             return {}
         if not target.strip():
             helps = {info.name: info.help for info in self.describe()}
-            raise InvalidInputError(f"needs a {self.spec_option} after {self.name}: "
-                                    f"({helps.get(self.spec_option, self.form)})")
+            raise InvalidInputError(
+                f"needs a {self.spec_option} after {self.name}: ({helps.get(self.spec_option, self.form)})"
+            )
         return {self.spec_option: target.strip()}
 
     def create(self, **values: Any) -> Engine:

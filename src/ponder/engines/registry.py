@@ -35,8 +35,9 @@ def _load(entry: EntryPoint) -> EnginePlugin:
         return loaded if loaded.name == entry.name else dataclasses.replace(loaded, name=entry.name)
     if callable(loaded):
         return plugin_from_factory(entry.name, loaded)
-    raise BackendUnavailableError(f"engine plugin {entry.name!r} ({entry.value}) is neither an EnginePlugin "
-                                  "nor an engine factory")
+    raise BackendUnavailableError(
+        f"engine plugin {entry.name!r} ({entry.value}) is neither an EnginePlugin nor an engine factory"
+    )
 
 
 def engine_names() -> list[str]:
@@ -50,8 +51,9 @@ def engine_plugin(name: str) -> EnginePlugin:
         return BUILTIN[name]
     installed = _installed()
     if name not in installed:
-        raise UnknownNameError(f"unknown engine {name!r}; available: {', '.join(engine_names())} "
-                               "(see `ponder engines`)")
+        raise UnknownNameError(
+            f"unknown engine {name!r}; available: {', '.join(engine_names())} (see `ponder engines`)"
+        )
     return _load(installed[name])
 
 

@@ -190,8 +190,9 @@ def open_stream(engine: Engine, request: GenerationRequest) -> SampleStream:
             stream.fail(exc)
             return
         for completion in row:
-            stream.push(SampleDelta(completion.index, completion.text, completion.completion_tokens,
-                                    completion.logprobs or ()))
+            stream.push(
+                SampleDelta(completion.index, completion.text, completion.completion_tokens, completion.logprobs or ())
+            )
             stream.push(SampleDone(completion.index, completion))
         if len(row) != request.n:  # a short row: the consumer is told which samples are missing
             stream.finish()

@@ -1,8 +1,8 @@
 """First-order logic for LINC: parse formulas in FOLIO notation and decide entailment with z3.
 
-    >>> from ponder.logic import decide
-    >>> decide(["∀x (Dog(x) → Mammal(x))", "Dog(rex)"], "Mammal(rex)").label
-    'True'
+>>> from ponder.logic import decide
+>>> decide(["∀x (Dog(x) → Mammal(x))", "Dog(rex)"], "Mammal(rex)").label
+'True'
 """
 
 from ponder.logic.parser import parse
@@ -28,6 +28,26 @@ from ponder.logic.syntax import (
 )
 
 __all__ = [
-    "And", "Const", "Eq", "Exists", "FOLParseError", "Forall", "Formula", "Iff", "Implies", "Label", "LogicError",
-    "Not", "Or", "Pred", "Term", "Var", "Verdict", "Xor", "decide", "decide_formulas", "format_formula", "parse",
+    "And",
+    "Const",
+    "Eq",
+    "Exists",
+    "FOLParseError",
+    "Forall",
+    "Formula",
+    "Iff",
+    "Implies",
+    "Label",
+    "LogicError",
+    "Not",
+    "Or",
+    "Pred",
+    "Term",
+    "Var",
+    "Verdict",
+    "Xor",
+    "decide",
+    "decide_formulas",
+    "format_formula",
+    "parse",
 ]

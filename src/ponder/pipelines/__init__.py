@@ -6,6 +6,14 @@ from ponder.pipelines.pipeline import DEFAULT_PIPELINE, Pipeline, PipelineParams
 from ponder.pipelines.state import Critique, Output, PipelineState
 
 __all__ = [
-    "DEFAULT_PIPELINE", "Critique", "Layer", "Output", "Pipeline", "PipelineConfig", "PipelineParams",
-    "PipelineState", "load_pipeline", "parse_pipeline",
+    "DEFAULT_PIPELINE",
+    "Critique",
+    "Layer",
+    "Output",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineParams",
+    "PipelineState",
+    "load_pipeline",
+    "parse_pipeline",
 ]

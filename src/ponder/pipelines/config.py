@@ -40,9 +40,9 @@ from ponder.strategies.base import StrategyLookup
 
 _TOP_KEYS = ("name", "description", "layers")
 _LAYER_KEYS = ("name", "components")
-_MODEL_HINT = ("only components that call a model take one: "
-               + ", ".join(kind for kind, cls in COMPONENTS.items()
-                           if "model" in {f.name for f in dataclasses.fields(cls.Params)}))
+_MODEL_HINT = "only components that call a model take one: " + ", ".join(
+    kind for kind, cls in COMPONENTS.items() if "model" in {f.name for f in dataclasses.fields(cls.Params)}
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,13 @@ class PipelineConfig:
         return max(total, 1)
 
 
-def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection[str] | None = None,
-                  engines: Collection[str] | None = None, strategies: StrategyLookup | None = None) -> PipelineConfig:
+def load_pipeline(
+    config: str | Path | Mapping[str, Any],
+    *,
+    scorers: Collection[str] | None = None,
+    engines: Collection[str] | None = None,
+    strategies: StrategyLookup | None = None,
+) -> PipelineConfig:
     """A pipeline from a YAML or JSON file, or a dict. With ``scorers`` (the names a run knows),
     every scorer a component names is checked against them too; with ``engines`` (the names of
     the engines the caller passed), so is every ``model`` that is not an engine spec.
@@ -85,13 +90,20 @@ def load_pipeline(config: str | Path | Mapping[str, Any], *, scorers: Collection
     it: :func:`ponder.registry.load_pipeline` passes the registry's)."""
     data, where = read_config(config)
     default_name = Path(config).stem if not isinstance(config, Mapping) else "pipeline"
-    return parse_pipeline(data, where, scorers=scorers, engines=engines, strategies=strategies,
-                          default_name=default_name)
+    return parse_pipeline(
+        data, where, scorers=scorers, engines=engines, strategies=strategies, default_name=default_name
+    )
 
 
-def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None = None,
-                   engines: Collection[str] | None = None, strategies: StrategyLookup | None = None,
-                   default_name: str = "pipeline") -> PipelineConfig:
+def parse_pipeline(
+    data: Any,
+    where: Where,
+    *,
+    scorers: Collection[str] | None = None,
+    engines: Collection[str] | None = None,
+    strategies: StrategyLookup | None = None,
+    default_name: str = "pipeline",
+) -> PipelineConfig:
     """Validate parsed config data (see the module docstring)."""
     top = _mapping(data, (), where, "the pipeline config")
     _known_keys(top, (), where, _TOP_KEYS)
@@ -109,16 +121,22 @@ def parse_pipeline(data: Any, where: Where, *, scorers: Collection[str] | None =
     return PipelineConfig(name=name, layers=layers, description=description, source=where.source)
 
 
-def _layer(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None,
-           strategies: StrategyLookup | None) -> Layer:
+def _layer(
+    raw: Any, path: Path_, where: Where, scorers: Collection[str] | None, strategies: StrategyLookup | None
+) -> Layer:
     name = ""
     items: Any
     base: Path_ | None
     if isinstance(raw, dict) and "type" in raw:
         items, base = [raw], None
     elif isinstance(raw, dict):
-        _known_keys(raw, path, where, _LAYER_KEYS, "a layer is a component (a mapping with 'type'), a list of "
-                                                    "components, or a mapping with 'components'")
+        _known_keys(
+            raw,
+            path,
+            where,
+            _LAYER_KEYS,
+            "a layer is a component (a mapping with 'type'), a list of components, or a mapping with 'components'",
+        )
         name = _typed(raw.get("name", ""), str, path + ("name",), where)
         items, base = raw.get("components"), path + ("components",)
         if not isinstance(items, list):
@@ -129,31 +147,41 @@ def _layer(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None,
         raise where.error(path, f"expected a component or a list of components, got {_kind(raw)}")
     if not items:
         raise where.error(path, "a layer needs at least one component")
-    components = tuple(_component(item, path if base is None else base + (i,), where, scorers, strategies)
-                       for i, item in enumerate(items))
+    components = tuple(
+        _component(item, path if base is None else base + (i,), where, scorers, strategies)
+        for i, item in enumerate(items)
+    )
     return Layer(name=name or "+".join(c.kind for c in components), components=components)
 
 
-def _component(raw: Any, path: Path_, where: Where, scorers: Collection[str] | None,
-               strategies: StrategyLookup | None) -> Component:
+def _component(
+    raw: Any, path: Path_, where: Where, scorers: Collection[str] | None, strategies: StrategyLookup | None
+) -> Component:
     spec = _mapping(raw, path, where, "a component")
     kind = spec.get("type")
     if kind not in COMPONENTS:
         problem = "missing key 'type'" if kind is None else f"unknown component type {kind!r}"
-        raise where.error(path + (("type",) if kind is not None else ()),
-                          f"{problem}; available: {', '.join(COMPONENTS)}")
+        raise where.error(
+            path + (("type",) if kind is not None else ()), f"{problem}; available: {', '.join(COMPONENTS)}"
+        )
     cls = COMPONENTS[kind]
     fields = {f.name: f for f in dataclasses.fields(cls.Params)}
     _known_keys(spec, path, where, ("type", *fields))
     hints = typing.get_type_hints(cls.Params)
     values = {key: _typed(value, hints[key], path + (key,), where) for key, value in spec.items() if key != "type"}
-    missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise where.error(path, f"a {kind} needs key {missing[0]!r}")
     if issubclass(cls, StrategyComponent) and strategies is None:
-        raise where.error(path, "a strategy component needs the strategy registry: load the pipeline with "
-                                "ponder.registry.load_pipeline (or pass strategies=)")
+        raise where.error(
+            path,
+            "a strategy component needs the strategy registry: load the pipeline with "
+            "ponder.registry.load_pipeline (or pass strategies=)",
+        )
     try:
         params = cls.Params(**values)
         component: Component
@@ -173,9 +201,11 @@ def _check_scorers(kind: str, params: Any, path: Path_, where: Where, scorers: C
     """Scorer names a component uses must be ones the run knows (when the caller says which)."""
     if scorers is None:
         return
-    named = {"verifier": ("scorer", params.scorer if kind == "verifier" else None),
-             "ranker": ("by", params.by if kind == "ranker" and params.by != "model" else None),
-             "strategy": ("options", (params.options or {}).get("scorer") if kind == "strategy" else None)}
+    named = {
+        "verifier": ("scorer", params.scorer if kind == "verifier" else None),
+        "ranker": ("by", params.by if kind == "ranker" and params.by != "model" else None),
+        "strategy": ("options", (params.options or {}).get("scorer") if kind == "strategy" else None),
+    }
     key, name = named.get(kind, ("", None))
     if name is not None and name not in scorers:
         raise where.error(path + (key,), f"unknown scorer {name!r}; available: {', '.join(sorted(scorers))}")
@@ -188,8 +218,11 @@ def _check_order(layers: tuple[Layer, ...], raw: list[Any], where: Where) -> Non
         for j, component in enumerate(layer.components):
             path = _component_path(raw[i], ("layers", i), j)
             if component.needs_candidates and not have_candidates:
-                raise where.error(path, f"a {component.kind} needs candidates from an earlier layer; "
-                                        "start with a layer that has a generator or a strategy")
+                raise where.error(
+                    path,
+                    f"a {component.kind} needs candidates from an earlier layer; "
+                    "start with a layer that has a generator or a strategy",
+                )
             if component.kind == "test_evaluator" and not have_tests:
                 raise where.error(path, "a test_evaluator needs a test_generator in an earlier layer")
         have_candidates = have_candidates or any(c.creates for c in layer.components)
@@ -203,8 +236,10 @@ def _check_models(layers: tuple[Layer, ...], raw: list[Any], where: Where, engin
             model = getattr(component.params, "model", None)
             if model is not None and model not in engines and not is_spec(model):
                 path = _component_path(raw[i], ("layers", i), j) + ("model",)
-                raise where.error(path, f"pipeline layer {i + 1} ({component.kind}) names model {model!r}, but "
-                                        f"{missing_engine(model)}")
+                raise where.error(
+                    path,
+                    f"pipeline layer {i + 1} ({component.kind}) names model {model!r}, but {missing_engine(model)}",
+                )
 
 
 def _component_path(raw_layer: Any, path: Path_, index: int) -> Path_:
@@ -225,13 +260,21 @@ def _known_keys(spec: Mapping[str, Any], path: Path_, where: Where, known: tuple
     for key in spec:
         if key not in known:
             note = _MODEL_HINT if key == "model" else hint
-            raise where.error(path + (key,), f"unknown key {key!r}; valid keys: {', '.join(known)}"
-                                             + (f" ({note})" if note else ""))
+            raise where.error(
+                path + (key,), f"unknown key {key!r}; valid keys: {', '.join(known)}" + (f" ({note})" if note else "")
+            )
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 _NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}

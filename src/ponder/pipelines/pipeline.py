@@ -53,8 +53,10 @@ class Pipeline(Strategy[PipelineParams, PipelineState]):
     """Runs a :class:`PipelineConfig` one layer per step (see the module docstring)."""
 
     name: ClassVar[str] = "pipeline"
-    summary: ClassVar[str] = ("layers of generate/critique/rank/fuse/verify/unit-test components; "
-                              "--pipeline FILE (by name: 2 drafts, critique each, fuse)")
+    summary: ClassVar[str] = (
+        "layers of generate/critique/rank/fuse/verify/unit-test components; "
+        "--pipeline FILE (by name: 2 drafts, critique each, fuse)"
+    )
     Params: ClassVar[type] = PipelineParams
 
     def __init__(self, params: PipelineParams | None = None, config: PipelineConfig | None = None) -> None:
@@ -87,15 +89,23 @@ class Pipeline(Strategy[PipelineParams, PipelineState]):
         seen = tuple(judged.get(c.index, c) for c in state.seen) + new
         tests = state.tests + tuple(t for output in outputs for t in output.tests)
         after = PipelineState(
-            layers_done=number + 1, candidates=candidates,
+            layers_done=number + 1,
+            candidates=candidates,
             critiques=state.critiques + tuple(k for output in outputs for k in output.critiques),
-            tests=tuple(dict.fromkeys(tests)), seen=seen, next_index=ctx.ledger.next_identity,
+            tests=tuple(dict.fromkeys(tests)),
+            seen=seen,
+            next_index=ctx.ledger.next_identity,
         )
         info = step_info(
-            "layer", layer=number + 1, name=layer.name, pipeline=self.config.name,
+            "layer",
+            layer=number + 1,
+            name=layer.name,
+            pipeline=self.config.name,
             candidates=[c.index for c in candidates],
-            components=[{"type": component.kind, "generations": spent, "usage": usage.to_dict(), **output.info}
-                        for (component, *_), (output, spent, usage) in zip(plans, results, strict=True)],
+            components=[
+                {"type": component.kind, "generations": spent, "usage": usage.to_dict(), **output.info}
+                for (component, *_), (output, spent, usage) in zip(plans, results, strict=True)
+            ],
         )
         return after, info
 
@@ -110,8 +120,9 @@ class Pipeline(Strategy[PipelineParams, PipelineState]):
         engine = ctx.named_engine(model) if model else None
         return Slot(ctx.child(allowed, engine=engine), allowed)
 
-    async def _run(self, state: PipelineState, component: Component, need: int, allowed: int,
-                   slot: Slot | None) -> tuple[Output, int, Usage]:
+    async def _run(
+        self, state: PipelineState, component: Component, need: int, allowed: int, slot: Slot | None
+    ) -> tuple[Output, int, Usage]:
         """One component's output, the generations it spent and its usage."""
         if slot is None:
             return Output(info={"skipped": f"needs {need} generations, none left"}), 0, Usage()

@@ -57,8 +57,9 @@ def read_config(config: str | Path | Mapping[str, Any]) -> tuple[Any, Where]:
     except OSError as exc:
         raise InvalidInputError(f"cannot read pipeline config {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"cannot read pipeline config {str(path)!r}: not UTF-8 text ({exc.reason} "
-                                f"at byte {exc.start})") from None
+        raise InvalidInputError(
+            f"cannot read pipeline config {str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     return parse_text(text, str(path), as_json=path.suffix.lower() == ".json")
 
 
@@ -95,8 +96,9 @@ def _mark(node: yaml.Node, data: Any, path: Path_, lines: dict[Path_, int], sour
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if key in seen:
-                raise InvalidInputError(f"{source}:{key_node.start_mark.line + 1}: {dotted(path + (key,))}: "
-                                        "duplicate key")
+                raise InvalidInputError(
+                    f"{source}:{key_node.start_mark.line + 1}: {dotted(path + (key,))}: duplicate key"
+                )
             if key is None or key not in data:
                 continue
             seen.add(key)

@@ -17,5 +17,16 @@ from ponder.routing.question_types import classify
 from ponder.routing.router import Router, load_router, router_from_dict
 from ponder.routing.trajectory import Trajectory, all_trajectories, parse_trajectory
 
-__all__ = ["ACTIONS", "LAYERS", "Action", "Router", "Trajectory", "Work", "all_trajectories", "classify",
-           "load_router", "parse_trajectory", "router_from_dict"]
+__all__ = [
+    "ACTIONS",
+    "LAYERS",
+    "Action",
+    "Router",
+    "Trajectory",
+    "Work",
+    "all_trajectories",
+    "classify",
+    "load_router",
+    "parse_trajectory",
+    "router_from_dict",
+]

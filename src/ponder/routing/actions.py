@@ -92,15 +92,15 @@ def _note(label: str, prompt: str) -> Run:
 
 
 async def _cot(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
-    system = (ctx.settings.system_prompt or "Answer the question. Finish with 'The answer is' and the answer.")
-    new = await ctx.sample(n, temperature=temperature,
-                           messages=ctx.messages(system + COT_SUFFIX, posed(ctx, work)))
+    system = ctx.settings.system_prompt or "Answer the question. Finish with 'The answer is' and the answer."
+    new = await ctx.sample(n, temperature=temperature, messages=ctx.messages(system + COT_SUFFIX, posed(ctx, work)))
     return replace(work, solutions=work.solutions + tuple(new))
 
 
 async def _pot(ctx: StepContext, work: Work, n: int, temperature: float) -> Work:
-    drafts = await ctx.sample(n, temperature=temperature,
-                              messages=ctx.messages(PROGRAM_SYSTEM_PROMPT, posed(ctx, work)))
+    drafts = await ctx.sample(
+        n, temperature=temperature, messages=ctx.messages(PROGRAM_SYSTEM_PROMPT, posed(ctx, work))
+    )
     return replace(work, solutions=work.solutions + tuple(await execute(drafts)), programs=True)
 
 
@@ -125,10 +125,18 @@ async def _verify(ctx: StepContext, work: Work, n: int, temperature: float) -> W
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
-        Action("rewrite", "analysis", "restate the question clearly, without solving it",
-               _note("Rewritten question", REWRITE_PROMPT)),
-        Action("plan", "analysis", "decompose the question into steps, without carrying them out",
-               _note("Plan", PLAN_PROMPT)),
+        Action(
+            "rewrite",
+            "analysis",
+            "restate the question clearly, without solving it",
+            _note("Rewritten question", REWRITE_PROMPT),
+        ),
+        Action(
+            "plan",
+            "analysis",
+            "decompose the question into steps, without carrying them out",
+            _note("Plan", PLAN_PROMPT),
+        ),
         Action("cot", "solution", "chain-of-thought: reason in prose to the answer", _cot),
         Action("pot", "solution", "program of thought: a Python program run in the sandbox", _pot),
         Action("verify", "verification", "check the solution and confirm or correct its answer", _verify),

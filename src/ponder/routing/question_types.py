@@ -30,8 +30,11 @@ FIELD_PREFIX = "field:"
 _LOGIC_RE = re.compile(r"(?im)^\s*premises?\s*:|\bconclusion\s*:|\btrue,? false,? or uncertain\b")
 _CODE_RE = re.compile(r"(?m)^\s*def \w+\s*\(|```|^\s*(?:import|from) \w+|\bclass \w+\s*[:(]")
 _OPTION_RE = re.compile(r"(?m)(?:^|\s)\(?([A-E])[).:]\s+\S")
-_SYMBOLIC_RE = re.compile(r"\$|\\(?:frac|sqrt|sum|int|cdot|pi|le|ge)\b|\^|\b[a-z]\s*=\s*[-\d(]|\bsolve for\b|"
-                          r"\d\s*[a-z]\b\s*[-+=]", re.IGNORECASE)
+_SYMBOLIC_RE = re.compile(
+    r"\$|\\(?:frac|sqrt|sum|int|cdot|pi|le|ge)\b|\^|\b[a-z]\s*=\s*[-\d(]|\bsolve for\b|"
+    r"\d\s*[a-z]\b\s*[-+=]",
+    re.IGNORECASE,
+)
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
 HEURISTIC_TYPES = ("logic", "code", "choice", "symbolic", "word-multistep", "word-simple", "text")
 
@@ -54,7 +57,7 @@ def classify(question: str) -> str:
 
 def check_scheme(scheme: str) -> str:
     """``scheme`` if it is ``heuristic``, ``dataset`` or ``field:NAME``; else a clear error."""
-    if scheme in (HEURISTIC, DATASET) or (scheme.startswith(FIELD_PREFIX) and scheme[len(FIELD_PREFIX):].strip()):
+    if scheme in (HEURISTIC, DATASET) or (scheme.startswith(FIELD_PREFIX) and scheme[len(FIELD_PREFIX) :].strip()):
         return scheme
     raise InvalidInputError(f"question types {scheme!r}: choose heuristic, dataset or field:NAME")
 
@@ -66,7 +69,7 @@ def typer(scheme: str, dataset: str) -> Callable[[str, Mapping[str, Any]], str]:
         return lambda question, row: classify(question)
     if scheme == DATASET:
         return lambda question, row: dataset
-    name = scheme[len(FIELD_PREFIX):].strip()
+    name = scheme[len(FIELD_PREFIX) :].strip()
 
     def from_field(question: str, row: Mapping[str, Any]) -> str:
         value = row.get(name)

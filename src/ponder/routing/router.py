@@ -63,8 +63,15 @@ class Router:
         return parse_trajectory(self.fallback), kind, "fallback"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "types": self.types, "routes": dict(self.routes), "fallback": self.fallback,
-                "evidence": dict(self.evidence), "overall": dict(self.overall), "search": dict(self.search)}
+        return {
+            "format": FORMAT,
+            "types": self.types,
+            "routes": dict(self.routes),
+            "fallback": self.fallback,
+            "evidence": dict(self.evidence),
+            "overall": dict(self.overall),
+            "search": dict(self.search),
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the router as JSON (folders created); returns the path."""

@@ -58,8 +58,9 @@ def parse_trajectory(text: str) -> Trajectory:
         if action is None:
             raise InvalidInputError(f"unknown action {part!r} in trajectory {text!r}; actions: {', '.join(ACTIONS)}")
         if action.layer in chosen:
-            raise InvalidInputError(f"trajectory {text!r} has two {action.layer} actions "
-                                    f"({chosen[action.layer]} and {part})")
+            raise InvalidInputError(
+                f"trajectory {text!r} has two {action.layer} actions ({chosen[action.layer]} and {part})"
+            )
         chosen[action.layer] = part
     if "solution" not in chosen:
         choices = " or ".join(layer_actions("solution"))

@@ -71,8 +71,14 @@ CLONE_THREAD = 0x00010000
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-MOUNT_OPTION_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-                      "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
+MOUNT_OPTION_FLAGS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": 1024,
+    "nodiratime": 2048,
+    "relatime": 1 << 21,
+}
 
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP = 1, 22, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
@@ -81,25 +87,81 @@ LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # Syscall numbers (from the kernel's unistd tables): x86-64, and the generic table of aarch64.
 ARCHES: dict[str, tuple[int, dict[str, int]]] = {
-    "x86_64": (0xC000003E, {
-        "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "socket": 41, "socketpair": 53,
-        "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "io_uring_setup": 425,
-        "tkill": 200, "bpf": 321, "userfaultfd": 323, "perf_event_open": 298, "keyctl": 250,
-        "add_key": 248, "request_key": 249, "mount": 165, "umount2": 166, "unshare": 272,
-        "setns": 308, "pivot_root": 155, "chroot": 161, "pidfd_send_signal": 424,
-        "pidfd_open": 434, "mknod": 133, "mknodat": 259, "link": 86, "linkat": 265,
-        "symlink": 88, "symlinkat": 266,
-        "clone": 56, "clone3": 435, "kill": 62, "tgkill": 234,
-    }),
-    "aarch64": (0xC00000B7, {
-        "execve": 221, "execveat": 281, "socket": 198, "socketpair": 199, "ptrace": 117,
-        "process_vm_readv": 270, "process_vm_writev": 271, "io_uring_setup": 425, "tkill": 130,
-        "bpf": 280, "userfaultfd": 282, "perf_event_open": 241, "keyctl": 219, "add_key": 217,
-        "request_key": 218, "mount": 40, "umount2": 39, "unshare": 97, "setns": 268,
-        "pivot_root": 41, "chroot": 51, "pidfd_send_signal": 424, "pidfd_open": 434,
-        "mknodat": 33, "linkat": 37, "symlinkat": 36,
-        "clone": 220, "clone3": 435, "kill": 129, "tgkill": 131,
-    }),
+    "x86_64": (
+        0xC000003E,
+        {
+            "fork": 57,
+            "vfork": 58,
+            "execve": 59,
+            "execveat": 322,
+            "socket": 41,
+            "socketpair": 53,
+            "ptrace": 101,
+            "process_vm_readv": 310,
+            "process_vm_writev": 311,
+            "io_uring_setup": 425,
+            "tkill": 200,
+            "bpf": 321,
+            "userfaultfd": 323,
+            "perf_event_open": 298,
+            "keyctl": 250,
+            "add_key": 248,
+            "request_key": 249,
+            "mount": 165,
+            "umount2": 166,
+            "unshare": 272,
+            "setns": 308,
+            "pivot_root": 155,
+            "chroot": 161,
+            "pidfd_send_signal": 424,
+            "pidfd_open": 434,
+            "mknod": 133,
+            "mknodat": 259,
+            "link": 86,
+            "linkat": 265,
+            "symlink": 88,
+            "symlinkat": 266,
+            "clone": 56,
+            "clone3": 435,
+            "kill": 62,
+            "tgkill": 234,
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {
+            "execve": 221,
+            "execveat": 281,
+            "socket": 198,
+            "socketpair": 199,
+            "ptrace": 117,
+            "process_vm_readv": 270,
+            "process_vm_writev": 271,
+            "io_uring_setup": 425,
+            "tkill": 130,
+            "bpf": 280,
+            "userfaultfd": 282,
+            "perf_event_open": 241,
+            "keyctl": 219,
+            "add_key": 217,
+            "request_key": 218,
+            "mount": 40,
+            "umount2": 39,
+            "unshare": 97,
+            "setns": 268,
+            "pivot_root": 41,
+            "chroot": 51,
+            "pidfd_send_signal": 424,
+            "pidfd_open": 434,
+            "mknodat": 33,
+            "linkat": 37,
+            "symlinkat": 36,
+            "clone": 220,
+            "clone3": 435,
+            "kill": 129,
+            "tgkill": 131,
+        },
+    ),
 }
 SPECIAL_SYSCALLS = ("clone", "clone3", "kill", "tgkill")
 
@@ -144,14 +206,13 @@ def relay_exit(pid: int) -> NoReturn:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-def mount(libc: Any, source: str | None, target: str, fstype: str | None, flags: int,
-          data: str | None = None) -> None:
+def mount(libc: Any, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     """``mount(2)``; raise :class:`SetupError` on failure."""
+
     def encode(text: str | None) -> bytes | None:
         return None if text is None else os.fsencode(text)
 
-    libc_call(libc, "mount", encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags),
-              encode(data))
+    libc_call(libc, "mount", encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data))
 
 
 def mount_points() -> list[tuple[str, int]]:
@@ -171,8 +232,7 @@ def mount_points() -> list[tuple[str, int]]:
 def confine_filesystem(libc: Any, workdir: str, disk_bytes: int, layers: list[str]) -> None:
     """Everything read-only but a fresh tmpfs at ``workdir``; a minimal ``/dev``; own ``/proc``."""
     mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
-    mount(libc, "tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV,
-          f"size={disk_bytes},nr_inodes=4096,mode=0700")
+    mount(libc, "tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_bytes},nr_inodes=4096,mode=0700")
     layers.append("private-tmp")
     for path, flags in mount_points():
         if path == workdir:
@@ -190,8 +250,12 @@ def confine_filesystem(libc: Any, workdir: str, disk_bytes: int, layers: list[st
         device = ctypes.c_ulong(os.makedev(1, minor))
         libc_call(libc, "mknod", os.fsencode(path), ctypes.c_uint(0o020666), device)
         os.chmod(path, 0o666)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"/dev/{name}")
     mount(libc, None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     layers.append("minimal-dev")
@@ -207,8 +271,7 @@ class CapHeader(ctypes.Structure):
 class CapData(ctypes.Structure):
     """``struct __user_cap_data_struct``."""
 
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 def drop_capabilities(libc: Any) -> None:
@@ -224,9 +287,13 @@ def drop_capabilities(libc: Any) -> None:
 def set_limits(config: dict[str, Any]) -> None:
     """The resource limits; CPU soft = hard, so the kernel kills (SIGKILL) at the limit."""
     cpu = int(config["cpu_seconds"])
-    for limit, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, config["memory_bytes"]),
-                         (resource.RLIMIT_FSIZE, config["file_bytes"]),
-                         (resource.RLIMIT_NOFILE, config["open_files"]), (resource.RLIMIT_CORE, 0)):
+    for limit, value in (
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_AS, config["memory_bytes"]),
+        (resource.RLIMIT_FSIZE, config["file_bytes"]),
+        (resource.RLIMIT_NOFILE, config["open_files"]),
+        (resource.RLIMIT_CORE, 0),
+    ):
         resource.setrlimit(limit, (value, value))
 
 
@@ -249,12 +316,12 @@ def seccomp_program(arch: int, numbers: dict[str, int], own_pid: int) -> bytes:
     def label(name: str) -> None:
         labels[name] = len(code)
 
-    emit(ld_abs, 4)                             # arch
+    emit(ld_abs, 4)  # arch
     emit(jeq, arch, 1, 0)
     emit(ret, kill)
-    emit(ld_abs, 0)                             # syscall number
+    emit(ld_abs, 0)  # syscall number
     if arch == ARCHES["x86_64"][0]:
-        emit(jge, 0x40000000, "deny", 0)        # x32 ABI
+        emit(jge, 0x40000000, "deny", 0)  # x32 ABI
     for name, number in numbers.items():
         if name not in SPECIAL_SYSCALLS:
             emit(jeq, number, "deny", 0)
@@ -264,10 +331,10 @@ def seccomp_program(arch: int, numbers: dict[str, int], own_pid: int) -> bytes:
     emit(jeq, numbers["tgkill"], "own", 0)
     emit(ret, allow)
     label("clone")
-    emit(ld_abs, 16)                            # args[0], low word: clone flags
+    emit(ld_abs, 16)  # args[0], low word: clone flags
     emit(jset, CLONE_THREAD, "allow", "deny")
     label("own")
-    emit(ld_abs, 16)                            # args[0], low word: the target pid
+    emit(ld_abs, 16)  # args[0], low word: the target pid
     emit(jeq, own_pid, "allow", "deny")
     label("enosys")
     emit(ret, enosys)
@@ -312,19 +379,42 @@ def make_guard(workdir: str) -> Callable[[str, tuple[Any, ...]], None]:
     type_, any_, str_, bool_, len_ = type, any, str, bool, len
     refuse, unresolvable = PermissionError, (OSError, TypeError, ValueError, UnicodeError)
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    denied = frozenset({
-        "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system",
-        "subprocess.Popen", "os.chdir", "os.link", "os.symlink", "resource.setrlimit",
-        "resource.prlimit", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
-        "cpython.PyInterpreterState_New", "sys.remote_exec",
-    })
+    denied = frozenset(
+        {
+            "os.fork",
+            "os.forkpty",
+            "os.exec",
+            "os.posix_spawn",
+            "os.spawn",
+            "os.system",
+            "subprocess.Popen",
+            "os.chdir",
+            "os.link",
+            "os.symlink",
+            "resource.setrlimit",
+            "resource.prlimit",
+            "gc.get_objects",
+            "gc.get_referrers",
+            "gc.get_referents",
+            "cpython.PyInterpreterState_New",
+            "sys.remote_exec",
+        }
+    )
     denied_prefixes = ("socket.", "ctypes.")
     # event -> its (path argument, that path's dir_fd argument or None) positions
     mutations: dict[str, tuple[tuple[int, int | None], ...]] = {
-        "os.chmod": ((0, 2),), "os.chown": ((0, 3),), "os.mkdir": ((0, 2),),
-        "os.remove": ((0, 1),), "os.rename": ((0, 2), (1, 3)), "os.rmdir": ((0, 1),),
-        "os.truncate": ((0, None),), "os.utime": ((0, 3),), "os.setxattr": ((0, None),),
-        "os.removexattr": ((0, None),), "os.chflags": ((0, None),), "os.lchflags": ((0, None),),
+        "os.chmod": ((0, 2),),
+        "os.chown": ((0, 3),),
+        "os.mkdir": ((0, 2),),
+        "os.remove": ((0, 1),),
+        "os.rename": ((0, 2), (1, 3)),
+        "os.rmdir": ((0, 1),),
+        "os.truncate": ((0, None),),
+        "os.utime": ((0, 3),),
+        "os.setxattr": ((0, None),),
+        "os.removexattr": ((0, None),),
+        "os.chflags": ((0, None),),
+        "os.lchflags": ((0, None),),
     }
 
     def canonical(text: str) -> str:

@@ -156,8 +156,9 @@ class _Collected:
     stopped: Literal["timeout", "output"] | None = None
 
 
-def run_python(code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits(),
-               isolation: Isolation = "auto") -> SandboxResult:
+def run_python(
+    code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits(), isolation: Isolation = "auto"
+) -> SandboxResult:
     """Run ``code`` as a Python program in the sandbox; never raises for the program's faults."""
     if isolation not in ("auto", "namespaces", "process"):
         raise InvalidInputError(f"unknown sandbox isolation {isolation!r}: auto, namespaces or process")
@@ -168,10 +169,17 @@ def run_python(code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLim
         program = root / "program.py"
         program.write_text(code, encoding="utf-8", errors="replace")
         report_read, report_write = os.pipe()
-        config = {"workdir": str(workdir), "program": str(program), "report_fd": report_write,
-                  "isolation": isolation, "cpu_seconds": math.ceil(limits.cpu_seconds),
-                  "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes,
-                  "disk_bytes": limits.disk_bytes, "open_files": limits.open_files}
+        config = {
+            "workdir": str(workdir),
+            "program": str(program),
+            "report_fd": report_write,
+            "isolation": isolation,
+            "cpu_seconds": math.ceil(limits.cpu_seconds),
+            "memory_bytes": limits.memory_bytes,
+            "file_bytes": limits.file_bytes,
+            "disk_bytes": limits.disk_bytes,
+            "open_files": limits.open_files,
+        }
         started = time.monotonic()
         try:
             proc = _spawn(config, workdir, report_write)
@@ -181,8 +189,9 @@ def run_python(code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLim
         finally:
             os.close(report_write)
         try:
-            collected = _pump(proc, stdin.encode("utf-8", "replace"), report_read,
-                              started + limits.wall_seconds, limits.output_bytes)
+            collected = _pump(
+                proc, stdin.encode("utf-8", "replace"), report_read, started + limits.wall_seconds, limits.output_bytes
+            )
             if collected.stopped is not None:
                 _kill_group(proc.pid)
             returncode, cpu, expired = _reap(proc, started + limits.wall_seconds)
@@ -214,24 +223,38 @@ def _spawn(config: dict[str, object], workdir: Path, report_write: int) -> subpr
     """Start the child script in its own session with a minimal environment."""
     if not sys.executable:
         raise SandboxError("no Python interpreter to run the sandbox with")
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir),
-           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
     argv = [sys.executable, "-I", "-S", "-B", "-X", "utf8", str(CHILD_SCRIPT), json.dumps(config)]
     try:
-        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=workdir, env=env,
-                                start_new_session=True, pass_fds=(report_write,))
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            pass_fds=(report_write,),
+        )
     except OSError as exc:
         raise SandboxError(f"cannot start the sandbox interpreter: {exc}") from exc
 
 
-def _pump(proc: subprocess.Popen[bytes], data: bytes, report_fd: int, deadline: float,
-          cap: int) -> _Collected:
+def _pump(proc: subprocess.Popen[bytes], data: bytes, report_fd: int, deadline: float, cap: int) -> _Collected:
     """Feed stdin and read stdout, stderr and the report until they end, the deadline, or the cap."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     collected = _Collected(bytearray(), bytearray(), bytearray())
-    buffers = {proc.stdout.fileno(): collected.stdout, proc.stderr.fileno(): collected.stderr,
-               report_fd: collected.report}
+    buffers = {
+        proc.stdout.fileno(): collected.stdout,
+        proc.stderr.fileno(): collected.stderr,
+        report_fd: collected.report,
+    }
     stdin_fd, offset = proc.stdin.fileno(), 0
     with selectors.DefaultSelector() as selector:
         for fd in buffers:
@@ -249,7 +272,7 @@ def _pump(proc: subprocess.Popen[bytes], data: bytes, report_fd: int, deadline: 
             for key, _ in selector.select(remaining):
                 if key.fd == stdin_fd:
                     try:
-                        offset += os.write(stdin_fd, data[offset:offset + _READ_CHUNK])
+                        offset += os.write(stdin_fd, data[offset : offset + _READ_CHUNK])
                     except BlockingIOError:
                         continue
                     except OSError:  # the program closed its stdin: the rest is not wanted
@@ -325,8 +348,9 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _classify(stopped: str | None, returncode: int, cpu: float, stderr: str,
-              limits: SandboxLimits) -> tuple[Status, str | None]:
+def _classify(
+    stopped: str | None, returncode: int, cpu: float, stderr: str, limits: SandboxLimits
+) -> tuple[Status, str | None]:
     """Status and reason from how reading stopped, the exit code, CPU used and the traceback."""
     if stopped == "output":
         return "limit", f"output passed the {limits.output_bytes}-byte limit"

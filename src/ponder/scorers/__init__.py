@@ -7,6 +7,13 @@ from ponder.scorers.probability import SequenceProbability
 from ponder.scorers.registry import SCORERS, make_scorer
 
 __all__ = [
-    "ExactChecker", "RestartJudge", "SCORERS", "Scorer", "ScorerInfo", "SelfEvalJudge",
-    "SequenceProbability", "make_scorer", "verdict_probability",
+    "ExactChecker",
+    "RestartJudge",
+    "SCORERS",
+    "Scorer",
+    "ScorerInfo",
+    "SelfEvalJudge",
+    "SequenceProbability",
+    "make_scorer",
+    "verdict_probability",
 ]

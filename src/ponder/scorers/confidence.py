@@ -34,7 +34,11 @@ class TraceConfidence:
         """Each candidate's trace confidence; a failed sample (no tokens) scores 0."""
         live = [c for c in candidates if c.finish_reason != "error"]
         if any(c.confidences is None for c in live):
-            raise InvalidInputError("the confidence scorer needs candidates sampled with top logprobs "
-                                    "(an engine that returns them: the embedded one, vLLM, SGLang, llama.cpp)")
-        return [trace_score(c.confidences, self.kind, window=default_window(len(c.confidences)))
-                if c.confidences else 0.0 for c in candidates]
+            raise InvalidInputError(
+                "the confidence scorer needs candidates sampled with top logprobs "
+                "(an engine that returns them: the embedded one, vLLM, SGLang, llama.cpp)"
+            )
+        return [
+            trace_score(c.confidences, self.kind, window=default_window(len(c.confidences))) if c.confidences else 0.0
+            for c in candidates
+        ]

@@ -26,5 +26,7 @@ class SequenceProbability:
         live = [c for c in candidates if c.finish_reason != "error"]
         if any(c.mean_logprob is None for c in live):
             raise InvalidInputError("the probability scorer needs candidates sampled with logprobs")
-        return [0.0 if c.finish_reason == "error" or c.mean_logprob is None else math.exp(c.mean_logprob)
-                for c in candidates]
+        return [
+            0.0 if c.finish_reason == "error" or c.mean_logprob is None else math.exp(c.mean_logprob)
+            for c in candidates
+        ]

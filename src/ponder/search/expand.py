@@ -75,10 +75,15 @@ class Expander:
         """``n`` next steps of ``parent`` (identities ``first`` on), capped by the step and run token caps."""
         settings = self.ctx.settings
         return GenerationRequest(
-            messages=self.ctx.messages(), assistant_prefix=parent.text, n=n,
+            messages=self.ctx.messages(),
+            assistant_prefix=parent.text,
+            n=n,
             max_tokens=max(1, min(self.params.step_tokens, settings.max_tokens - parent.completion_tokens)),
-            temperature=self.temperature, top_p=settings.top_p, stop=(self.params.delimiter,),
-            seed=settings.seed, first_index=first,
+            temperature=self.temperature,
+            top_p=settings.top_p,
+            stop=(self.params.delimiter,),
+            seed=settings.seed,
+            first_index=first,
         )
 
     def _grow(self, plan: Plan, row: list[Completion]) -> list[Partial]:
@@ -87,21 +92,25 @@ class Expander:
         if len(row) != len(positions):  # a short row would hand children to the wrong parents
             raise UpstreamError(f"the engine returned {len(row)} samples for a request of {len(positions)}")
         reports = self.ctx.engine.capabilities.reports_stop
-        return [grow(parent, c, first + c.index, self.params, max_tokens=self.ctx.settings.max_tokens,
-                     reports_stop=reports) for c in sorted(row, key=lambda c: c.index)]
+        return [
+            grow(parent, c, first + c.index, self.params, max_tokens=self.ctx.settings.max_tokens, reports_stop=reports)
+            for c in sorted(row, key=lambda c: c.index)
+        ]
 
     async def score(self, partials: Sequence[Partial]) -> list[Partial]:
         """Partials with their PRM score (aggregated as the PRM declares) and step scores."""
         judged = [p for p in partials if p.finish_reason != "error"]  # a failed sample scores 0, unjudged
         rows = await self._step_scores(judged) if judged else []
-        scores = {id(p): (aggregate(row, self.prm.aggregation), tuple(row))
-                  for p, row in zip(judged, rows, strict=True)}
+        scores = {
+            id(p): (aggregate(row, self.prm.aggregation), tuple(row)) for p, row in zip(judged, rows, strict=True)
+        }
         return [with_score(p, *scores.get(id(p), (0.0, ()))) for p in partials]
 
     async def _step_scores(self, partials: Sequence[Partial]) -> list[list[float]]:
         """The PRM's step scores of ``partials``: judged as continuations of the chat they extend
         where the PRM can (its questions then reuse the cached partials), else from their steps."""
         if isinstance(self.prm, ChatStepScorer):
-            return await self.prm.score_steps_in_chat(self.ctx.question, self.ctx.messages(),
-                                                      [p.steps for p in partials])
+            return await self.prm.score_steps_in_chat(
+                self.ctx.question, self.ctx.messages(), [p.steps for p in partials]
+            )
         return await self.prm.score_steps(self.ctx.question, [p.clean_steps() for p in partials])

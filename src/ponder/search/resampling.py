@@ -148,9 +148,7 @@ RESAMPLERS: dict[str, Resampler] = {
 }
 
 
-def resample(
-    weights: Sequence[float] | np.ndarray, n: int, scheme: str, rng: np.random.Generator
-) -> np.ndarray:
+def resample(weights: Sequence[float] | np.ndarray, n: int, scheme: str, rng: np.random.Generator) -> np.ndarray:
     """Draw ``n`` ancestor indices from normalised ``weights`` with the named scheme."""
     sampler = RESAMPLERS.get(scheme)
     if sampler is None:

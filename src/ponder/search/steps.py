@@ -24,8 +24,11 @@ DEFAULT_ANSWER_PATTERN = r"\\boxed\{|answer is|[Aa]nswer:|####"
 class StepParams:
     """Parameters every step-level search shares."""
 
-    prm: str = param("self-eval-prm", "process reward model: self-eval-prm, vllm:URL#MODEL, http:URL, or a scorer passed in",
-                     local=True)
+    prm: str = param(
+        "self-eval-prm",
+        "process reward model: self-eval-prm, vllm:URL#MODEL, http:URL, or a scorer passed in",
+        local=True,
+    )
     delimiter: str = param("\n\n", "text that ends a step (escapes such as \\n are understood)")
     step_tokens: int = param(96, "token cap of one step")
     max_steps: int = param(40, "steps after which a solution counts as finished")
@@ -42,7 +45,9 @@ class StepParams:
         try:
             re.compile(self.answer_pattern)
         except re.error as exc:
-            raise InvalidInputError(f"answer_pattern {self.answer_pattern!r} is not a regular expression: {exc}") from None
+            raise InvalidInputError(
+                f"answer_pattern {self.answer_pattern!r} is not a regular expression: {exc}"
+            ) from None
 
 
 def _unescape(text: str) -> str:
@@ -88,8 +93,12 @@ class Partial:
         """This partial as a result candidate (an unfinished one finishes as ``length``)."""
         finish = self.finish_reason or "length"
         return Candidate(
-            text=self.text, answer=task.extract(self.text) if finish != "error" else None, finish_reason=finish,
-            completion_tokens=self.completion_tokens, index=self.index, score=self.score,
+            text=self.text,
+            answer=task.extract(self.text) if finish != "error" else None,
+            finish_reason=finish,
+            completion_tokens=self.completion_tokens,
+            index=self.index,
+            score=self.score,
         )
 
 
@@ -110,8 +119,7 @@ def grow(
     """
     step = completion.text
     stopped_at_delimiter = completion.finish_reason == "stop" and (
-        completion.stop_sequence == params.delimiter
-        if reports_stop else bool(step.strip())
+        completion.stop_sequence == params.delimiter if reports_stop else bool(step.strip())
     )
     if completion.finish_reason == "error":
         finish: FinishReason | None = "error"
@@ -126,9 +134,15 @@ def grow(
     tokens = parent.completion_tokens + completion.completion_tokens
     if finish is None and (len(parent.steps) + 1 >= params.max_steps or tokens >= max_tokens):
         finish = "length"
-    return Partial(steps=parent.steps + (step,), index=index, completion_tokens=tokens, finish_reason=finish,
-                   parent=parent.index, path_scores=parent.path_scores,
-                   step_tokens=parent.step_tokens + (completion.completion_tokens,))
+    return Partial(
+        steps=parent.steps + (step,),
+        index=index,
+        completion_tokens=tokens,
+        finish_reason=finish,
+        parent=parent.index,
+        path_scores=parent.path_scores,
+        step_tokens=parent.step_tokens + (completion.completion_tokens,),
+    )
 
 
 def prefix(partial: Partial, depth: int) -> Partial:
@@ -136,13 +150,18 @@ def prefix(partial: Partial, depth: int) -> Partial:
     if depth >= len(partial.steps):
         return partial
     return Partial(
-        steps=partial.steps[:depth], index=partial.index, completion_tokens=sum(partial.step_tokens[:depth]),
-        parent=partial.parent, score=partial.path_scores[depth - 1] if depth else None,
-        path_scores=partial.path_scores[:depth], step_tokens=partial.step_tokens[:depth],
+        steps=partial.steps[:depth],
+        index=partial.index,
+        completion_tokens=sum(partial.step_tokens[:depth]),
+        parent=partial.parent,
+        score=partial.path_scores[depth - 1] if depth else None,
+        path_scores=partial.path_scores[:depth],
+        step_tokens=partial.step_tokens[:depth],
     )
 
 
 def with_score(partial: Partial, score: float, step_scores: tuple[float, ...] = ()) -> Partial:
     """``partial`` scored after its latest step."""
-    return replace(partial, score=score, step_scores=step_scores or partial.step_scores,
-                   path_scores=partial.path_scores + (score,))
+    return replace(
+        partial, score=score, step_scores=step_scores or partial.step_scores, path_scores=partial.path_scores + (score,)
+    )

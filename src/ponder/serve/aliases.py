@@ -35,7 +35,9 @@ def parse_model(name: str, base: str) -> ModelChoice:
         return ModelChoice()
     prefix, sep, alias = name.rpartition(SEPARATOR)
     if not sep or prefix != base:
-        raise UnknownNameError(f"model {name!r} not found; this server serves {base!r} and its {base}::STRATEGY[:BUDGET] aliases")
+        raise UnknownNameError(
+            f"model {name!r} not found; this server serves {base!r} and its {base}::STRATEGY[:BUDGET] aliases"
+        )
     strategy, _, budget = alias.partition(":")
     strategy_class(strategy)  # an unknown strategy is named in the error
     if not budget:

@@ -46,8 +46,13 @@ class RunSlots:
 
     def take(self) -> None:
         if self.active >= self.limit:
-            raise HTTPProblem(429, f"the server is running {self.limit} requests; retry shortly",
-                              "rate_limit_error", "too_many_requests", headers={"Retry-After": "1"})
+            raise HTTPProblem(
+                429,
+                f"the server is running {self.limit} requests; retry shortly",
+                "rate_limit_error",
+                "too_many_requests",
+                headers={"Retry-After": "1"},
+            )
         self.active += 1
 
     def give(self) -> None:
@@ -94,10 +99,16 @@ class Guard:
         if self.config.api_key and scope["path"] not in OPEN_PATHS:
             given = headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.config.api_key}".encode()):
-                return HTTPProblem(401, "missing or wrong API key (Authorization: Bearer KEY)",
-                                   "authentication_error", "invalid_api_key")
+                return HTTPProblem(
+                    401,
+                    "missing or wrong API key (Authorization: Bearer KEY)",
+                    "authentication_error",
+                    "invalid_api_key",
+                )
         length = headers.get("content-length")
-        if length is not None and (not length.isascii() or not length.isdigit() or int(length) > self.config.max_body_bytes):
+        if length is not None and (
+            not length.isascii() or not length.isdigit() or int(length) > self.config.max_body_bytes
+        ):
             return HTTPProblem(413, f"request body over {self.config.max_body_bytes} bytes", "invalid_request_error")
         return None
 
@@ -119,8 +130,13 @@ class Guard:
             else:
                 await self.app(scope, receive, sending)
         finally:
-            log_event("http", method=scope.get("method"), path=scope["path"], status=status["code"],
-                      seconds=round(time.perf_counter() - started, 4))
+            log_event(
+                "http",
+                method=scope.get("method"),
+                path=scope["path"],
+                status=status["code"],
+                seconds=round(time.perf_counter() - started, 4),
+            )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -131,8 +147,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``)."""
-    app = FastAPI(title="ponder", description="Inference-time scaling behind the OpenAI API.",
-                  version=version("ponder"))
+    app = FastAPI(
+        title="ponder", description="Inference-time scaling behind the OpenAI API.", version=version("ponder")
+    )
     slots = RunSlots(config.max_concurrent)
     # Inside `guard` (added later, so it wraps this): FastAPI must see BodyTooLarge itself, not
     # wrapped in the exception group of `guard`'s receive.
@@ -164,8 +181,13 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         created = int(time.time())
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": created, "owned_by": "ponder"}
-                                           for name in listed_models(config.model_name)]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "ponder"}
+                for name in listed_models(config.model_name)
+            ],
+        }
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
@@ -174,12 +196,20 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
         except PonderError as exc:
             raise from_ponder_error(exc) from None
         slots.take()
-        log_event("run", id=job.id, model=job.model, strategy=job.plans[0].algorithm.name,
-                  budget=job.plans[0].budget.generations, n=len(job.plans), stream=body.stream)
+        log_event(
+            "run",
+            id=job.id,
+            model=job.model,
+            strategy=job.plans[0].algorithm.name,
+            budget=job.plans[0].budget.generations,
+            n=len(job.plans),
+            stream=body.stream,
+        )
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_released(stream_job(job, engine, include_usage), slots),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                _released(stream_job(job, engine, include_usage), slots), media_type="text/event-stream"
+            )
         try:
             results = await _unless_gone(run_all(job, engine), request)
         except PonderError as exc:
@@ -187,8 +217,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
         finally:
             slots.give()
         payload = response_body(job, list(results))
-        log_event("done", id=job.id, tokens=payload["usage"]["total_tokens"],
-                  stop=[r.stop_reason for r in results])
+        log_event("done", id=job.id, tokens=payload["usage"]["total_tokens"], stop=[r.stop_reason for r in results])
         return JSONResponse(payload)
 
     return app

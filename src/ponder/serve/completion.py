@@ -56,7 +56,9 @@ def check_client_options(strategy: str, options: Mapping[str, Any], config: Serv
         if key == "prm" and (str(value).startswith(DEFAULT_PRM) or value in config.prms):
             continue
         allowed = f"; this server allows prm={', '.join((DEFAULT_PRM, *config.prms))}" if key == "prm" else ""
-        raise InvalidInputError(f"option {key!r} names a file or URL of the server and is not taken from requests{allowed}")
+        raise InvalidInputError(
+            f"option {key!r} names a file or URL of the server and is not taken from requests{allowed}"
+        )
 
 
 def build_job(request: ChatRequest, config: ServeConfig) -> Job:
@@ -69,7 +71,8 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     if budget * request.n > config.max_budget:
         raise InvalidInputError(
             f"budget {budget} x n {request.n} exceeds this server's limit of {config.max_budget} "
-            "generations per request")
+            "generations per request"
+        )
     max_tokens = request.max_completion_tokens or request.max_tokens or config.default_max_tokens
     if max_tokens > config.max_tokens_cap:
         raise InvalidInputError(f"max_tokens={max_tokens} exceeds this server's limit of {config.max_tokens_cap}")
@@ -82,16 +85,29 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     seed = request.seed or 0
     plans = tuple(
         plan(
-            question, history=history, system_prompt=system,
+            question,
+            history=history,
+            system_prompt=system,
             strategy=strategy,
-            options=options.strategy_options(), budget=budget, token_budget=options.token_budget,
-            time_budget=time_budget, temperature=request.temperature, top_p=request.top_p or 1.0,
-            max_tokens=max_tokens, seed=seed + i, task=options.task or "math",
+            options=options.strategy_options(),
+            budget=budget,
+            token_budget=options.token_budget,
+            time_budget=time_budget,
+            temperature=request.temperature,
+            top_p=request.top_p or 1.0,
+            max_tokens=max_tokens,
+            seed=seed + i,
+            task=options.task or "math",
         )
         for i in range(request.n)
     )
-    return Job(id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=request.model, created=int(time.time()), plans=plans,
-               summary=options.summary)
+    return Job(
+        id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        model=request.model,
+        created=int(time.time()),
+        plans=plans,
+        summary=options.summary,
+    )
 
 
 def chosen(result: SolveResult) -> Candidate | None:
@@ -113,9 +129,19 @@ def usage_body(results: list[SolveResult]) -> dict[str, Any]:
 
 def summary_body(result: SolveResult) -> dict[str, Any]:
     return {
-        "strategy": result.strategy, "answer": result.answer, "votes": result.votes, "stop_reason": result.stop_reason,
-        "candidates": [{"answer": c.answer, "score": c.score, "finish_reason": c.finish_reason,
-                        "completion_tokens": c.completion_tokens} for c in result.candidates],
+        "strategy": result.strategy,
+        "answer": result.answer,
+        "votes": result.votes,
+        "stop_reason": result.stop_reason,
+        "candidates": [
+            {
+                "answer": c.answer,
+                "score": c.score,
+                "finish_reason": c.finish_reason,
+                "completion_tokens": c.completion_tokens,
+            }
+            for c in result.candidates
+        ],
         "trace": result.trace,
     }
 
@@ -124,14 +150,22 @@ def response_body(job: Job, results: list[SolveResult]) -> dict[str, Any]:
     choices = []
     for index, result in enumerate(results):
         pick = chosen(result)
-        choices.append({
-            "index": index,
-            "message": {"role": "assistant", "content": pick.text if pick else ""},
-            "finish_reason": pick.finish_reason if pick else "stop",
-            "logprobs": None,
-        })
-    body: dict[str, Any] = {"id": job.id, "object": "chat.completion", "created": job.created, "model": job.model,
-                            "choices": choices, "usage": usage_body(results)}
+        choices.append(
+            {
+                "index": index,
+                "message": {"role": "assistant", "content": pick.text if pick else ""},
+                "finish_reason": pick.finish_reason if pick else "stop",
+                "logprobs": None,
+            }
+        )
+    body: dict[str, Any] = {
+        "id": job.id,
+        "object": "chat.completion",
+        "created": job.created,
+        "model": job.model,
+        "choices": choices,
+        "usage": usage_body(results),
+    }
     if job.summary:
         body["ponder"] = [summary_body(r) for r in results]
     return body

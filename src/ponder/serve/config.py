@@ -37,15 +37,23 @@ class ServeConfig:
     prms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("default_budget", "default_max_tokens", "max_tokens_cap", "max_budget", "max_n",
-                     "max_concurrent", "max_body_bytes"):
+        for name in (
+            "default_budget",
+            "default_max_tokens",
+            "max_tokens_cap",
+            "max_budget",
+            "max_n",
+            "max_concurrent",
+            "max_body_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1")
         if self.default_budget > self.max_budget:  # else every request without a budget is refused
             raise InvalidInputError(f"default_budget {self.default_budget} exceeds max_budget {self.max_budget}")
         if self.default_max_tokens > self.max_tokens_cap:
             raise InvalidInputError(
-                f"default_max_tokens {self.default_max_tokens} exceeds max_tokens_cap {self.max_tokens_cap}")
+                f"default_max_tokens {self.default_max_tokens} exceeds max_tokens_cap {self.max_tokens_cap}"
+            )
         if self.request_timeout <= 0:
             raise InvalidInputError("request_timeout must be > 0")
         if "::" in self.model_name:

@@ -10,8 +10,9 @@ from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputEr
 class HTTPProblem(Exception):
     """An error to answer with ``status`` and an OpenAI error body."""
 
-    def __init__(self, status: int, message: str, kind: str, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, kind: str, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.code, self.headers = status, message, kind, code, headers or {}
 

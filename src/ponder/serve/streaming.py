@@ -26,8 +26,16 @@ def _data(payload: dict[str, Any]) -> str:
 
 
 def _chunk(job: Job, choices: list[dict[str, Any]], **extra: Any) -> str:
-    return _data({"id": job.id, "object": "chat.completion.chunk", "created": job.created, "model": job.model,
-                  "choices": choices, **extra})
+    return _data(
+        {
+            "id": job.id,
+            "object": "chat.completion.chunk",
+            "created": job.created,
+            "model": job.model,
+            "choices": choices,
+            **extra,
+        }
+    )
 
 
 async def _drive(index: int, run: StrategyRun, progress: asyncio.Queue[str]) -> SolveResult:
@@ -42,8 +50,13 @@ async def _drive(index: int, run: StrategyRun, progress: asyncio.Queue[str]) -> 
 
 
 async def stream_job(job: Job, engine: Engine, include_usage: bool) -> AsyncIterator[str]:
-    yield _chunk(job, [{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-                       for i in range(len(job.plans))])
+    yield _chunk(
+        job,
+        [
+            {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            for i in range(len(job.plans))
+        ],
+    )
     progress: asyncio.Queue[str] = asyncio.Queue()
     tasks = [asyncio.ensure_future(_drive(i, p.start(engine), progress)) for i, p in enumerate(job.plans)]
     runs = asyncio.gather(*tasks)

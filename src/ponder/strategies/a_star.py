@@ -75,8 +75,9 @@ class AStar(Strategy[AStarParams, Frontier]):
             state = Frontier(open=(root(first),), started=True)
         ranked = sorted(state.open + state.finished, key=self.order)
         if ranked[0].finished:
-            return Frontier(finished=state.finished, found=ranked[0], sampled=state.sampled, started=True,
-                            open=state.open), step_info("found", index=ranked[0].index)
+            return Frontier(
+                finished=state.finished, found=ranked[0], sampled=state.sampled, started=True, open=state.open
+            ), step_info("found", index=ranked[0].index)
         chosen = sorted(state.open, key=self.order)[: self.params.expand]
         room = self.cap(ctx) - state.sampled
         per_node = [min(self.params.k, max(room - i * self.params.k, 0)) for i in range(len(chosen))]
@@ -86,11 +87,15 @@ class AStar(Strategy[AStarParams, Frontier]):
         state = Frontier(
             open=rest + tuple(c for c in children if not c.finished),
             finished=state.finished + tuple(c for c in children if c.finished),
-            sampled=state.sampled + len(parents), started=True,
+            sampled=state.sampled + len(parents),
+            started=True,
         )
-        info = step_info("expand", nodes=[(n.index, round(self.f(n), 4)) for n in chosen],
-                         children=[(c.index, round(c.score or 0.0, 4), c.finished) for c in children],
-                         frontier=len(state.open))
+        info = step_info(
+            "expand",
+            nodes=[(n.index, round(self.f(n), 4)) for n in chosen],
+            children=[(c.index, round(c.score or 0.0, 4), c.finished) for c in children],
+            frontier=len(state.open),
+        )
         return state, info
 
     def cap(self, ctx: StepContext) -> int:

@@ -11,8 +11,9 @@ far; unfinished samples are ranked by the same restart self-evaluation and only 
 ``prune_keep`` fraction are continued, so unpromising samples stop early (their tokens are still
 counted); ``prune_by`` ranks them with another scorer instead (``confidence``: the samples' own
 trace confidence, free). ``weight_by`` weights the final vote by a scorer's scores (e.g.
-``confidence``, DeepConf's confidence-weighted vote); the stopping rules count plain votes. Samples have the identities 0, 1, 2, ... of self-consistency's samples, so with the same
-seed the first k samples are the same in both.
+``confidence``, DeepConf's confidence-weighted vote); the stopping rules count plain votes.
+Samples have the identities 0, 1, 2, ... of self-consistency's samples, so with the same seed the
+first k samples are the same in both.
 """
 
 from __future__ import annotations
@@ -77,8 +78,15 @@ class AdaptiveSelfConsistency(Strategy[AdaptiveParams, AdaptiveState]):
         decision = vote(candidates, ctx.task)
         probability = await self._leader_probability(candidates, decision, ctx)
         finished = len(candidates) >= self.params.min_samples and probability >= self.params.threshold
-        info = step_info("sample", n=n, kept=len(new), pruned=pruned, votes=decision.votes,
-                         leader_probability=round(probability, 4), stop=finished)
+        info = step_info(
+            "sample",
+            n=n,
+            kept=len(new),
+            pruned=pruned,
+            votes=decision.votes,
+            leader_probability=round(probability, 4),
+            stop=finished,
+        )
         return AdaptiveState(candidates, finished, probability, state.drawn + n), info
 
     async def _draw(self, n: int, temperature: float, ctx: StepContext) -> tuple[list[Candidate], int]:
@@ -97,7 +105,9 @@ class AdaptiveSelfConsistency(Strategy[AdaptiveParams, AdaptiveState]):
         continued = await ctx.extend(keep, max_tokens=rest, temperature=temperature)
         return sorted(finished + continued, key=lambda c: c.index), len(open_) - len(keep)
 
-    async def _leader_probability(self, candidates: tuple[Candidate, ...], decision: Decision, ctx: StepContext) -> float:
+    async def _leader_probability(
+        self, candidates: tuple[Candidate, ...], decision: Decision, ctx: StepContext
+    ) -> float:
         if decision.answer is None:
             return 0.0
         if self.params.stop_rule == "beta":

@@ -66,8 +66,13 @@ class BeamSearch(Strategy[BeamParams, Beams]):
         ranked = sorted((c for c in children if not c.finished), key=lambda c: -(c.score or 0.0))
         keep = max(1, n // self.params.width)
         state = Beams(active=tuple(ranked[:keep]), completed=state.completed + finished, depth=state.depth + 1)
-        info = step_info("step", depth=state.depth, expanded=len(parents), finished=len(finished),
-                         kept=[(b.index, round(b.score or 0.0, 4)) for b in state.active])
+        info = step_info(
+            "step",
+            depth=state.depth,
+            expanded=len(parents),
+            finished=len(finished),
+            kept=[(b.index, round(b.score or 0.0, 4)) for b in state.active],
+        )
         return state, info
 
     def done(self, state: Beams, ctx: StepContext) -> bool:

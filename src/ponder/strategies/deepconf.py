@@ -26,8 +26,9 @@ trace score ``score``; answer by majority vote weighted by that score.
 Defaults follow the paper (``k = 20``, ``eta = 90``, ``tau = 0.95``, bottom-10% offline score) with
 two deliberate changes of scale, since the paper's values assume budgets of 512 traces of up to
 64k tokens: ``warmup=0`` means ``N_init = max(2, budget // 4)`` (the paper: 16 of 512) and
-``window=0`` means ``w = max(8, min(2048, max_tokens // 16))`` (the paper: 2048). Needs an engine that returns top logprobs (the embedded one,
-vLLM, SGLang, llama.cpp's servers): any other gets a clear error.
+``window=0`` means ``w = max(8, min(2048, max_tokens // 16))`` (the paper: 2048). Needs an engine
+that returns top logprobs (the embedded one, vLLM, SGLang, llama.cpp's servers): any other gets a
+clear error.
 """
 
 from __future__ import annotations
@@ -105,8 +106,10 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
 
     def init(self, ctx: StepContext) -> ConfState:
         if not ctx.engine.capabilities.logprobs:
-            raise InvalidInputError(f"deepconf needs token logprobs, which the {ctx.engine.info.name} engine "
-                                    "does not return (use the embedded engine, vLLM, SGLang or llama.cpp's server)")
+            raise InvalidInputError(
+                f"deepconf needs token logprobs, which the {ctx.engine.info.name} engine "
+                "does not return (use the embedded engine, vLLM, SGLang or llama.cpp's server)"
+            )
         return ConfState()
 
     def window(self, ctx: StepContext) -> int:
@@ -132,12 +135,18 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
         state = replace(state, traces=state.traces + new)
         share = self._leader_share(state, ctx)
         finished = share >= self.params.tau or ctx.ledger.remaining() == 0
-        info = step_info("sample", n=n, stopped=sum(t.stopped for t in new), leader_share=round(share, 4),
-                         tokens=[t.candidate.completion_tokens for t in new])
+        info = step_info(
+            "sample",
+            n=n,
+            stopped=sum(t.stopped for t in new),
+            leader_share=round(share, 4),
+            tokens=[t.candidate.completion_tokens for t in new],
+        )
         return replace(state, finished=finished), info
 
-    async def _draw(self, ctx: StepContext, n: int, temperature: float, *, threshold: float | None,
-                    before: ConfState | None = None) -> tuple[Trace, ...]:
+    async def _draw(
+        self, ctx: StepContext, n: int, temperature: float, *, threshold: float | None, before: ConfState | None = None
+    ) -> tuple[Trace, ...]:
         """``n`` traces streamed at once; with ``threshold``, each is stopped when its group
         confidence falls below it, and (online) the rest are stopped once the vote is settled."""
         window = self.window(ctx)
@@ -157,8 +166,9 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
                         stream.stop(event.index)
                         break
             elif isinstance(event, SampleDone):
-                candidate = ctx.candidate(event.completion, identities.start + event.index,
-                                          prompt=reply_prompt(stream.request))
+                candidate = ctx.candidate(
+                    event.completion, identities.start + event.index, prompt=reply_prompt(stream.request)
+                )
                 lowest = _lowest(candidate, window)
                 traces[event.index] = Trace(candidate, lowest, stopped=event.index in stopped)
                 if before is not None and len(traces) < n and self._settled(before, traces, ctx):
@@ -176,8 +186,11 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
     def _voters(state: ConfState) -> list[Trace]:
         """Online: warm-up traces at or above the threshold, and later traces that finished."""
         assert state.threshold is not None
-        return [t for i, t in enumerate(state.traces) if not t.stopped and t.candidate.answer is not None
-                and (i >= state.warm or t.lowest >= state.threshold)]
+        return [
+            t
+            for i, t in enumerate(state.traces)
+            if not t.stopped and t.candidate.answer is not None and (i >= state.warm or t.lowest >= state.threshold)
+        ]
 
     def _leader_share(self, state: ConfState, ctx: StepContext) -> float:
         """The leading answer's share of the confidence-weighted vote of every finished trace (the
@@ -197,8 +210,11 @@ class DeepConf(Strategy[DeepConfParams, ConfState]):
         candidates = tuple(t.candidate for t in state.traces)
         if self.params.mode == "offline":
             window = self.window(ctx)
-            scored = [(t, trace_score(t.candidate.confidences or (), self.params.score, window=window))
-                      for t in state.traces if t.candidate.answer is not None]
+            scored = [
+                (t, trace_score(t.candidate.confidences or (), self.params.score, window=window))
+                for t in state.traces
+                if t.candidate.answer is not None
+            ]
             keep = sorted(scored, key=lambda pair: -pair[1])[: max(1, math.ceil(len(scored) * self.params.eta / 100))]
             decision = vote([t.candidate for t, _ in keep], ctx.task, [s for _, s in keep])
             return Decision(decision.answer, candidates, decision.votes)

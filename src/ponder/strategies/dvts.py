@@ -54,15 +54,19 @@ class DVTS(Strategy[BeamParams, Forest]):
         children = await Expander(ctx, self.params).expand(parents, identities)
         beams, leaves = list(state.beams), list(state.leaves)
         for k, t in enumerate(live):
-            best = max(children[k * width:(k + 1) * width], key=lambda c: c.score or 0.0)
+            best = max(children[k * width : (k + 1) * width], key=lambda c: c.score or 0.0)
             if best.finished:
                 beams[t], leaves[t] = None, best
             else:
                 beams[t] = best
         state = Forest(beams=tuple(beams), leaves=tuple(leaves), depth=state.depth + 1)
-        info = step_info("step", depth=state.depth, subtrees=len(live),
-                         best=[None if b is None else round(b.score or 0.0, 4) for b in state.beams],
-                         finished=sum(leaf is not None for leaf in state.leaves))
+        info = step_info(
+            "step",
+            depth=state.depth,
+            subtrees=len(live),
+            best=[None if b is None else round(b.score or 0.0, 4) for b in state.beams],
+            finished=sum(leaf is not None for leaf in state.leaves),
+        )
         return state, info
 
     def done(self, state: Forest, ctx: StepContext) -> bool:

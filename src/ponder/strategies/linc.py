@@ -116,12 +116,18 @@ class Linc(Strategy[LincParams, Samples]):
         n = ctx.ledger.remaining()
         temperature = self.temperature(ctx)
         messages = (Message("system", SYSTEM), Message("user", prompt_for(premises, conclusion)))
-        drafts = await ctx.sample(n, temperature=temperature, messages=messages,
-                                  assistant_prefix="<EVALUATE>\n", stop=("</EVALUATE>",))
+        drafts = await ctx.sample(
+            n, temperature=temperature, messages=messages, assistant_prefix="<EVALUATE>\n", stop=("</EVALUATE>",)
+        )
         judged = await asyncio.gather(*(asyncio.to_thread(judge, c, self.params.timeout_ms) for c in drafts))
         votes = vote(judged, LABELS).votes
-        info = step_info("translate-and-prove", n=n, temperature=temperature, votes=votes,
-                         errors=sum(c.answer is None for c in judged))
+        info = step_info(
+            "translate-and-prove",
+            n=n,
+            temperature=temperature,
+            votes=votes,
+            errors=sum(c.answer is None for c in judged),
+        )
         return Samples(tuple(judged), finished=True), info
 
     def done(self, state: Samples, ctx: StepContext) -> bool:

@@ -45,7 +45,9 @@ class ParticleFilteringParams(StepParams):
     resampling: Scheme = param("multinomial", "resampling scheme")
     ess_threshold: float = param(1.0, "resample only when ESS < threshold * N (1.0: every step)")
     weight_temperature: float = param(1.0, "weights are logit(PRM score) / this")
-    answer: Literal["best", "vote"] = param("best", "best finished particle, or a vote weighted by the particle weights")
+    answer: Literal["best", "vote"] = param(
+        "best", "best finished particle, or a vote weighted by the particle weights"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,7 +104,9 @@ class ParticleFiltering(Strategy[ParticleFilteringParams, Swarm]):
         state = replace(state, particles=tuple(particles), depth=depth)
         probs = weights(state.particles, self.params.weight_temperature)
         info: dict[str, Any] = {
-            "sweep": state.sweep, "depth": depth, "extended": len(live),
+            "sweep": state.sweep,
+            "depth": depth,
+            "extended": len(live),
             "finished": sum(p.finished for p in state.particles),
             "scores": [None if p.score is None else round(p.score, 4) for p in state.particles],
             "ess": round(effective_sample_size(probs), 3),
@@ -145,4 +149,3 @@ class ParticleFiltering(Strategy[ParticleFilteringParams, Swarm]):
         particles = self.final_particles(state)
         probs = weights(particles, self.params.weight_temperature).tolist() if particles else None
         return decide_partials(particles, ctx.task, self.params.answer, probs)
-

@@ -128,8 +128,9 @@ class PseudocodeCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             temporary = self.directory / f".{key}.{os.getpid()}.tmp"
-            temporary.write_text(json.dumps({**about, "pseudocode": pseudocode}, ensure_ascii=False, indent=1),
-                                 encoding="utf-8")
+            temporary.write_text(
+                json.dumps({**about, "pseudocode": pseudocode}, ensure_ascii=False, indent=1), encoding="utf-8"
+            )
             os.replace(temporary, self.directory / f"{key}.json")
         except OSError as exc:
             raise InvalidInputError(f"cannot write the pseudocode cache in {self.directory}: {exc}") from exc
@@ -158,13 +159,19 @@ class Pseudocode:
     usage: Usage = Usage()
 
 
-def task_key(task: str, examples: Sequence[Example], engine: Engine, *, max_tokens: int, temperature: float,
-             seed: int) -> str:
+def task_key(
+    task: str, examples: Sequence[Example], engine: Engine, *, max_tokens: int, temperature: float, seed: int
+) -> str:
     """The cache key of a task's pseudocode: a hash of everything that shapes it."""
     identity = {
-        "version": PROMPT_VERSION, "task": task, "examples": [[e.question, e.answer] for e in examples],
-        "engine": engine.info.name, "model": engine.info.model, "max_tokens": max_tokens,
-        "temperature": temperature, "seed": seed if temperature > 0 else None,
+        "version": PROMPT_VERSION,
+        "task": task,
+        "examples": [[e.question, e.answer] for e in examples],
+        "engine": engine.info.name,
+        "model": engine.info.model,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed if temperature > 0 else None,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -186,8 +193,14 @@ def pseudocode_of(reply: str) -> str:
 
 
 async def awrite_pseudocode(
-    engine: Engine, *, task: str = "", examples: str | Sequence[Mapping[str, Any]] | Sequence[Example] = (),
-    max_tokens: int = 512, temperature: float = 0.0, seed: int = 0, cache: str | PseudocodeCache = "",
+    engine: Engine,
+    *,
+    task: str = "",
+    examples: str | Sequence[Mapping[str, Any]] | Sequence[Example] = (),
+    max_tokens: int = 512,
+    temperature: float = 0.0,
+    seed: int = 0,
+    cache: str | PseudocodeCache = "",
 ) -> Pseudocode:
     """The task's pseudocode: from ``cache`` (a folder, ``""`` for the default, ``"off"``, or a
     :class:`PseudocodeCache`) when there, else written by ``engine`` and cached. Precomputing it
@@ -201,16 +214,22 @@ async def awrite_pseudocode(
     found = store.get(key)
     if found is not None:
         return Pseudocode(found[0], key, found[1])
-    request = GenerationRequest(messages=think_messages(task, chosen), max_tokens=max_tokens,
-                                temperature=temperature, seed=derive_seed(seed, 1), n=1)
+    request = GenerationRequest(
+        messages=think_messages(task, chosen),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=derive_seed(seed, 1),
+        n=1,
+    )
     [[completion]] = await engine.generate([request])
     usage = completion.usage + Usage(engine_calls=1)
     if completion.finish_reason == "error":
         raise EngineError(f"the Think step failed: {completion.error or 'the engine returned an error'}")
     text = pseudocode_of(completion.text)
     if text:  # an empty reply is not worth keeping
-        store.put(key, text, {"task": task, "examples": len(chosen), "engine": engine.info.name,
-                              "model": engine.info.model})
+        store.put(
+            key, text, {"task": task, "examples": len(chosen), "engine": engine.info.name, "model": engine.info.model}
+        )
     return Pseudocode(text, key, "written", usage)
 
 

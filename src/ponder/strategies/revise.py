@@ -94,8 +94,10 @@ class Revise(Strategy[ReviseParams, Drafts]):
         round_number = len(state.drafts)
         fields = {"question": ctx.question, "answer": last.text.strip()}
         [critique] = await ctx.sample(
-            1, temperature=self.params.critique_temperature,
-            messages=(Message("user", self.params.critique_prompt.format(**fields)),))
+            1,
+            temperature=self.params.critique_temperature,
+            messages=(Message("user", self.params.critique_prompt.format(**fields)),),
+        )
         phrase = self.params.stop_phrase.lower()
         if phrase and phrase in critique.text.lower():
             info = step_info("critique", round=round_number, critique=critique.text, settled=True)
@@ -128,5 +130,8 @@ class Revise(Strategy[ReviseParams, Drafts]):
 
 def _about(draft: Candidate) -> dict[str, Any]:
     """What the trace records of a draft."""
-    return {"answer": draft.answer, "tokens": draft.completion_tokens,
-            **({"score": round(draft.score, 4)} if draft.score is not None else {})}
+    return {
+        "answer": draft.answer,
+        "tokens": draft.completion_tokens,
+        **({"score": round(draft.score, 4)} if draft.score is not None else {}),
+    }

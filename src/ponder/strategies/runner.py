@@ -55,8 +55,9 @@ class StrategyRun:
         work = asyncio.ensure_future(self.algorithm.step(self.state, self.ctx))
         interrupt = asyncio.ensure_future(self._interrupted.wait())
         try:
-            finished, _ = await asyncio.wait({work, interrupt}, timeout=self.ctx.ledger.seconds_left(),
-                                             return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait(
+                {work, interrupt}, timeout=self.ctx.ledger.seconds_left(), return_when=asyncio.FIRST_COMPLETED
+            )
         except asyncio.CancelledError:  # the caller cancelled the run: the step must not go on alone
             work.cancel()
             raise
@@ -97,8 +98,14 @@ class StrategyRun:
             votes=decision.votes,
             usage=self.ctx.usage(),
             trace=list(self.trace),
-            params={**params, "budget": self.ctx.budget.generations, "max_tokens": settings.max_tokens,
-                    "temperature": settings.temperature, "seed": settings.seed, "task": self.ctx.task.name},
+            params={
+                **params,
+                "budget": self.ctx.budget.generations,
+                "max_tokens": settings.max_tokens,
+                "temperature": settings.temperature,
+                "seed": settings.seed,
+                "task": self.ctx.task.name,
+            },
             engine={"name": self.ctx.engine.info.name, "model": self.ctx.engine.info.model},
             stop_reason=self.stop_reason or "running",
         )
@@ -106,5 +113,8 @@ class StrategyRun:
 
 def _spent(before: Usage, after: Usage) -> dict[str, int]:
     """The counts recorded between two readings of a ledger (a step's own cost, for its trace entry)."""
-    return {name: int(value) - int(getattr(before, name)) for name, value in after.to_dict().items()
-            if name != "wall_seconds"}
+    return {
+        name: int(value) - int(getattr(before, name))
+        for name, value in after.to_dict().items()
+        if name != "wall_seconds"
+    }

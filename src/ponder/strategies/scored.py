@@ -35,7 +35,9 @@ class ScorerParams:
 
 @dataclass(frozen=True)
 class WeightParams:
-    scorer: str = param("probability", "vote weight: sequence probability, or any scorer: " + ", ".join(sorted(SCORERS)))
+    scorer: str = param(
+        "probability", "vote weight: sequence probability, or any scorer: " + ", ".join(sorted(SCORERS))
+    )
     program: bool = param(False, "program of thought: samples are Python programs; their printout is the answer")
 
 
@@ -57,8 +59,7 @@ class _SampleThenScore(Strategy[Any, Samples]):
             logprobs = getattr(scorer, "needs_logprobs", False)
             top = getattr(scorer, "needs_top_logprobs", 0)  # the confidence scorer reads each token's alternatives
             if self.params.program:
-                candidates = await sample_programs(ctx, n, temperature=temperature, logprobs=logprobs,
-                                                   top_logprobs=top)
+                candidates = await sample_programs(ctx, n, temperature=temperature, logprobs=logprobs, top_logprobs=top)
             else:
                 candidates = await ctx.sample(n, temperature=temperature, logprobs=logprobs, top_logprobs=top)
             return Samples(tuple(candidates)), step_info("sample", n=n, temperature=temperature)

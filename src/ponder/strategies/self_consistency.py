@@ -50,8 +50,13 @@ class SelfConsistency(Strategy[SelfConsistencyParams, Samples]):
             new = await ctx.sample(n, temperature=temperature)
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
-        info = step_info("sample", n=n, temperature=temperature, votes=decision.votes,
-                         unanswered=sum(c.answer is None for c in candidates))
+        info = step_info(
+            "sample",
+            n=n,
+            temperature=temperature,
+            votes=decision.votes,
+            unanswered=sum(c.answer is None for c in candidates),
+        )
         return Samples(candidates), info
 
     def done(self, state: Samples, ctx: StepContext) -> bool:

@@ -48,14 +48,17 @@ EXECUTE_PROMPT = (
     "Then finish with 'The answer is' followed by the final answer.\n\nPseudocode:\n{pseudocode}"
 )
 
+
 @dataclass(frozen=True)
 class ThinkAndExecuteParams:
     task: str = param("", "the task description for the Think step [default: the system prompt]")
-    examples: str = param("", "worked examples: a .jsonl path or an inline JSON list of {question, answer}",
-                          local=True)
+    examples: str = param("", "worked examples: a .jsonl path or an inline JSON list of {question, answer}", local=True)
     pseudocode: str = param("", "a file of pseudocode to execute instead of writing it (skips Think)", local=True)
-    cache: str = param("", "folder of the pseudocode cache [default: ~/.cache/ponder/think-and-execute]; "
-                           "'off': memory only", local=True)
+    cache: str = param(
+        "",
+        "folder of the pseudocode cache [default: ~/.cache/ponder/think-and-execute]; 'off': memory only",
+        local=True,
+    )
     think_tokens: int = param(0, "token limit of the Think step; 0: max_tokens")
     think_temperature: float = param(0.0, "temperature of the Think step")
     samples: int = param(0, "Execute simulations to vote over; 0: the whole budget")
@@ -115,8 +118,14 @@ class ThinkAndExecute(Strategy[ThinkAndExecuteParams, ThinkState]):
         if not task and not examples:  # nothing describes the task: the question is its own task
             examples = (Example(ctx.question),)
         written = await awrite_pseudocode(
-            ctx.engine, task=task, examples=examples, max_tokens=self.params.think_tokens or ctx.settings.max_tokens,
-            temperature=self.params.think_temperature, seed=ctx.settings.seed, cache=cache_at(self.params.cache))
+            ctx.engine,
+            task=task,
+            examples=examples,
+            max_tokens=self.params.think_tokens or ctx.settings.max_tokens,
+            temperature=self.params.think_temperature,
+            seed=ctx.settings.seed,
+            cache=cache_at(self.params.cache),
+        )
         info = step_info("think", source=written.source, key=written.key, pseudocode=written.text)
         return replace(state, pseudocode=written), info
 
@@ -126,14 +135,15 @@ class ThinkAndExecute(Strategy[ThinkAndExecuteParams, ThinkState]):
         n = min(self.params.samples, left) if self.params.samples else left
         temperature = self.temperature(ctx, n=n)  # several simulations are voted; one is greedy
         task = self._task(ctx)
-        system = EXECUTE_PROMPT.format(task=f"Task: {task}\n\n" if task else "",
-                                       pseudocode=state.pseudocode.text or "(none was written)")
-        new = await ctx.sample(n, temperature=temperature,
-                               messages=ctx.messages(system))
+        system = EXECUTE_PROMPT.format(
+            task=f"Task: {task}\n\n" if task else "", pseudocode=state.pseudocode.text or "(none was written)"
+        )
+        new = await ctx.sample(n, temperature=temperature, messages=ctx.messages(system))
         candidates = state.candidates + tuple(new)
         decision = vote(candidates, ctx.task)
-        info = step_info("execute", n=n, temperature=temperature, pseudocode=state.pseudocode.source,
-                         votes=decision.votes)
+        info = step_info(
+            "execute", n=n, temperature=temperature, pseudocode=state.pseudocode.source, votes=decision.votes
+        )
         return ThinkState(state.pseudocode, candidates, finished=True), info
 
     def done(self, state: ThinkState, ctx: StepContext) -> bool:
@@ -141,4 +151,3 @@ class ThinkAndExecute(Strategy[ThinkAndExecuteParams, ThinkState]):
 
     def decide(self, state: ThinkState, ctx: StepContext) -> Decision:
         return vote(state.candidates, ctx.task)
-

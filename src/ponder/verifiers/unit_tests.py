@@ -44,7 +44,8 @@ _KEPT_TOP_LEVEL = _CODE_START + ("#",)
 _FRAME_RE = re.compile(r'^\s*File "main\.py", line (\d+)')
 _CODE_LINE_RE = re.compile(
     r"(?:def |async def |class |import |from |@|#|if |elif |else:|for |while |try:|except|finally:"
-    r"|with |return|assert |print\(|raise |[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*(?:[-+*/%|&^]?=|\(|,))")
+    r"|with |return|assert |print\(|raise |[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*(?:[-+*/%|&^]?=|\(|,))"
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class TestOutcome:
     seconds: float = 0.0
 
 
-def check_solution(prompt: str, completion: str, test: str, entry_point: str, *,
-                   timeout: float = 10.0, isolation: Isolation = "auto") -> TestOutcome:
+def check_solution(
+    prompt: str, completion: str, test: str, entry_point: str, *, timeout: float = 10.0, isolation: Isolation = "auto"
+) -> TestOutcome:
     """Run ``prompt + completion`` against ``test`` (HumanEval's ``check``) in the sandbox."""
     token = f"ponder-tests-passed-{secrets.token_hex(16)}"
     program = f"{prompt}{completion}\n\n{test}\n\ncheck({entry_point})\nprint({token!r})\n"
@@ -169,11 +171,21 @@ class UnitTestVerifier:
 
     name: ClassVar[str] = "unit-tests"
     info: ClassVar[ScorerInfo] = ScorerInfo(
-        kind="verifier", exact=True,
-        cost="one sandboxed Python process per candidate (about 0.05 s plus the tests' run time)")
+        kind="verifier",
+        exact=True,
+        cost="one sandboxed Python process per candidate (about 0.05 s plus the tests' run time)",
+    )
 
-    def __init__(self, prompt: str, test: str, entry_point: str, *, timeout: float = 10.0,
-                 concurrency: int = 2, isolation: Isolation = "auto") -> None:
+    def __init__(
+        self,
+        prompt: str,
+        test: str,
+        entry_point: str,
+        *,
+        timeout: float = 10.0,
+        concurrency: int = 2,
+        isolation: Isolation = "auto",
+    ) -> None:
         self.prompt = prompt
         self.test = test
         self.entry_point = entry_point
@@ -182,17 +194,25 @@ class UnitTestVerifier:
         self.isolation: Isolation = isolation
 
     @classmethod
-    def from_problem(cls, problem: Mapping[str, str], *, timeout: float = 10.0, concurrency: int = 2,
-                     isolation: Isolation = "auto") -> UnitTestVerifier:
+    def from_problem(
+        cls, problem: Mapping[str, str], *, timeout: float = 10.0, concurrency: int = 2, isolation: Isolation = "auto"
+    ) -> UnitTestVerifier:
         """A verifier for a HumanEval record (``prompt``, ``test``, ``entry_point``)."""
-        return cls(problem["prompt"], problem["test"], problem["entry_point"], timeout=timeout,
-                   concurrency=concurrency, isolation=isolation)
+        return cls(
+            problem["prompt"],
+            problem["test"],
+            problem["entry_point"],
+            timeout=timeout,
+            concurrency=concurrency,
+            isolation=isolation,
+        )
 
     def check(self, text: str) -> TestOutcome:
         """Extract the code from a model's reply and run the tests on it."""
         completion = extract_code(text, self.prompt, self.entry_point)
-        return check_solution(self.prompt, completion, self.test, self.entry_point,
-                              timeout=self.timeout, isolation=self.isolation)
+        return check_solution(
+            self.prompt, completion, self.test, self.entry_point, timeout=self.timeout, isolation=self.isolation
+        )
 
     async def verify(self, candidates: Sequence[Candidate]) -> list[TestOutcome]:
         """Every candidate's outcome, with its evidence (the failing assertion)."""

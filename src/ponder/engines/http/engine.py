@@ -58,9 +58,18 @@ class OpenAIEngine:
     """
 
     def __init__(
-        self, model: str | None = None, *, base_url: str, api_key: str | None = None, profile: str = "auto",
-        chat_template: str | None = None, concurrency: int | None = None, timeout: float = 120.0,
-        retries: int = 3, backoff: float = 0.5, seed: int = 0,
+        self,
+        model: str | None = None,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        profile: str = "auto",
+        chat_template: str | None = None,
+        concurrency: int | None = None,
+        timeout: float = 120.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        seed: int = 0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InvalidInputError(f"base URL must start with http:// or https://, got {base_url!r}")
@@ -92,12 +101,19 @@ class OpenAIEngine:
     def capabilities(self) -> EngineCapabilities:
         profile = self.profile
         can_continue = profile.continuation == "continue_final_message" or (
-            profile.completions_endpoint and self._template is not None)
-        return EngineCapabilities(fork=profile.supports_n, prefix_cache=profile.name in {"vllm", "sglang", "llama.cpp"},
-                                  logprobs=profile.supports_logprobs, raw_continuation=can_continue,
-                                  max_context=0, seeded=profile.supports_seed,
-                                  reports_stop=profile.name in {"vllm", "sglang"}, streams=profile.streams,
-                                  remote=True)
+            profile.completions_endpoint and self._template is not None
+        )
+        return EngineCapabilities(
+            fork=profile.supports_n,
+            prefix_cache=profile.name in {"vllm", "sglang", "llama.cpp"},
+            logprobs=profile.supports_logprobs,
+            raw_continuation=can_continue,
+            max_context=0,
+            seeded=profile.supports_seed,
+            reports_stop=profile.name in {"vllm", "sglang"},
+            streams=profile.streams,
+            remote=True,
+        )
 
     async def _connect(self) -> Transport:
         loop = asyncio.get_running_loop()
@@ -119,15 +135,22 @@ class OpenAIEngine:
                 if not served:
                     raise ModelNotFoundError(f"{self._root}/v1/models lists no model; pass --model")
                 self._model = served[0]
-            self.info = EngineInfo(name="openai", model=self._model,
-                                   details={"base_url": self._root, "profile": self.profile.name})
+            self.info = EngineInfo(
+                name="openai", model=self._model, details={"base_url": self._root, "profile": self.profile.name}
+            )
             limit = self._concurrency or (1 if self.profile.serves_one_at_a_time else 16)
             self._transport = self._open_transport(concurrency=limit)
             return self._transport
 
     def _open_transport(self, concurrency: int) -> Transport:
-        return Transport(self._root, api_key=self._api_key, concurrency=concurrency, timeout=self._timeout,
-                         retry=self._retry, seed=self._seed)
+        return Transport(
+            self._root,
+            api_key=self._api_key,
+            concurrency=concurrency,
+            timeout=self._timeout,
+            retry=self._retry,
+            seed=self._seed,
+        )
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         transport = await self._connect()
@@ -153,34 +176,52 @@ class OpenAIEngine:
         return position, row
 
     async def _samples(
-        self, transport: Transport, request: GenerationRequest, errors: list[EngineError],
+        self,
+        transport: Transport,
+        request: GenerationRequest,
+        errors: list[EngineError],
     ) -> list[Completion]:
         got: list[Completion] = []
         if self.profile.supports_n and request.n > 1:
             seed = derive_seed(request.seed, request.first_index)
             got = (await self._call(transport, request, 0, request.n, seed, errors))[: request.n]
             got = [c for c in got if c.finish_reason != "error"]
-        singles = await asyncio.gather(*(
-            self._call(transport, request, offset, 1, derive_seed(request.seed, request.first_index + offset), errors)
-            for offset in range(len(got), request.n)))
+        singles = await asyncio.gather(
+            *(
+                self._call(
+                    transport, request, offset, 1, derive_seed(request.seed, request.first_index + offset), errors
+                )
+                for offset in range(len(got), request.n)
+            )
+        )
         return got + [row[0] for row in singles]
 
     async def _call(
-        self, transport: Transport, request: GenerationRequest, offset: int, n: int, seed: int,
+        self,
+        transport: Transport,
+        request: GenerationRequest,
+        offset: int,
+        n: int,
+        seed: int,
         errors: list[EngineError],
     ) -> list[Completion]:
         """``n`` samples from one HTTP request, indexed from ``offset`` within ``request`` (as the
         contract counts them); on failure, ``n`` failed samples, the error kept in ``errors``."""
-        path, body = build_body(request, model=self._model or "", profile=self.profile, n=n, seed=seed,
-                                template=self._template)
+        path, body = build_body(
+            request, model=self._model or "", profile=self.profile, n=n, seed=seed, template=self._template
+        )
         try:
             return parse_response(await transport.post(path, body), path=path, request=request, first_index=offset)
         except (InvalidInputError, ModelNotFoundError):
             raise
         except EngineError as exc:
             errors.append(exc)
-            return [Completion(text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=offset + i,
-                               error=str(exc)) for i in range(n)]
+            return [
+                Completion(
+                    text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=offset + i, error=str(exc)
+                )
+                for i in range(n)
+            ]
 
     def stream(self, request: GenerationRequest) -> QueueStream:
         """Serve ``request`` as a :class:`~ponder.engines.streaming.SampleStream` (see the module
@@ -205,8 +246,9 @@ class OpenAIEngine:
         request = stream.request
         try:
             transport = await self._connect()
-            path, _ = build_body(request, model=self._model or "", profile=self.profile, n=1, seed=0,
-                                 template=self._template)  # a request the profile cannot serve fails here, whole
+            path, _ = build_body(
+                request, model=self._model or "", profile=self.profile, n=1, seed=0, template=self._template
+            )  # a request the profile cannot serve fails here, whole
             outcome = _Outcome(stream, workers)
             for index in range(request.n):
                 if stream.stopped(index):
@@ -232,8 +274,9 @@ class OpenAIEngine:
         """Sample ``index`` of the stream's request: its deltas, then its completion, into ``outcome``."""
         request = stream.request
         seed = derive_seed(request.seed, request.first_index + index)
-        path, body = build_body(request, model=self._model or "", profile=self.profile, n=1, seed=seed,
-                                template=self._template)
+        path, body = build_body(
+            request, model=self._model or "", profile=self.profile, n=1, seed=seed, template=self._template
+        )
         reader = ChunkReader(path, request, index)
         try:
             if self.profile.streams:
@@ -246,11 +289,13 @@ class OpenAIEngine:
                             outcome.delta(SampleDelta(index, text, reader.tokens, logprobs))
                 completion = reader.cancelled() if stream.stopped(index) else reader.completion()
             else:  # whole samples: one delta with all the text
-                [completion] = parse_response(await transport.post(path, body), path=path, request=request,
-                                              first_index=index)
+                [completion] = parse_response(
+                    await transport.post(path, body), path=path, request=request, first_index=index
+                )
                 if completion.text or completion.logprobs:
-                    outcome.delta(SampleDelta(index, completion.text, completion.completion_tokens,
-                                              completion.logprobs or ()))
+                    outcome.delta(
+                        SampleDelta(index, completion.text, completion.completion_tokens, completion.logprobs or ())
+                    )
         except asyncio.CancelledError:
             if not stream.stopped(index):
                 raise
@@ -308,8 +353,12 @@ class _Outcome:
         if self.fatal is not None:
             return
         self.errors.append(error)
-        event = SampleDone(index, Completion(text="", completion_tokens=0, finish_reason="error", usage=Usage(),
-                                             index=index, error=str(error)))
+        event = SampleDone(
+            index,
+            Completion(
+                text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=index, error=str(error)
+            ),
+        )
         if self.proven:
             self.stream.push(event)
         else:

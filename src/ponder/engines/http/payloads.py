@@ -18,7 +18,12 @@ COMPLETIONS = "/v1/completions"
 
 
 def build_body(
-    request: GenerationRequest, *, model: str, profile: EndpointProfile, n: int, seed: int,
+    request: GenerationRequest,
+    *,
+    model: str,
+    profile: EndpointProfile,
+    n: int,
+    seed: int,
     template: ChatTemplate | None,
 ) -> tuple[str, dict[str, Any]]:
     """The endpoint path and JSON body for ``n`` samples of ``request``."""
@@ -44,8 +49,13 @@ def build_body(
         return CHAT, {**body, **chat_logprobs, "messages": messages}
     if request.text is None and profile.continuation == "continue_final_message":
         messages.append({"role": "assistant", "content": request.assistant_prefix})
-        return CHAT, {**body, **chat_logprobs, "messages": messages, "continue_final_message": True,
-                      "add_generation_prompt": False}
+        return CHAT, {
+            **body,
+            **chat_logprobs,
+            "messages": messages,
+            "continue_final_message": True,
+            "add_generation_prompt": False,
+        }
     if not profile.completions_endpoint:
         raise InvalidInputError(f"the {profile.name} profile cannot continue a partial answer (no text completions)")
     if request.text is not None:
@@ -67,8 +77,11 @@ def _chat_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
     if content is None:
         return None
     return tuple(
-        TokenLogprob(item["token"], float(item["logprob"]),
-                     tuple((alt["token"], float(alt["logprob"])) for alt in item.get("top_logprobs") or ()))
+        TokenLogprob(
+            item["token"],
+            float(item["logprob"]),
+            tuple((alt["token"], float(alt["logprob"])) for alt in item.get("top_logprobs") or ()),
+        )
         for item in content
     )
 
@@ -79,8 +92,11 @@ def _text_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
         return None
     tops = data.get("top_logprobs") or [None] * len(data["tokens"])
     return tuple(
-        TokenLogprob(token, float(logprob if logprob is not None else 0.0),
-                     tuple(sorted(((t, float(v)) for t, v in (top or {}).items()), key=lambda kv: -kv[1])))
+        TokenLogprob(
+            token,
+            float(logprob if logprob is not None else 0.0),
+            tuple(sorted(((t, float(v)) for t, v in (top or {}).items()), key=lambda kv: -kv[1])),
+        )
         for token, logprob, top in zip(data["tokens"], data["token_logprobs"], tops, strict=False)
     )
 
@@ -126,13 +142,21 @@ def parse_response(data: Any, *, path: str, request: GenerationRequest, first_in
     completions = []
     for i, (choice, text, lp, count) in enumerate(zip(choices, texts, logprobs, counts, strict=True)):
         finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
-        completions.append(Completion(
-            text=text, completion_tokens=count, finish_reason=finish, index=first_index + i,
-            usage=Usage(prompt_tokens=prompt, prompt_tokens_computed=(prompt - cached) if i == 0 else 0,
-                        completion_tokens=count),
-            logprobs=lp if request.wants_logprobs else None,
-            stop_sequence=_matched_stop(choice, request),
-        ))
+        completions.append(
+            Completion(
+                text=text,
+                completion_tokens=count,
+                finish_reason=finish,
+                index=first_index + i,
+                usage=Usage(
+                    prompt_tokens=prompt,
+                    prompt_tokens_computed=(prompt - cached) if i == 0 else 0,
+                    completion_tokens=count,
+                ),
+                logprobs=lp if request.wants_logprobs else None,
+                stop_sequence=_matched_stop(choice, request),
+            )
+        )
     return completions
 
 
@@ -232,16 +256,30 @@ class ChunkReader:
         """The finished sample; an :class:`UpstreamError` if the stream ended before the server
         said why the sample finished (it was cut short)."""
         if self.finish is None:
-            raise UpstreamError("the stream ended before the sample finished (no finish_reason): cut short by the "
-                                "server (llama-cpp-python's server cuts a stream when another request arrives)")
+            raise UpstreamError(
+                "the stream ended before the sample finished (no finish_reason): cut short by the "
+                "server (llama-cpp-python's server cuts a stream when another request arrives)"
+            )
         count = self.tokens
         finish: FinishReason = "length" if self.finish == "length" else "stop"
-        return Completion(text=self.text, completion_tokens=count, finish_reason=finish, index=self.index,
-                          usage=self._usage(count), logprobs=self._logprobs(),
-                          stop_sequence=_matched_stop(self.last_choice, self.request))
+        return Completion(
+            text=self.text,
+            completion_tokens=count,
+            finish_reason=finish,
+            index=self.index,
+            usage=self._usage(count),
+            logprobs=self._logprobs(),
+            stop_sequence=_matched_stop(self.last_choice, self.request),
+        )
 
     def cancelled(self) -> Completion:
         """The sample as far as it got when its caller stopped it."""
         count = self.tokens
-        return Completion(text=self.text, completion_tokens=count, finish_reason="cancelled", index=self.index,
-                          usage=self._usage(count), logprobs=self._logprobs())
+        return Completion(
+            text=self.text,
+            completion_tokens=count,
+            finish_reason="cancelled",
+            index=self.index,
+            usage=self._usage(count),
+            logprobs=self._logprobs(),
+        )

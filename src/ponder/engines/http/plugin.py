@@ -32,10 +32,17 @@ def create(options: OpenAIOptions) -> Engine:
     """An :class:`~ponder.engines.http.OpenAIEngine`."""
     from ponder.engines.http.engine import OpenAIEngine
 
-    return OpenAIEngine(options.model or None, base_url=options.base_url, api_key=options.api_key or None,
-                        profile=options.profile, chat_template=options.chat_template or None,
-                        concurrency=options.concurrency or None, timeout=options.timeout,
-                        retries=options.retries, backoff=options.backoff)
+    return OpenAIEngine(
+        options.model or None,
+        base_url=options.base_url,
+        api_key=options.api_key or None,
+        profile=options.profile,
+        chat_template=options.chat_template or None,
+        concurrency=options.concurrency or None,
+        timeout=options.timeout,
+        retries=options.retries,
+        backoff=options.backoff,
+    )
 
 
 def parse_spec(target: str) -> dict[str, str]:
@@ -47,6 +54,11 @@ def parse_spec(target: str) -> dict[str, str]:
 
 
 PLUGIN = EnginePlugin(
-    name="openai", summary="any OpenAI-compatible server: vLLM, SGLang, llama.cpp's servers, Ollama, OpenAI",
-    Options=OpenAIOptions, factory=create, spec_option=None, parse_spec=parse_spec, spec_form=FORM,
+    name="openai",
+    summary="any OpenAI-compatible server: vLLM, SGLang, llama.cpp's servers, Ollama, OpenAI",
+    Options=OpenAIOptions,
+    factory=create,
+    spec_option=None,
+    parse_spec=parse_spec,
+    spec_form=FORM,
 )

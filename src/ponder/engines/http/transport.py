@@ -75,14 +75,23 @@ def _error_message(response: httpx.Response) -> str:
 class Transport:
     """An async JSON client for one server."""
 
-    def __init__(self, base_url: str, *, api_key: str | None, timeout: float, concurrency: int,
-                 retry: RetryPolicy = RetryPolicy(), seed: int = 0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None,
+        timeout: float,
+        concurrency: int,
+        retry: RetryPolicy = RetryPolicy(),
+        seed: int = 0,
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers,
-                                         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        )
         self._limit = asyncio.Semaphore(concurrency)
         self._jitter = random.Random(seed)
 
@@ -107,8 +116,9 @@ class Transport:
                 error = BackendUnavailableError(f"cannot reach {where}: {type(exc).__name__}: {exc}".rstrip(": "))
             else:
                 if response.status_code == 429 or response.status_code >= 500:
-                    error = UpstreamError(f"{where} answered {response.status_code}: {_error_message(response)}",
-                                          response.status_code)
+                    error = UpstreamError(
+                        f"{where} answered {response.status_code}: {_error_message(response)}", response.status_code
+                    )
                     wait = retry_after(response)
                 elif response.status_code >= 400:
                     raise self._client_error(where, response)
@@ -117,7 +127,8 @@ class Transport:
                         return response.json(), response.headers
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         raise UpstreamError(
-                            f"{where} sent a response that is not JSON: {response.text[:120]!r}") from None
+                            f"{where} sent a response that is not JSON: {response.text[:120]!r}"
+                        ) from None
             if attempt + 1 < self.retry.attempts:
                 if wait is None:
                     wait = self.retry.backoff * 2**attempt * (0.5 + self._jitter.random())
@@ -137,8 +148,9 @@ class Transport:
                 async with self._limit, self._client.stream("POST", path, json=body) as response:
                     if response.status_code == 429 or response.status_code >= 500:
                         await response.aread()
-                        error = UpstreamError(f"{where} answered {response.status_code}: {_error_message(response)}",
-                                              response.status_code)
+                        error = UpstreamError(
+                            f"{where} answered {response.status_code}: {_error_message(response)}", response.status_code
+                        )
                         wait = retry_after(response)
                     elif response.status_code >= 400:
                         await response.aread()
@@ -176,8 +188,9 @@ class Transport:
     def _client_error(where: str, response: httpx.Response) -> EngineError:
         message = _error_message(response)
         if response.status_code in (401, 403):
-            return UpstreamError(f"{where} refused the credentials ({response.status_code}): check the API key",
-                                 response.status_code)
+            return UpstreamError(
+                f"{where} refused the credentials ({response.status_code}): check the API key", response.status_code
+            )
         if response.status_code == 404 and "model" in message.lower():
             return ModelNotFoundError(f"{where}: {message}")
         return UpstreamError(f"{where} answered {response.status_code}: {message}", response.status_code)

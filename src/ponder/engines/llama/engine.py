@@ -67,8 +67,9 @@ class LlamaEngine:
         threads = n_threads or os.cpu_count() or 1
         self._native_model = NativeModel(path, n_gpu_layers=n_gpu_layers)
         try:
-            context = NativeContext(self._native_model, n_ctx=n_ctx, n_seq_max=n_seq_max,
-                                    n_batch=n_batch, n_threads=threads)
+            context = NativeContext(
+                self._native_model, n_ctx=n_ctx, n_seq_max=n_seq_max, n_batch=n_batch, n_threads=threads
+            )
         except EngineError:
             self._native_model.close()
             raise
@@ -78,16 +79,29 @@ class LlamaEngine:
             context.close()
             self._native_model.close()
             raise
-        self._scheduler: Scheduler | None = Scheduler(self._generator, deterministic=deterministic,
-                                                      prefill_chunk=prefill_chunk)
+        self._scheduler: Scheduler | None = Scheduler(
+            self._generator, deterministic=deterministic, prefill_chunk=prefill_chunk
+        )
         self.capabilities = EngineCapabilities(
-            fork=True, prefix_cache=True, logprobs=True, raw_continuation=True,
-            max_context=self._generator.max_context, seeded=True, reports_stop=True, streams=True,
+            fork=True,
+            prefix_cache=True,
+            logprobs=True,
+            raw_continuation=True,
+            max_context=self._generator.max_context,
+            seeded=True,
+            reports_stop=True,
+            streams=True,
         )
         self.info = EngineInfo(
-            name="llama", model=model or DEFAULT_MODEL,
-            details={"path": str(path), "n_ctx": context.n_ctx, "n_seq_max": n_seq_max, "n_threads": threads,
-                     "deterministic": deterministic},
+            name="llama",
+            model=model or DEFAULT_MODEL,
+            details={
+                "path": str(path),
+                "n_ctx": context.n_ctx,
+                "n_seq_max": n_seq_max,
+                "n_threads": threads,
+                "deterministic": deterministic,
+            },
         )
 
     @property

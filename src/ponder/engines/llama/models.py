@@ -83,5 +83,7 @@ def resolve_model(name: str | None) -> Path:
     path = Path(name).expanduser()
     if not path.exists() and path.suffix != ".gguf" and "/" not in name:
         known = ", ".join(sorted(BUILTIN_MODELS))
-        raise ModelNotFoundError(f"unknown model {name!r}: give a .gguf path, hf:OWNER/REPO/FILE.gguf or one of: {known}")
+        raise ModelNotFoundError(
+            f"unknown model {name!r}: give a .gguf path, hf:OWNER/REPO/FILE.gguf or one of: {known}"
+        )
     return check_gguf(path)

@@ -29,13 +29,24 @@ def create(options: LlamaOptions) -> Engine:
     """A :class:`~ponder.engines.llama.LlamaEngine` (this is where llama.cpp is imported)."""
     from ponder.engines.llama.engine import LlamaEngine
 
-    return LlamaEngine(options.model, n_ctx=options.n_ctx, n_seq_max=options.n_seq_max,
-                       n_threads=options.n_threads or None, n_batch=options.n_batch,
-                       n_gpu_layers=options.n_gpu_layers, verbose=options.verbose,
-                       deterministic=options.deterministic, prefill_chunk=options.prefill_chunk)
+    return LlamaEngine(
+        options.model,
+        n_ctx=options.n_ctx,
+        n_seq_max=options.n_seq_max,
+        n_threads=options.n_threads or None,
+        n_batch=options.n_batch,
+        n_gpu_layers=options.n_gpu_layers,
+        verbose=options.verbose,
+        deterministic=options.deterministic,
+        prefill_chunk=options.prefill_chunk,
+    )
 
 
 PLUGIN = EnginePlugin(
-    name="llama", summary="a GGUF model run in-process by llama.cpp (no server, no GPU needed)",
-    Options=LlamaOptions, factory=create, spec_option="model", default_model_name=DEFAULT_MODEL,
+    name="llama",
+    summary="a GGUF model run in-process by llama.cpp (no server, no GPU needed)",
+    Options=LlamaOptions,
+    factory=create,
+    spec_option="model",
+    default_model_name=DEFAULT_MODEL,
 )

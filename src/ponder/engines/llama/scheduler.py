@@ -88,8 +88,9 @@ class Waiting:
 class Scheduler:
     """The embedded engine's worker: see the module docstring. Public methods are thread-safe."""
 
-    def __init__(self, generator: Generator, *, deterministic: bool = False,
-                 prefill_chunk: int = DEFAULT_PREFILL_CHUNK) -> None:
+    def __init__(
+        self, generator: Generator, *, deterministic: bool = False, prefill_chunk: int = DEFAULT_PREFILL_CHUNK
+    ) -> None:
         self.generator = generator
         self.context = generator.context
         self.slots = generator.slots
@@ -145,16 +146,23 @@ class Scheduler:
 
     def idle_call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` once nothing is generating (e.g. dropping the cache)."""
+
         def when_idle() -> T:
             self._drain()
             return fn()
+
         return self.call(when_idle)
 
     def live_samples(self, stream: object) -> dict[int, int]:
         """Tokens generated so far by each live sample of ``stream`` (call on the worker thread,
         e.g. through :meth:`call`: between two steps, so the counts are exact)."""
-        return {state.index: state.generated for job in self._jobs if job.stream is stream
-                for state in job.states if state.finish is None}
+        return {
+            state.index: state.generated
+            for job in self._jobs
+            if job.stream is stream
+            for state in job.states
+            if state.finish is None
+        }
 
     def close(self) -> None:
         with self._wake:
@@ -185,7 +193,9 @@ class Scheduler:
                 try:
                     self._step()
                 except Exception as exc:  # a failed step must not leave its callers waiting forever
-                    self._fail_running(exc if isinstance(exc, EngineError) else EngineError(f"the engine failed: {exc}"))
+                    self._fail_running(
+                        exc if isinstance(exc, EngineError) else EngineError(f"the engine failed: {exc}")
+                    )
         for waiting in pending:
             waiting.stream.fail(EngineError("the engine was closed"))
         for job in list(self._jobs):
@@ -258,17 +268,32 @@ class Scheduler:
             if count <= 0:
                 if not self._jobs:  # nothing else holds room: it can never fit
                     self._waiting.popleft()
-                    head.stream.fail(ContextOverflowError(
-                        f"one sample of {len(head.prompt)} prompt tokens and up to {head.max_new} new ones does not "
-                        f"fit the KV cache ({self.context.n_ctx} cells, {len(self.slots.slots)} sequences)"))
+                    head.stream.fail(
+                        ContextOverflowError(
+                            f"one sample of {len(head.prompt)} prompt tokens and up to {head.max_new} new ones "
+                            "does not "
+                            f"fit the KV cache ({self.context.n_ctx} cells, {len(self.slots.slots)} sequences)"
+                        )
+                    )
                     continue
                 return
             base, shared = self.slots.best_prefix(head.prompt, taken)
             reuse = min(shared, len(head.prompt) - 1)
             self.context.truncate(base.seq, reuse)
             self.slots.touch(base, head.prompt[:reuse])
-            self._jobs.append(Job(head.stream, head.request, head.prompt, head.max_new, head.caller,
-                                  first=head.next_sample, count=count, base=base, pos=reuse))
+            self._jobs.append(
+                Job(
+                    head.stream,
+                    head.request,
+                    head.prompt,
+                    head.max_new,
+                    head.caller,
+                    first=head.next_sample,
+                    count=count,
+                    base=base,
+                    pos=reuse,
+                )
+            )
             head.next_sample += count
             if head.next_sample >= head.request.n:
                 self._waiting.popleft()
@@ -287,7 +312,7 @@ class Scheduler:
             if not job.prefilling or budget <= 0:
                 continue
             assert job.base is not None
-            chunk = job.prompt[job.pos: job.pos + budget]
+            chunk = job.prompt[job.pos : job.pos + budget]
             last = job.pos + len(chunk) == len(job.prompt)
             for i, token in enumerate(chunk):
                 batch.append(BatchToken(token, job.pos + i, job.base.seq, last and i == len(chunk) - 1))
@@ -309,7 +334,8 @@ class Scheduler:
                 if not victims:
                     raise ContextOverflowError(
                         f"the KV cache ({self.context.n_ctx} cells) is too small for this batch; "
-                        "raise n_ctx or lower n / max_tokens") from None
+                        "raise n_ctx or lower n / max_tokens"
+                    ) from None
                 self.context.clear_sequence(victims[0].seq)
                 self.slots.touch(victims[0], [])
 
@@ -322,8 +348,9 @@ class Scheduler:
                 state.mark_decoded()
                 token = state.sampler.sample(self.context, position)
                 before = (len(state.text), len(state.logprobs))
-                state.accept(self.generator.model, token,
-                             self.context.logits(position) if state.want_logprobs else None)
+                state.accept(
+                    self.generator.model, token, self.context.logits(position) if state.want_logprobs else None
+                )
                 position += 1
                 self._report(job, state, before)
         for job in list(self._jobs):
@@ -350,12 +377,22 @@ class Scheduler:
             slot = self.slots.least_useful(taken)
             taken.add(slot.seq)
             self.context.copy_prefix(base.seq, slot.seq, len(job.prompt))
-            sampler = Sampler(temperature=request.temperature, top_p=request.top_p,
-                              seed=derive_seed(request.seed, request.first_index + index))
+            sampler = Sampler(
+                temperature=request.temperature,
+                top_p=request.top_p,
+                seed=derive_seed(request.seed, request.first_index + index),
+            )
             state = SampleState(
-                request=0, index=index, slot=slot.seq, pos=len(job.prompt), max_new=job.max_new,
-                stop=request.stop, sampler=sampler, want_logprobs=request.wants_logprobs,
-                top_logprobs=request.top_logprobs, prompt_computed=job.computed if k == 0 else 0,
+                request=0,
+                index=index,
+                slot=slot.seq,
+                pos=len(job.prompt),
+                max_new=job.max_new,
+                stop=request.stop,
+                sampler=sampler,
+                want_logprobs=request.wants_logprobs,
+                top_logprobs=request.top_logprobs,
+                prompt_computed=job.computed if k == 0 else 0,
             )
             job.states.append(state)
             state.accept(self.generator.model, sampler.sample(self.context, job.logits_at), row)
@@ -369,7 +406,7 @@ class Scheduler:
         string are held back (a stop string is cut from the text, so it must never be sent)."""
         hold = 0 if state.finish is not None else max((len(s) for s in state.stop), default=1) - 1
         upto = max(len(state.text) - hold, state.streamed)
-        text, logprobs = state.text[state.streamed:upto], tuple(state.logprobs[before[1]:])
+        text, logprobs = state.text[state.streamed : upto], tuple(state.logprobs[before[1] :])
         state.streamed = upto
         if text or logprobs:
             job.stream.push(SampleDelta(state.index, text, state.generated, logprobs))
@@ -387,7 +424,7 @@ class Scheduler:
         for job in list(self._jobs):
             if job.prefilling and job.stream.cancelled:
                 assert job.base is not None
-                self.slots.touch(job.base, job.prompt[:job.pos])
+                self.slots.touch(job.base, job.prompt[: job.pos])
                 self._jobs.remove(job)
                 for index in range(job.first, job.first + job.count):
                     job.stream.cancelled_sample(index, len(job.prompt))
@@ -412,9 +449,15 @@ class Scheduler:
     def _completion(self, job: Job, state: SampleState) -> Completion:
         assert state.finish is not None
         return Completion(
-            text=state.text, completion_tokens=state.generated, finish_reason=state.finish, index=state.index,
-            usage=Usage(prompt_tokens=len(job.prompt), prompt_tokens_computed=state.prompt_computed,
-                        completion_tokens=state.generated),
+            text=state.text,
+            completion_tokens=state.generated,
+            finish_reason=state.finish,
+            index=state.index,
+            usage=Usage(
+                prompt_tokens=len(job.prompt),
+                prompt_tokens_computed=state.prompt_computed,
+                completion_tokens=state.generated,
+            ),
             logprobs=tuple(state.logprobs) if state.want_logprobs else None,
             stop_sequence=state.stop_sequence,
         )

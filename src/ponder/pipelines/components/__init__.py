@@ -15,6 +15,15 @@ COMPONENTS: dict[str, type[Component]] = {
 }
 
 __all__ = [
-    "COMPONENTS", "Component", "Critic", "Fuser", "Generator", "Ranker", "Slot", "StrategyComponent",
-    "TestEvaluator", "TestGenerator", "Verifier",
+    "COMPONENTS",
+    "Component",
+    "Critic",
+    "Fuser",
+    "Generator",
+    "Ranker",
+    "Slot",
+    "StrategyComponent",
+    "TestEvaluator",
+    "TestGenerator",
+    "Verifier",
 ]

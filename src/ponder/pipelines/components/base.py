@@ -62,8 +62,10 @@ class Component(Protocol):
     async def run(self, state: PipelineState, slot: Slot) -> Output: ...
 
 
-MODEL_HELP = ("engine: a name passed as engines={...} or a spec ENGINE:TARGET[?KEY=VALUE&...] such as "
-              "openai:BASE_URL[#MODEL] or llama:MODEL (see `ponder engines`) [default: the run's engine]")
+MODEL_HELP = (
+    "engine: a name passed as engines={...} or a spec ENGINE:TARGET[?KEY=VALUE&...] such as "
+    "openai:BASE_URL[#MODEL] or llama:MODEL (see `ponder engines`) [default: the run's engine]"
+)
 
 
 def check_model(model: str | None) -> None:
@@ -95,4 +97,3 @@ def numbered(state: PipelineState, candidates: Sequence[Candidate]) -> str:
             block += f"\nCritique of [{number}]: {critique.strip()}"
         blocks.append(block)
     return "\n\n".join(blocks)
-

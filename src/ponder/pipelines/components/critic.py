@@ -51,10 +51,11 @@ class Critic:
 
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         ctx, p = slot.ctx, self.params
-        targets = state.candidates[:slot.allowed]
+        targets = state.candidates[: slot.allowed]
         temperature = temperature_for(ctx, p.temperature, 1)
         chats = [(Message("user", p.prompt.format(question=ctx.question, answer=c.text.strip())),) for c in targets]
         reviews = await slot.ctx.sample_each(chats, temperature=temperature, max_tokens=p.max_tokens)
         critiques = tuple(Critique(c.index, r.text) for c, r in zip(targets, reviews, strict=True))
-        return Output(critiques=critiques, info={"critiqued": [c.index for c in targets],
-                                                 "critiques": [r.text for r in reviews]})
+        return Output(
+            critiques=critiques, info={"critiqued": [c.index for c in targets], "critiques": [r.text for r in reviews]}
+        )

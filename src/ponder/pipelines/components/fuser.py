@@ -22,7 +22,9 @@ FUSE_PROMPT = (
 class FuserParams:
     samples: int = param(1, "fused answers to write")
     prompt: str = param(FUSE_PROMPT, "fusion request; fields {question} and {candidates} (numbered, with critiques)")
-    temperature: float | None = param(None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]")
+    temperature: float | None = param(
+        None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]"
+    )
     max_tokens: int | None = param(None, "tokens per answer [default: the run's]")
     model: str | None = param(None, MODEL_HELP)
 
@@ -59,8 +61,13 @@ class Fuser:
         n = min(p.samples, slot.allowed)
         temperature = temperature_for(ctx, p.temperature, n)
         prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates))
-        fused = await ctx.sample(n, temperature=temperature, max_tokens=p.max_tokens,
-                                 messages=ctx.messages(user=prompt))
-        info = {"fused": len(state.candidates), "temperature": temperature, "from": [c.index for c in state.candidates],
-                "answers": [c.answer for c in fused]}
+        fused = await ctx.sample(
+            n, temperature=temperature, max_tokens=p.max_tokens, messages=ctx.messages(user=prompt)
+        )
+        info = {
+            "fused": len(state.candidates),
+            "temperature": temperature,
+            "from": [c.index for c in state.candidates],
+            "answers": [c.answer for c in fused],
+        }
         return Output(candidates=tuple(fused), info=info)

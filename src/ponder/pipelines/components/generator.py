@@ -50,7 +50,8 @@ class Generator:
         n = min(p.samples, slot.allowed)
         temperature = ctx.temperature() if p.temperature is None else p.temperature  # several or one: 0.8
         messages = ctx.messages(p.system_prompt) if p.system_prompt is not None else None
-        new = await ctx.sample(n, temperature=temperature, logprobs=p.logprobs,
-                               max_tokens=p.max_tokens, messages=messages)
+        new = await ctx.sample(
+            n, temperature=temperature, logprobs=p.logprobs, max_tokens=p.max_tokens, messages=messages
+        )
         info: dict[str, Any] = {"n": n, "temperature": temperature, "answers": [c.answer for c in new]}
         return Output(candidates=tuple(new), info=info)

@@ -42,8 +42,10 @@ class RankerParams:
 
     def __post_init__(self) -> None:
         check_model(self.model)
-        check(self.model is None or self.by == BY_MODEL,
-              f"model applies to by: model; a scorer ({self.by}) judges on the run's scorer engine")
+        check(
+            self.model is None or self.by == BY_MODEL,
+            f"model applies to by: model; a scorer ({self.by}) judges on the run's scorer engine",
+        )
         check(self.top_k >= 1, f"top_k must be >= 1, got {self.top_k}")
         check(bool(self.by), "by must be 'model' or a scorer name")
         check_template("prompt", self.prompt, FIELDS)
@@ -89,7 +91,7 @@ class Ranker:
             ranked, info = await self._by_model(state, slot)
         else:
             ranked, info = await self._by_scorer(candidates, slot)
-        kept = tuple(ranked[:self.params.top_k])
+        kept = tuple(ranked[: self.params.top_k])
         info = {"ranked": True, **info, "kept": [c.index for c in kept]}
         return Output(candidates=kept, scored=tuple(ranked), info=info)
 
@@ -97,8 +99,9 @@ class Ranker:
         ctx, p = slot.ctx, self.params
         prompt = p.prompt.format(question=ctx.question, candidates=numbered(state, state.candidates), top_k=p.top_k)
         temperature = temperature_for(ctx, p.temperature, 1)
-        [reply] = await ctx.sample(1, temperature=temperature, max_tokens=p.max_tokens,
-                                   messages=ctx.messages(user=prompt))
+        [reply] = await ctx.sample(
+            1, temperature=temperature, max_tokens=p.max_tokens, messages=ctx.messages(user=prompt)
+        )
         order = read_ranking(reply.text, len(state.candidates))
         return [state.candidates[i] for i in order], {"by": BY_MODEL, "ranking": reply.text}
 
@@ -106,5 +109,3 @@ class Ranker:
         scored = await slot.ctx.score(self.params.by, candidates)
         ranked = sorted(scored, key=lambda c: -(c.score or 0.0))
         return ranked, {"by": self.params.by, "scores": [round(c.score or 0.0, 4) for c in scored]}
-
-

@@ -77,10 +77,16 @@ class StrategyComponent:
         if self.params.keep == "answer" and result.answer is not None:
             candidates = [_best_with(candidates, result.answer, ctx)]
         # renumbered into this component's sample identities (at most one candidate per generation)
-        candidates = [dataclasses.replace(c, index=slot.first_index + i)
-                      for i, c in enumerate(candidates[:slot.allowed])]
-        info = {"strategy": self.params.name, "answer": result.answer, "stop_reason": result.stop_reason,
-                "generations": ctx.ledger.spent, "trace": result.trace}
+        candidates = [
+            dataclasses.replace(c, index=slot.first_index + i) for i, c in enumerate(candidates[: slot.allowed])
+        ]
+        info = {
+            "strategy": self.params.name,
+            "answer": result.answer,
+            "stop_reason": result.stop_reason,
+            "generations": ctx.ledger.spent,
+            "trace": result.trace,
+        }
         return Output(candidates=tuple(candidates), info=info)
 
 

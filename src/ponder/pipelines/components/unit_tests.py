@@ -46,7 +46,9 @@ class TestGeneratorParams:
     count: int = param(5, "tests asked for per generation ({count} in the prompt)")
     max_tests: int = param(10, "tests kept at most (first written first)")
     prompt: str = param(TEST_PROMPT, "test request; fields {question} and {count}")
-    temperature: float | None = param(None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]")
+    temperature: float | None = param(
+        None, "sampling temperature [default: the run's, else 0; 0.8 for several samples]"
+    )
     max_tokens: int | None = param(None, "tokens per generation [default: the run's]")
     model: str | None = param(None, MODEL_HELP)
 
@@ -93,7 +95,7 @@ class TestGenerator:
         tests: list[str] = []
         for reply in replies:
             tests += [t for t in read_asserts(reply.text) if t not in tests and t not in state.tests]
-        kept = tuple(tests[:p.max_tests])
+        kept = tuple(tests[: p.max_tests])
         return Output(tests=kept, info={"n": n, "temperature": temperature, "tests": list(kept)})
 
 
@@ -163,11 +165,15 @@ class TestEvaluator:
         async def one(candidate: Candidate) -> Candidate:
             async with limit:
                 passed, how = await asyncio.to_thread(
-                    passed_tests, candidate_code(candidate.text), tests, self.params.timeout)
+                    passed_tests, candidate_code(candidate.text), tests, self.params.timeout
+                )
             return replace(candidate, score=passed / len(tests), evidence=f"{passed}/{len(tests)} tests passed ({how})")
 
         scored = await asyncio.gather(*(one(c) for c in state.candidates))
         kept = tuple(c for c in scored if (c.score or 0.0) >= self.params.threshold)
-        info = {"tests": len(tests), "passed": [round((c.score or 0.0) * len(tests)) for c in scored],
-                "dropped": [c.index for c in scored if c not in kept]}
+        info = {
+            "tests": len(tests),
+            "passed": [round((c.score or 0.0) * len(tests)) for c in scored],
+            "dropped": [c.index for c in scored if c not in kept],
+        }
         return Output(candidates=kept, scored=tuple(scored), info=info)

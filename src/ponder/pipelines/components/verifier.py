@@ -41,6 +41,9 @@ class Verifier:
     async def run(self, state: PipelineState, slot: Slot) -> Output:
         scored = await slot.ctx.score(self.params.scorer, state.candidates) if state.candidates else []
         kept = tuple(c for c in scored if c.score is not None and c.score >= self.params.threshold)
-        info = {"scorer": self.params.scorer, "scores": [round(c.score or 0.0, 4) for c in scored],
-                "dropped": [c.index for c in scored if c not in kept]}
+        info = {
+            "scorer": self.params.scorer,
+            "scores": [round(c.score or 0.0, 4) for c in scored],
+            "dropped": [c.index for c in scored if c not in kept],
+        }
         return Output(candidates=kept, scored=tuple(scored), info=info)

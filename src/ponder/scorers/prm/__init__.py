@@ -23,7 +23,21 @@ from ponder.scorers.prm.spec import make_prm
 from ponder.scorers.prm.vllm_pooling import QWEN_PRM_MODEL, QWEN_PRM_SYSTEM, VllmPRM
 
 __all__ = [
-    "AGGREGATIONS", "Aggregation", "ChatStepScorer", "GenericHttpPRM", "NEUTRAL_SCORE", "ProcessRewardModel",
-    "QWEN_PRM_MODEL", "QWEN_PRM_SYSTEM", "ScriptedPRM", "SelfEvalPRM", "StepScorer", "VllmPRM", "aggregate",
-    "make_prm", "reply_prefixes", "split_raw_steps", "split_steps",
+    "AGGREGATIONS",
+    "Aggregation",
+    "ChatStepScorer",
+    "GenericHttpPRM",
+    "NEUTRAL_SCORE",
+    "ProcessRewardModel",
+    "QWEN_PRM_MODEL",
+    "QWEN_PRM_SYSTEM",
+    "ScriptedPRM",
+    "SelfEvalPRM",
+    "StepScorer",
+    "VllmPRM",
+    "aggregate",
+    "make_prm",
+    "reply_prefixes",
+    "split_raw_steps",
+    "split_steps",
 ]

@@ -129,8 +129,9 @@ class ChatStepScorer(Protocol):
     engine's prefix cache serves the partial (see :class:`~ponder.scorers.prm.SelfEvalPRM`).
     Step search uses it where a PRM offers it, else :meth:`ProcessRewardModel.score_steps`."""
 
-    async def score_steps_in_chat(self, question: str, prompt: tuple[Message, ...],
-                                  steps: Sequence[Sequence[str]]) -> list[list[float]]: ...
+    async def score_steps_in_chat(
+        self, question: str, prompt: tuple[Message, ...], steps: Sequence[Sequence[str]]
+    ) -> list[list[float]]: ...
 
 
 class StepScorer(ABC):

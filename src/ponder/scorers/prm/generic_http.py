@@ -39,9 +39,18 @@ class GenericHttpPRM(StepScorer):
     name: ClassVar[str] = "http-prm"
     info: ClassVar[ScorerInfo] = ScorerInfo(kind="prm", exact=False, cost="one HTTP request per batch of partials")
 
-    def __init__(self, url: str, api_key: str | None = None, *, aggregation: Aggregation = "last",
-                 batch_size: int = 16, concurrency: int = 8, timeout: float = 120.0,
-                 retry: RetryPolicy = RetryPolicy(), delimiter: str = DEFAULT_DELIMITER) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        aggregation: Aggregation = "last",
+        batch_size: int = 16,
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        retry: RetryPolicy = RetryPolicy(),
+        delimiter: str = DEFAULT_DELIMITER,
+    ) -> None:
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
         root, self.path = split_url(url)
@@ -56,21 +65,25 @@ class GenericHttpPRM(StepScorer):
         """The ``scores`` of a response, checked against the partials asked about."""
         scores = body.get("scores") if isinstance(body, dict) else None
         if not isinstance(scores, list) or len(scores) != len(partials):
-            raise UpstreamError(f"{self.url}: expected {{\"scores\": [...]}} with {len(partials)} list(s), "
-                                f"got {str(body)[:160]!r}")
+            raise UpstreamError(
+                f'{self.url}: expected {{"scores": [...]}} with {len(partials)} list(s), got {str(body)[:160]!r}'
+            )
         checked = []
         for row, partial in zip(scores, partials, strict=True):
             want = 1 if self.aggregation == "whole" else len(partial)
             if not isinstance(row, list) or len(row) != want:
-                raise UpstreamError(f"{self.url}: expected {want} score(s) for a partial answer of {len(partial)} "
-                                    f"step(s) (aggregation {self.aggregation}), got {row!r:.80}")
+                raise UpstreamError(
+                    f"{self.url}: expected {want} score(s) for a partial answer of {len(partial)} "
+                    f"step(s) (aggregation {self.aggregation}), got {row!r:.80}"
+                )
             checked.append([check_score(value, self.url) for value in row])
         return checked
 
     async def _post(self, question: str, partials: Sequence[Sequence[str]]) -> list[list[float]]:
         """One request for a batch of partials."""
-        body = await self._transport.post(self.path, {
-            "question": question, "steps": [list(p) for p in partials], "aggregation": self.aggregation})
+        body = await self._transport.post(
+            self.path, {"question": question, "steps": [list(p) for p in partials], "aggregation": self.aggregation}
+        )
         self.usage = self.usage + response_usage(body)
         return self._check(body, partials)
 

@@ -33,8 +33,9 @@ def split_url(url: str) -> tuple[str, str]:
     return root, parsed.raw_path.decode() or "/"
 
 
-def make_transport(root: str, *, api_key: str | None, timeout: float, concurrency: int,
-                   retry: RetryPolicy) -> Transport:
+def make_transport(
+    root: str, *, api_key: str | None, timeout: float, concurrency: int, retry: RetryPolicy
+) -> Transport:
     """A transport to ``root``; the key defaults to ``$PONDER_PRM_API_KEY``."""
     if concurrency < 1:
         raise InvalidInputError(f"concurrency must be >= 1, got {concurrency}")
@@ -58,12 +59,13 @@ BatchPost = Callable[[str, Sequence[Sequence[str]]], Awaitable[list[list[float]]
 """(question, partials) -> the step scores of each partial: one request to a PRM server."""
 
 
-async def score_in_batches(post: BatchPost, question: str, steps: Sequence[Sequence[str]],
-                           size: int) -> list[list[float]]:
+async def score_in_batches(
+    post: BatchPost, question: str, steps: Sequence[Sequence[str]], size: int
+) -> list[list[float]]:
     """The step scores of every partial, ``size`` partials a request, the requests sent
     concurrently; an empty partial gets ``[]`` without a request."""
     live = [i for i, partial in enumerate(steps) if partial]
-    chunks = [live[at:at + size] for at in range(0, len(live), size)]
+    chunks = [live[at : at + size] for at in range(0, len(live), size)]
     answers = await asyncio.gather(*(post(question, [steps[i] for i in chunk]) for chunk in chunks))
     scores: list[list[float]] = [[] for _ in steps]
     for chunk, rows in zip(chunks, answers, strict=True):

@@ -29,8 +29,14 @@ class ScriptedPRM(StepScorer):
     name: ClassVar[str] = "scripted-prm"
     info: ClassVar[ScorerInfo] = ScorerInfo(kind="prm", exact=False, cost="free (scripted)")
 
-    def __init__(self, script: StepFunction | Mapping[str, float], aggregation: Aggregation = "last", *,
-                 default: float = 0.5, delimiter: str = DEFAULT_DELIMITER) -> None:
+    def __init__(
+        self,
+        script: StepFunction | Mapping[str, float],
+        aggregation: Aggregation = "last",
+        *,
+        default: float = 0.5,
+        delimiter: str = DEFAULT_DELIMITER,
+    ) -> None:
         self.aggregation = check_aggregation(aggregation)
         self.default = default
         self.delimiter = delimiter

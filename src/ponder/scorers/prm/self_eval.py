@@ -55,11 +55,14 @@ from ponder.scorers.prm.base import (
     split_steps,
 )
 
-WHOLE_QUESTION = ("Are the steps so far correct, and are they likely to lead to the correct final answer? "
-                  "Reply with Yes or No.")
+WHOLE_QUESTION = (
+    "Are the steps so far correct, and are they likely to lead to the correct final answer? Reply with Yes or No."
+)
 STEP_QUESTION = "Is the newest step correct, given the question and the earlier steps? Reply with Yes or No."
-WHOLE_FOLLOW_UP = ("Are the steps of the answer above correct so far, and are they likely to lead to the correct "
-                   "final answer? Reply with Yes or No.")
+WHOLE_FOLLOW_UP = (
+    "Are the steps of the answer above correct so far, and are they likely to lead to the correct "
+    "final answer? Reply with Yes or No."
+)
 STEP_FOLLOW_UP = "Is the last step of the answer above correct, given the earlier steps? Reply with Yes or No."
 CACHE_SIZE = 65536
 
@@ -92,11 +95,19 @@ class SelfEvalPRM(StepScorer):
     """P(yes) that the steps so far are correct, asked of ``engine``; see the module docstring."""
 
     name: ClassVar[str] = "self-eval-prm"
-    info: ClassVar[ScorerInfo] = ScorerInfo(kind="prm", exact=False,
-                                            cost="one 1-token engine call per new partial (whole) or new step")
+    info: ClassVar[ScorerInfo] = ScorerInfo(
+        kind="prm", exact=False, cost="one 1-token engine call per new partial (whole) or new step"
+    )
 
-    def __init__(self, engine: Engine, aggregation: Aggregation = "whole", *,
-                 delimiter: str = DEFAULT_DELIMITER, cache_size: int = CACHE_SIZE, reuse_cache: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        aggregation: Aggregation = "whole",
+        *,
+        delimiter: str = DEFAULT_DELIMITER,
+        cache_size: int = CACHE_SIZE,
+        reuse_cache: bool = True,
+    ) -> None:
         self.engine = engine
         self.aggregation = check_aggregation(aggregation)
         self.delimiter = delimiter
@@ -113,8 +124,10 @@ class SelfEvalPRM(StepScorer):
             prompt = f"Question: {question}\n\nSteps so far:\n\n{_numbered(steps)}\n\n{WHOLE_QUESTION}"
         else:
             earlier = _numbered(steps[:-1]) if len(steps) > 1 else "(none)"
-            prompt = (f"Question: {question}\n\nEarlier steps:\n\n{earlier}\n\n"
-                      f"Newest step: {steps[-1].strip()}\n\n{STEP_QUESTION}")
+            prompt = (
+                f"Question: {question}\n\nEarlier steps:\n\n{earlier}\n\n"
+                f"Newest step: {steps[-1].strip()}\n\n{STEP_QUESTION}"
+            )
         return verdict_request((Message("user", prompt),))
 
     def chat_request(self, prompt: tuple[Message, ...], reply: str) -> GenerationRequest:
@@ -187,8 +200,9 @@ class SelfEvalPRM(StepScorer):
         empty partial gets ``[]``."""
         return await self._rows([self._fresh(question, partial) for partial in steps])
 
-    async def score_steps_in_chat(self, question: str, prompt: tuple[Message, ...],
-                                  steps: Sequence[Sequence[str]]) -> list[list[float]]:
+    async def score_steps_in_chat(
+        self, question: str, prompt: tuple[Message, ...], steps: Sequence[Sequence[str]]
+    ) -> list[list[float]]:
         """As :meth:`score_steps`, for partial answers that continue the chat ``prompt``, their
         steps as generated (delimiters kept: joined, a partial's steps are its text; steps with
         no text are not judged): each question is the chat's next turn (see the module docstring)."""
@@ -208,5 +222,7 @@ class SelfEvalPRM(StepScorer):
                 asked = self._fresh(question, split_steps(c.text, self.delimiter))
             questions.append(asked[-1:] if self.aggregation == "last" else asked)
         rows = await self._rows(questions)
-        return [0.0 if c.finish_reason == "error" else aggregate(row, self.aggregation)
-                for c, row in zip(candidates, rows, strict=True)]
+        return [
+            0.0 if c.finish_reason == "error" else aggregate(row, self.aggregation)
+            for c, row in zip(candidates, rows, strict=True)
+        ]

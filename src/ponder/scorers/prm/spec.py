@@ -46,7 +46,8 @@ def make_prm(spec: str, engine: Engine, *, aggregation: Aggregation | None = Non
             given = check_aggregation(named[0])
             if aggregation is not None and aggregation != given:
                 raise InvalidInputError(
-                    f"PRM spec {spec!r} says aggregation {given!r} but {aggregation!r} was asked for")
+                    f"PRM spec {spec!r} says aggregation {given!r} but {aggregation!r} was asked for"
+                )
             options = {"aggregation": given}
         return SelfEvalPRM(engine, **options, reuse_cache=FRESH not in modifiers)
     if spec.startswith(("http://", "https://")):

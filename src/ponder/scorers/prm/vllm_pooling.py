@@ -71,23 +71,38 @@ InputFormat = Literal["messages", "text"]
 
 def chatml(system: str, question: str, answer: str) -> str:
     """Qwen's chat template (ChatML) for system, user and a finished assistant turn."""
-    return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n"
-            f"<|im_start|>assistant\n{answer}<|im_end|>\n")
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n"
+        f"<|im_start|>assistant\n{answer}<|im_end|>\n"
+    )
 
 
 class VllmPRM(StepScorer):
     """Step rewards from a PRM behind vLLM's ``/pooling``; see the module docstring."""
 
     name: ClassVar[str] = "vllm-prm"
-    info: ClassVar[ScorerInfo] = ScorerInfo(kind="prm", exact=False,
-                                            cost="one reward-model forward pass per partial answer")
+    info: ClassVar[ScorerInfo] = ScorerInfo(
+        kind="prm", exact=False, cost="one reward-model forward pass per partial answer"
+    )
 
-    def __init__(self, base_url: str, model: str = QWEN_PRM_MODEL, api_key: str | None = None, *,
-                 step_separator: str = STEP_SEPARATOR, system_prompt: str = QWEN_PRM_SYSTEM,
-                 aggregation: Aggregation = "last", input_format: InputFormat = "messages",
-                 batch_size: int = 16, positive_index: int = 1, concurrency: int = 8, timeout: float = 120.0,
-                 retry: RetryPolicy = RetryPolicy(), delimiter: str = DEFAULT_DELIMITER,
-                 extra_body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str = QWEN_PRM_MODEL,
+        api_key: str | None = None,
+        *,
+        step_separator: str = STEP_SEPARATOR,
+        system_prompt: str = QWEN_PRM_SYSTEM,
+        aggregation: Aggregation = "last",
+        input_format: InputFormat = "messages",
+        batch_size: int = 16,
+        positive_index: int = 1,
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        retry: RetryPolicy = RetryPolicy(),
+        delimiter: str = DEFAULT_DELIMITER,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
         if not step_separator:
             raise InvalidInputError("the PRM step separator must not be empty")
         if input_format not in ("messages", "text"):
@@ -124,14 +139,23 @@ class VllmPRM(StepScorer):
         if self.input_format == "messages":
             if len(partials) != 1:
                 raise InvalidInputError("a messages-format pooling request carries exactly one partial answer")
-            messages = [{"role": "system", "content": self.system_prompt},
-                        {"role": "user", "content": question},
-                        {"role": "assistant", "content": self.assistant_text(partials[0])}]
-            body: dict[str, Any] = {"model": self.model, "messages": messages, "add_generation_prompt": False,
-                                    "continue_final_message": False, "add_special_tokens": False}
+            messages = [
+                {"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": self.assistant_text(partials[0])},
+            ]
+            body: dict[str, Any] = {
+                "model": self.model,
+                "messages": messages,
+                "add_generation_prompt": False,
+                "continue_final_message": False,
+                "add_special_tokens": False,
+            }
         else:
-            body = {"model": self.model,
-                    "input": [chatml(self.system_prompt, question, self.assistant_text(p)) for p in partials]}
+            body = {
+                "model": self.model,
+                "input": [chatml(self.system_prompt, question, self.assistant_text(p)) for p in partials],
+            }
         return {**body, **self.extra_body}
 
     def _step_scores(self, item: Any, n_steps: int) -> list[float]:
@@ -144,12 +168,14 @@ class VllmPRM(StepScorer):
         if len(rows) != n_steps:
             raise UpstreamError(
                 f"{self._where}: expected {n_steps} step scores (one per {self.step_separator!r}), got {len(rows)}; "
-                "is the server running a process reward model (vllm serve ... --task reward)?")
+                "is the server running a process reward model (vllm serve ... --task reward)?"
+            )
         scores = []
         for row in rows:
             if not isinstance(row, list) or len(row) <= self.positive_index:
                 raise UpstreamError(
-                    f"{self._where}: a step result must be a list of class probabilities, got {row!r:.80}")
+                    f"{self._where}: a step result must be a list of class probabilities, got {row!r:.80}"
+                )
             scores.append(check_score(row[self.positive_index], self._where))
         return scores
 
@@ -159,8 +185,9 @@ class VllmPRM(StepScorer):
         self.usage = self.usage + response_usage(body)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or len(data) != len(partials):
-            raise UpstreamError(f"{self._where}: expected a 'data' list with {len(partials)} result(s), "
-                                f"got {str(body)[:160]!r}")
+            raise UpstreamError(
+                f"{self._where}: expected a 'data' list with {len(partials)} result(s), got {str(body)[:160]!r}"
+            )
         if all(isinstance(d, dict) and isinstance(d.get("index"), int) for d in data):
             data = sorted(data, key=lambda d: d["index"])
         return [self._step_scores(item, len(p)) for item, p in zip(data, partials, strict=True)]
