@@ -105,3 +105,22 @@ def test_a_caller_whose_event_loop_closed_does_not_stop_the_engine() -> None:
         assert len(asyncio.run(next_caller())) == 1
     finally:
         scheduler.close()
+
+
+async def test_deterministic_mode_serves_callers_one_at_a_time_each_from_an_empty_cache() -> None:
+    generator = FakeGenerator()
+    resets: list[int] = []
+    clear = generator.reset_cache
+
+    def counted() -> None:
+        resets.append(scheduler.decode_steps)
+        clear()
+
+    generator.reset_cache = counted  # type: ignore[method-assign]
+    scheduler = Scheduler(generator, deterministic=True, prefill_chunk=8)  # type: ignore[arg-type]
+    try:
+        streams = [open_stream(scheduler, request(f"caller {k}", n=2, max_tokens=6)) for k in range(3)]
+        await asyncio.gather(*(s.completions() for s in streams))
+        assert len(resets) == 3  # every caller, even one that waited while another ran
+    finally:
+        scheduler.close()

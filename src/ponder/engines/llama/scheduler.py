@@ -253,11 +253,11 @@ class Scheduler:
                     self._waiting.popleft()
                     head.stream.fail(InvalidInputError(f"the prompt cannot be tokenized: {exc}"))
                     continue
+            if self.deterministic and any(job.caller != head.caller for job in self._jobs):
+                return  # one caller at a time
             if self.deterministic and not self._jobs and head.caller != self._last_caller:
                 self.generator.reset_cache()  # each caller starts from an empty cache: its texts are its own
             self._last_caller = head.caller
-            if self.deterministic and any(job.caller != head.caller for job in self._jobs):
-                return
             taken = self._taken()
             promised = sum(job.count for job in self._jobs if job.prefilling)  # forks to come
             free_slots = len(self.slots.slots) - len(taken) - promised
@@ -271,8 +271,7 @@ class Scheduler:
                     head.stream.fail(
                         ContextOverflowError(
                             f"one sample of {len(head.prompt)} prompt tokens and up to {head.max_new} new ones "
-                            "does not "
-                            f"fit the KV cache ({self.context.n_ctx} cells, {len(self.slots.slots)} sequences)"
+                            f"does not fit the KV cache ({self.context.n_ctx} cells, {len(self.slots.slots)} sequences)"
                         )
                     )
                     continue
