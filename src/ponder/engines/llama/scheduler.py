@@ -28,61 +28,19 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputError
 from ponder.core.seeding import derive_seed
-from ponder.core.usage import Usage
-from ponder.engines.base import Completion, GenerationRequest
 from ponder.engines.llama.generator import Generator
+from ponder.engines.llama.jobs import Job, Waiting
 from ponder.engines.llama.native import BatchToken, KVFullError, Sampler
 from ponder.engines.llama.sequence import SampleState
-from ponder.engines.llama.slots import Slot
 from ponder.engines.streaming import QueueStream, SampleDelta, SampleDone
 
 T = TypeVar("T")
 
 DEFAULT_PREFILL_CHUNK = 256
-
-
-@dataclass
-class Job:
-    """Samples ``first .. first + count - 1`` of one request, from admission to their last token."""
-
-    stream: QueueStream
-    request: GenerationRequest
-    prompt: list[int]
-    max_new: int
-    caller: int
-    first: int = 0
-    count: int = 0
-    base: Slot | None = None  # the slot its prompt is prefilled in, until the samples fork
-    pos: int = 0  # prompt tokens in the base slot so far
-    computed: int = 0  # prompt tokens this job computed
-    states: list[SampleState] = field(default_factory=list)
-    logits_at: int = -1  # batch position of the last prompt token, in the step that decodes it
-
-    @property
-    def prefilling(self) -> bool:
-        return self.base is not None
-
-    def cells(self) -> int:
-        """The KV cells it may need at most: its prompt (shared by its forks) and each sample's tokens."""
-        return len(self.prompt) + self.count * self.max_new
-
-
-@dataclass
-class Waiting:
-    """A request, or its samples not yet admitted, in the queue (its prompt is tokenized on the
-    worker when it reaches the head)."""
-
-    stream: QueueStream
-    request: GenerationRequest
-    caller: int
-    prompt: list[int] = field(default_factory=list)
-    max_new: int = 0
-    next_sample: int = 0
 
 
 class Scheduler:
@@ -417,7 +375,7 @@ class Scheduler:
         slot = self.slots.slots[state.slot]
         self.slots.touch(slot, job.prompt + state.decoded)
         state.close()
-        job.stream.push(SampleDone(state.index, self._completion(job, state)))
+        job.stream.push(SampleDone(state.index, job.completion(state)))
 
     def _retire_stopped(self) -> None:
         for job in list(self._jobs):
@@ -444,19 +402,3 @@ class Scheduler:
         if job in self._jobs:
             self._jobs.remove(job)
         job.stream.fail(error)
-
-    def _completion(self, job: Job, state: SampleState) -> Completion:
-        assert state.finish is not None
-        return Completion(
-            text=state.text,
-            completion_tokens=state.generated,
-            finish_reason=state.finish,
-            index=state.index,
-            usage=Usage(
-                prompt_tokens=len(job.prompt),
-                prompt_tokens_computed=state.prompt_computed,
-                completion_tokens=state.generated,
-            ),
-            logprobs=tuple(state.logprobs) if state.want_logprobs else None,
-            stop_sequence=state.stop_sequence,
-        )
