@@ -14,6 +14,7 @@ from ponder.core.budget import Budget
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import SolveResult
 from ponder.core.settings import DEFAULT_SYSTEM_PROMPT, SolveSettings
+from ponder.core.text import check_text
 from ponder.engines.base import Engine, Message
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine
 from ponder.pipelines import Pipeline, PipelineParams
@@ -86,6 +87,10 @@ def plan(
     """
     if not question or not question.strip():
         raise InvalidInputError("the question is empty")
+    check_text(question, "the question")
+    check_text(system_prompt or "", "the system prompt")
+    for turn in history:
+        check_text(turn.content, f"a {turn.role} message of the history")
     extra = dict(scorers or {})
     named = _check_engines(engines, pipeline)
     if pipeline is not None:

@@ -301,3 +301,11 @@ def test_registered_as_a_scorer() -> None:
     assert "self-eval-prm" in SCORERS
     scorer = make_scorer("self-eval-prm", FakeEngine(["Yes"]))
     assert isinstance(scorer, SelfEvalPRM) and scorer.info.kind == "prm"
+
+
+def test_prm_input_forms() -> None:
+    from ponder.scorers.prm import PRM_INPUTS, check_prm_input
+
+    assert PRM_INPUTS == ("joined", "steps") and check_prm_input("joined") == "joined"
+    with pytest.raises(InvalidInputError, match="unknown PRM input form 'split'; choose one of joined, steps"):
+        check_prm_input("split")

@@ -104,6 +104,17 @@ async def test_vllm_whole_aggregation_and_scorer_interface() -> None:
         await minimum.aclose()
 
 
+async def test_vllm_whole_scores_the_joined_steps_as_one() -> None:
+    """``whole`` is the partial as one step (one <extra_0>, Puri et al.'s input), not the last of
+    the step-split scores."""
+    with PrmServer(vllm_respond) as server:
+        prm = VllmPRM(server.url, aggregation="whole", retry=FAST)
+        assert await prm.score_steps(QUESTION, [GOOD, []]) == [[0.9], []]
+        await prm.aclose()
+    ((_, body, _),) = server.requests
+    assert body["messages"][-1]["content"] == "\n\n".join(GOOD) + "<extra_0>"
+
+
 async def test_vllm_retries_a_500_then_succeeds() -> None:
     with PrmServer(vllm_respond, fail_first=2) as server:
         prm = VllmPRM(server.url, retry=FAST)

@@ -42,7 +42,9 @@ def three_steps(request: GenerationRequest, index: int) -> str:
 
 
 def prm() -> ScriptedPRM:
-    return ScriptedPRM(lambda question, steps: [0.9 if "good" in s else 0.1 for s in steps], aggregation="min")
+    """0.1 for a step with a bad one in it, else 0.9: min over split steps, and the one score of the
+    joined trajectory (particle filtering's default PRM input), agree."""
+    return ScriptedPRM(lambda question, steps: [0.1 if "bad" in s else 0.9 for s in steps], aggregation="min")
 
 
 async def search(strategy: str, engine: FakeEngine | None = None, **options: Any) -> Any:
@@ -404,7 +406,8 @@ def completion(text: str, finish: str = "stop", stop: str | None = None, tokens:
     [
         ("First, 3 x 4.", "stop", "\n\n", True, None),  # delimiter: continue
         ("So 3 x 4 = 12.", "stop", None, True, "stop"),  # EOS: finished
-        ("So the answer is 12.", "stop", "\n\n", True, "stop"),  # answer stated: finished
+        ("So the answer is \\boxed{12}.", "stop", "\n\n", True, "stop"),  # answer boxed: finished
+        ("So the answer is 12.", "stop", "\n\n", True, None),  # merely "answer is": the papers go on
         ("3 x 4 = ", "length", None, True, None),  # step cap: continue
         ("So the answer is \\boxed{1", "length", None, True, None),  # cut mid-answer by the cap: continue
         ("", "error", None, True, "error"),
@@ -519,7 +522,7 @@ async def test_particle_filtering_with_a_vllm_prm_over_http() -> None:
 
     def respond(path: str, body: dict[str, Any]) -> tuple[int, Any]:
         steps = body["messages"][-1]["content"].split("<extra_0>")[:-1]
-        return 200, pooling_answer([[0.9 if "good" in s else 0.1 for s in steps]])
+        return 200, pooling_answer([[0.1 if "bad" in s else 0.9 for s in steps]])
 
     with PrmServer(respond) as server:
         engine = FakeEngine(three_steps, fork=True)

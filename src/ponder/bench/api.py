@@ -13,7 +13,8 @@ from ponder import __version__
 from ponder.bench.datasets import load_problems
 from ponder.bench.runner import check_workers, file_sha256, run_benchmark
 from ponder.bench.store import BenchStore
-from ponder.bench.types import Config, ConfigTotals
+from ponder.bench.types import Config, ConfigTotals, Problem
+from ponder.core.budget import Budget
 from ponder.core.errors import InvalidInputError
 from ponder.engines.base import Engine
 from ponder.engines.registry import DEFAULT_ENGINE, create_engine, engine_plugin
@@ -94,15 +95,55 @@ async def abench(
         raise InvalidInputError("give at least one strategy, budget, seed and temperature")
     if any(b < 1 for b in budgets) or max_tokens < 1 or (limit is not None and limit < 1):
         raise InvalidInputError("budgets, max_tokens and limit must be >= 1")
+    for b in budgets:
+        Budget(b)  # above the cap: refused here, not stored as a failed row per problem
     for name in strategies:
         get_strategy(name, options)
     named: dict[str, Any] = dict(fields or {})  # question_field, answer_field, id_field, grader
     problems = load_problems(dataset, limit=limit, **named)
+    store = BenchStore(db)  # a database that cannot be written fails here, before a model is loaded
+    try:
+        return await _run_on_engine(
+            store,
+            problems,
+            dataset=dataset,
+            grid=list(product(strategies, budgets, seeds, temperatures)),
+            options=dict(options or {}),
+            limit=limit,
+            max_tokens=max_tokens,
+            engine=engine,
+            model=model,
+            engine_options=dict(engine_options or {}),
+            workers=workers,
+            deterministic=deterministic,
+            progress=progress,
+        )
+    finally:
+        store.close()
+
+
+async def _run_on_engine(
+    store: BenchStore,
+    problems: list[Problem],
+    *,
+    dataset: str,
+    grid: list[tuple[str, int, int, float | None]],
+    options: dict[str, Any],
+    limit: int | None,
+    max_tokens: int,
+    engine: Engine | str | None,
+    model: str | None,
+    engine_options: dict[str, Any],
+    workers: int,
+    deterministic: bool,
+    progress: bool,
+) -> list[ConfigTotals]:
+    """Create (or take) the engine, store the run's metadata and run every configuration of ``grid``."""
     owned = engine is None or isinstance(engine, str)  # an engine we create, we close
     backend: Engine
     if engine is None or isinstance(engine, str):
         name = engine or DEFAULT_ENGINE
-        creation: dict[str, Any] = {**({"model": model} if model else {}), **dict(engine_options or {})}
+        creation: dict[str, Any] = {**({"model": model} if model else {}), **engine_options}
         if deterministic:
             creation = deterministic_engine_options(name, creation)
         elif getattr(engine_plugin(name).options(creation), DETERMINISTIC_OPTION, False):
@@ -115,44 +156,40 @@ async def abench(
             raise InvalidInputError("deterministic=True needs an engine created with deterministic=True")
         deterministic = deterministic or made is True
     try:
-        store = BenchStore(db)
-        try:
-            info = backend.info
-            configs = [
-                Config(
-                    dataset=dataset,
-                    strategy=s,
-                    budget=b,
-                    seed=seed,
-                    temperature=t,
-                    max_tokens=max_tokens,
-                    engine=info.name,
-                    model=info.model,
-                    options=tuple(sorted(dict(options or {}).items())),
-                )
-                for s, b, seed, t in product(strategies, budgets, seeds, temperatures)
-            ]
-            _check_consistent_mode(store, configs, deterministic)
-            run_id = store.start_run(
-                ponder_version=__version__,
+        info = backend.info
+        configs = [
+            Config(
                 dataset=dataset,
+                strategy=s,
+                budget=b,
+                seed=seed,
+                temperature=t,
+                max_tokens=max_tokens,
                 engine=info.name,
                 model=info.model,
-                model_sha256=file_sha256(str(info.details.get("path", ""))) if info.details.get("path") else None,
-                settings={
-                    "limit": limit,
-                    "max_tokens": max_tokens,
-                    "options": dict(options or {}),
-                    "workers": workers,
-                    "engine_details": {k: v for k, v in info.details.items() if k != "api_key"},
-                },
-                deterministic=deterministic,
+                options=tuple(sorted(options.items())),
             )
-            return await run_benchmark(
-                problems, configs, engine=backend, store=store, run_id=run_id, workers=workers, progress=progress
-            )
-        finally:
-            store.close()
+            for s, b, seed, t in grid
+        ]
+        _check_consistent_mode(store, configs, deterministic)
+        run_id = store.start_run(
+            ponder_version=__version__,
+            dataset=dataset,
+            engine=info.name,
+            model=info.model,
+            model_sha256=file_sha256(str(info.details.get("path", ""))) if info.details.get("path") else None,
+            settings={
+                "limit": limit,
+                "max_tokens": max_tokens,
+                "options": options,
+                "workers": workers,
+                "engine_details": {k: v for k, v in info.details.items() if k != "api_key"},
+            },
+            deterministic=deterministic,
+        )
+        return await run_benchmark(
+            problems, configs, engine=backend, store=store, run_id=run_id, workers=workers, progress=progress
+        )
     finally:
         if owned:
             await backend.aclose()

@@ -115,9 +115,7 @@ def pareto_frontier(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def _load(db_path: Path) -> list[ConfigRows]:
     """Every configuration with its rows (problem order); raises unless one has results."""
-    if not db_path.is_file():
-        raise InvalidInputError(f"no benchmark database at {db_path}")
-    store = BenchStore(db_path)
+    store = BenchStore(db_path, writable=None)
     try:
         loaded = [(config, list(store.results(config.id))) for config in store.configs()]
     finally:
@@ -239,7 +237,7 @@ def runs_markdown(runs: Sequence[StoredRun]) -> str:
 
 
 def _stored_runs(db_path: Path) -> list[StoredRun]:
-    store = BenchStore(db_path)
+    store = BenchStore(db_path, writable=None)
     try:
         return store.runs()
     finally:

@@ -7,8 +7,14 @@ answer and every candidate are graded (in a worker thread: HumanEval grading run
 result is committed the moment it is ready, in whatever order the problems finish. The event loop
 is the store's one writer. A row holds nothing that depends on that order: besides its timings
 (``seconds``, ``created``), only ``prompt_tokens_computed`` and ``scorer_prompt_tokens_computed``
-can vary, with what an engine's prefix cache happened to hold, as they do between any two runs;
-so a resumed run stores the same rows as an uninterrupted one.
+can vary, with what an engine's prefix cache happened to hold, as they do between any two runs.
+
+A sample's text can depend, in the last float bits, on the engine's history (the KV cache's cell
+layout, what shared the batch). So that a row does not depend on which problems ran before it in
+this process, one worker (the default) starts each problem from an empty cache when the engine
+can reset it (``reset_cache``, the embedded engine): a run killed and resumed then stores the same
+rows as an uninterrupted one. With ``workers > 1`` concurrent problems share batches in an order
+set by timing, so rows reproduce only with a deterministic engine (``ponder bench --deterministic``).
 
 A problem whose run fails with a bad-input error (a prompt longer than the context, a malformed
 problem) is stored as a failed result with the reason, so a rerun does not retry it, and the
@@ -123,9 +129,14 @@ def failed_record(problem: Problem, error: PonderError, seconds: float) -> Bench
     )
 
 
-async def solve_one(engine: Engine, problem: Problem, config: Config) -> BenchRow:
-    """One problem under one configuration, graded (a bad-input error becomes a failed row)."""
+async def solve_one(engine: Engine, problem: Problem, config: Config, *, fresh_cache: bool = False) -> BenchRow:
+    """One problem under one configuration, graded (a bad-input error becomes a failed row);
+    ``fresh_cache`` first empties the engine's cache (when it has one to reset), so that the row
+    does not depend on what ran before it (see the module docstring)."""
     started = time.perf_counter()
+    reset = getattr(engine, "reset_cache", None)
+    if fresh_cache and callable(reset):
+        await asyncio.to_thread(reset)
     try:
         result = await asolve(
             problem.question,
@@ -171,7 +182,8 @@ async def solve_concurrently(
             problem = next(remaining, None)
             if problem is None:
                 return
-            task = asyncio.create_task(solve_one(engine, problem, config), name=f"ponder bench {problem.id}")
+            solving = solve_one(engine, problem, config, fresh_cache=workers == 1)
+            task = asyncio.create_task(solving, name=f"ponder bench {problem.id}")
             order[task] = len(order)
             pending.add(task)
 

@@ -20,14 +20,20 @@ Each result is committed as soon as it exists (by the one writer, the run's even
 killed run loses at most the problems in flight, and a rerun skips every (configuration,
 problem) pair already stored. A configuration's results all come from runs of one mode
 (:meth:`BenchStore.config_mode` says which, so that a resume can refuse to mix them).
+
+A store that cannot be opened or written (a missing folder, a read-only file or folder, a full
+disk) raises :class:`BenchStoreError` naming the file and the reason, never a bare SQLite error.
+Reports open the file read-only (``writable=False``), so they work on read-only copies.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,31 +112,82 @@ class StoredRun:
         return "deterministic" if self.deterministic else "default"
 
 
+class BenchStoreError(InvalidInputError):
+    """The benchmark database cannot be opened, read or written (the message says which file and why)."""
+
+
+def _reason(path: Path, exc: sqlite3.Error) -> str:
+    """A user's explanation of why SQLite could not use ``path``."""
+    text = str(exc)
+    folder = path.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if "readonly" in text.replace("-", "").replace(" ", "") or "read-only" in text:
+        return "it is read-only (a read-only file, folder or mount)"
+    if "unable to open" in text and not os.access(folder, os.W_OK) and not path.exists():
+        return f"the folder {folder} is not writable"
+    return text
+
+
+@contextmanager
+def _guard(path: Path, action: str) -> Iterator[None]:
+    """Turn a SQLite failure while doing ``action`` on ``path`` into a :class:`BenchStoreError`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise BenchStoreError(f"cannot {action} the benchmark database {path}: {_reason(path, exc)}") from None
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class BenchStore:
-    """Open (creating or upgrading) a benchmark database."""
+    """Open (creating or upgrading) a benchmark database. ``writable=False`` opens an existing
+    one read-only (it must be at the current schema); ``None`` (reports) opens it for writing when
+    the file allows, so that an older schema is upgraded, and read-only otherwise."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, writable: bool | None = True) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_file():
-            raise InvalidInputError(f"the benchmark database {self.path} is not a file")
-        self.db = sqlite3.connect(self.path)
+            raise BenchStoreError(f"the benchmark database {self.path} is not a file")
+        if writable is not True and not self.path.is_file():
+            raise BenchStoreError(f"no benchmark database at {self.path}")
+        if writable is None:
+            writable = os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+        with _guard(self.path, "open"):
+            if writable:
+                self.db = sqlite3.connect(self.path)
+            else:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
-
-    def _migrate(self) -> None:
         try:
+            self._migrate(writable)
+            if writable:
+                with _guard(self.path, "write"):  # fail now, not after the first problem was solved
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.rollback()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _migrate(self, writable: bool) -> None:
+        try:
+            self.db.execute("PRAGMA foreign_keys = ON")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise InvalidInputError(f"{self.path} is not a ponder benchmark database: {exc}") from None
+            raise BenchStoreError(f"{self.path} is not a ponder benchmark database: {exc}") from None
         if version > SCHEMA_VERSION:
-            raise InvalidInputError(f"{self.path} was written by a newer ponder (schema {version})")
+            raise BenchStoreError(f"{self.path} was written by a newer ponder (schema {version})")
+        if not writable:
+            if version < SCHEMA_VERSION:
+                raise BenchStoreError(
+                    f"{self.path} has schema {version}, older than this ponder's {SCHEMA_VERSION}, and is read-only "
+                    "here: open a writable copy once to upgrade it"
+                )
+            return
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.db:
+            with _guard(self.path, "upgrade"), self.db:
                 self.db.executescript(MIGRATIONS[target])
                 self.db.execute(f"PRAGMA user_version = {target}")
 
@@ -146,7 +203,7 @@ class BenchStore:
         deterministic: bool = False,
     ) -> int:
         """Store a new run's metadata; its id."""
-        with self.db:
+        with _guard(self.path, "write"), self.db:
             cursor = self.db.execute(
                 "INSERT INTO runs (created, ponder_version, dataset, engine, model, model_sha256, settings,"
                 " deterministic) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -181,7 +238,7 @@ class BenchStore:
         row = self.db.execute("SELECT id FROM configs WHERE key = ?", (config.key,)).fetchone()
         if row:
             return int(row["id"])
-        with self.db:
+        with _guard(self.path, "write"), self.db:
             cursor = self.db.execute(
                 "INSERT INTO configs (run_id, key, label, dataset, strategy, options, budget, seed, temperature,"
                 " max_tokens, engine, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -211,7 +268,7 @@ class BenchStore:
         """Store one problem's outcome (a :class:`BenchRow`, see the module docstring) and commit."""
         columns = ["config_id", *ROW_FIELDS, "created"]
         values = {**row.to_columns(), "config_id": config_id, "created": _now()}
-        with self.db:
+        with _guard(self.path, "write"), self.db:
             self.db.execute(
                 f"INSERT INTO results ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [values[c] for c in columns],

@@ -9,5 +9,7 @@ import click
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    # a message may quote what the user typed, which may not be valid text: show such characters escaped
+    printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    click.echo(f"error: {printable}", err=True)
     sys.exit(1)

@@ -15,6 +15,7 @@ from ponder.core.chat import Message as Message  # the chat types live in core (
 from ponder.core.chat import Role as Role
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import FinishReason
+from ponder.core.text import check_text
 from ponder.core.usage import Usage
 
 
@@ -65,6 +66,12 @@ class GenerationRequest:
             raise InvalidInputError(f"first_index must be >= 0, got {self.first_index}")
         if not 0 <= self.top_logprobs <= 20:
             raise InvalidInputError(f"top_logprobs must be in [0, 20], got {self.top_logprobs}")
+        for message in self.messages or ():
+            check_text(message.content, f"a {message.role} message")
+        check_text(self.text or "", "the request's text")
+        check_text(self.assistant_prefix, "the assistant prefix")
+        for stop in self.stop:
+            check_text(stop, "a stop string")
 
     @property
     def wants_logprobs(self) -> bool:

@@ -15,9 +15,16 @@ AnswerRule = Literal["best", "vote"]
 
 
 def decide_partials(
-    partials: Sequence[Partial], task: AnswerTask, rule: AnswerRule, weights: Sequence[float] | None = None
+    partials: Sequence[Partial],
+    task: AnswerTask,
+    rule: AnswerRule,
+    weights: Sequence[float] | None = None,
+    *,
+    finished_only: bool = True,
 ) -> Decision:
-    """Decide over the finished partials (all of them while none has finished).
+    """Decide over the finished partials (all of them while none has finished), or with
+    ``finished_only=False`` over every partial that did not fail (DVTS pools its unfinished
+    siblings too, as search-and-learn does).
 
     ``best``: the answer of the top-scored one. ``vote``: equivalent answers pooled with
     ``weights`` (default: the scores), as in weighted best-of-N. Copies of one partial (same
@@ -26,7 +33,7 @@ def decide_partials(
     """
     if not partials:
         return Decision(answer=None, candidates=(), votes={})
-    ok = [i for i, p in enumerate(partials) if p.finished and p.finish_reason != "error"]
+    ok = [i for i, p in enumerate(partials) if (p.finished or not finished_only) and p.finish_reason != "error"]
     chosen = ok or list(range(len(partials)))
     unique = tuple({partials[i].index: partials[i].candidate(task) for i in chosen}.values())
     if rule == "best":

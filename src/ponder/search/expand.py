@@ -10,6 +10,12 @@ server's engine sends each request as its own call, all in flight at once, and t
 each are scored as soon as they arrive, so scoring overlaps the generation of the rest and the
 server's prefix cache does the reuse. Children take the sample identities they are given (the
 ones a first step spent) or fresh ones from the run's ledger; an identity seeds its sample.
+
+What the PRM reads (``prm_input``): ``steps`` (the default here; search-and-learn's beam search
+and DVTS) hands it each partial split into its steps and reduces the step scores with the PRM's
+aggregation; ``joined`` (Puri et al.'s particle filtering) hands it the whole partial trajectory
+as ONE step, so it returns one score that judges the partial as a whole (a Qwen2.5-Math-PRM then
+sees a single ``<extra_0>``, after the last step).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from ponder.context import StepContext
 from ponder.core.errors import UpstreamError
 from ponder.engines.base import Completion, GenerationRequest
-from ponder.scorers.prm import ChatStepScorer, ProcessRewardModel, aggregate
+from ponder.scorers.prm import ChatStepScorer, PrmInput, ProcessRewardModel, aggregate, check_prm_input
 from ponder.search.steps import Partial, StepParams, grow, with_score
 
 
@@ -36,12 +42,14 @@ class Plan:
 
 
 class Expander:
-    """Extends and scores partials for one search run (its context, parameters and PRM)."""
+    """Extends and scores partials for one search run (its context, parameters and PRM, and
+    what the PRM reads: see the module docstring)."""
 
-    def __init__(self, ctx: StepContext, params: StepParams) -> None:
+    def __init__(self, ctx: StepContext, params: StepParams, *, prm_input: PrmInput = "steps") -> None:
         self.ctx = ctx
         self.params = params
         self.prm: ProcessRewardModel = ctx.prm(params.prm)
+        self.prm_input = check_prm_input(prm_input)
         self.temperature = ctx.temperature(default=params.temperature)
 
     async def expand(self, parents: Sequence[Partial], identities: Sequence[int] | None = None) -> list[Partial]:
@@ -98,7 +106,8 @@ class Expander:
         ]
 
     async def score(self, partials: Sequence[Partial]) -> list[Partial]:
-        """Partials with their PRM score (aggregated as the PRM declares) and step scores."""
+        """Partials with their PRM score (aggregated as the PRM declares; ``joined``: the one
+        score of the whole partial) and step scores."""
         judged = [p for p in partials if p.finish_reason != "error"]  # a failed sample scores 0, unjudged
         rows = await self._step_scores(judged) if judged else []
         scores = {
@@ -108,9 +117,11 @@ class Expander:
 
     async def _step_scores(self, partials: Sequence[Partial]) -> list[list[float]]:
         """The PRM's step scores of ``partials``: judged as continuations of the chat they extend
-        where the PRM can (its questions then reuse the cached partials), else from their steps."""
+        where the PRM can (its questions then reuse the cached partials), else from their steps;
+        with ``joined`` each partial goes as one step, its text (as generated, or stripped)."""
+        joined = self.prm_input == "joined"
         if isinstance(self.prm, ChatStepScorer):
-            return await self.prm.score_steps_in_chat(
-                self.ctx.question, self.ctx.messages(), [p.steps for p in partials]
-            )
-        return await self.prm.score_steps(self.ctx.question, [p.clean_steps() for p in partials])
+            generated = [[p.text] if joined else list(p.steps) for p in partials]
+            return await self.prm.score_steps_in_chat(self.ctx.question, self.ctx.messages(), generated)
+        cleaned = [([p.text.strip()] if p.text.strip() else []) if joined else p.clean_steps() for p in partials]
+        return await self.prm.score_steps(self.ctx.question, cleaned)

@@ -15,9 +15,12 @@ filtering"):
   ``n * w_i - floor(n * w_i)`` (normalised).
 
 Puri et al. 2025 ("A probabilistic inference approach to inference-time scaling of LLMs using
-particle-based Monte Carlo methods") resample with multinomial or systematic schemes from the
-softmax of the particle weights, optionally only when the effective sample size
-``ESS = 1 / sum(w_i^2)`` falls below a fraction of N (:func:`should_resample`).
+particle-based Monte Carlo methods") resample at every step, multinomially (their code draws with
+``numpy.random.choice``), from the softmax of the particle log weights. Resampling only when the
+effective sample size ``ESS = 1 / sum(w_i^2)`` falls below a fraction of N (:func:`should_resample`)
+is the usual adaptive refinement of sequential Monte Carlo; the weights a skipped resampling does
+not reset must then keep multiplying (``w_t = w_(t-1) G_t``, see
+:mod:`ponder.strategies.particle_filtering`).
 """
 
 from __future__ import annotations

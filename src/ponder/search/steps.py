@@ -1,23 +1,39 @@
 """Reasoning steps and partial solutions: the units that step-level search works on.
 
-A *step* is generated text up to a delimiter (by default a blank line) or a token cap. A
-solution ends at EOS, when a step states a final answer (``answer_pattern``), when it reaches
-``max_steps`` steps, or when it has used the run's ``max_tokens``. A :class:`Partial` is a
-solution under construction: its steps, whether it is finished, and its PRM score.
+A *step* is generated text up to a delimiter (by default a blank line) or a token cap
+(``step_tokens``). A solution ends at EOS, when a complete step states a final answer
+(``answer_pattern``), when it reaches ``max_steps`` steps, or when it has used the run's
+``max_tokens`` (which bounds the whole solution, so a step is capped at whichever of the two
+caps is nearer). A :class:`Partial` is a solution under construction: its steps, whether it is
+finished, and its PRM score.
+
+Defaults follow the papers. ``step_tokens`` is 1024, as Puri et al. 2025 allow one step
+(search-and-learn's beam search and DVTS override it with their 2048). A solution states its
+answer with ``\\boxed{`` (``answer_pattern="boxed"``): the papers stop on EOS or ``\\boxed``, not
+on a step that merely says "answer is"; ``answer_pattern="broad"`` (``\\boxed{``, "answer is",
+"Answer:", ``####``) is for models that do not box, and any other value is a regular expression,
+matched with a time limit (:mod:`ponder.core.patterns`). A step cut by ``step_tokens`` goes on
+by default (``capped_step="continue"``); search-and-learn counts it as a finished solution
+(``capped_step="finish"``, the default of its searches).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from ponder.answers import AnswerTask
 from ponder.core.errors import InvalidInputError
 from ponder.core.params import check, param
+from ponder.core.patterns import UserPattern, compile_pattern
 from ponder.core.result import Candidate, FinishReason
 from ponder.engines.base import Completion
 
-DEFAULT_ANSWER_PATTERN = r"\\boxed\{|answer is|[Aa]nswer:|####"
+ANSWER_PATTERNS = {
+    "boxed": r"\\boxed\{",  # the papers: a solution ends at EOS or when it boxes its answer
+    "broad": r"\\boxed\{|answer is|[Aa]nswer:|####",  # for models that do not box their answers
+}
+DEFAULT_ANSWER_PATTERN = "boxed"
 
 
 @dataclass(frozen=True)
@@ -30,10 +46,17 @@ class StepParams:
         local=True,
     )
     delimiter: str = param("\n\n", "text that ends a step (escapes such as \\n are understood)")
-    step_tokens: int = param(96, "token cap of one step")
+    step_tokens: int = param(1024, "token cap of one step (--max-tokens caps the whole solution)")
     max_steps: int = param(40, "steps after which a solution counts as finished")
-    answer_pattern: str = param(DEFAULT_ANSWER_PATTERN, "regex: a step matching it states the final answer")
+    answer_pattern: str = param(
+        DEFAULT_ANSWER_PATTERN,
+        "a complete step matching it states the final answer: boxed (\\boxed{), broad (also 'answer is', "
+        "'Answer:', ####) or a regex",
+    )
     temperature: float = param(0.8, "sampling temperature of each step (the run's --temperature overrides)")
+    capped_step: Literal["continue", "finish"] = param(
+        "continue", "a step cut by step_tokens: the solution goes on, or it ends there (search-and-learn)"
+    )
 
     def __post_init__(self) -> None:
         if "\\" in self.delimiter:  # typed on a command line: -o delimiter='\n' means a newline
@@ -42,12 +65,12 @@ class StepParams:
         check(self.step_tokens >= 1, f"step_tokens must be >= 1, got {self.step_tokens}")
         check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
         check(self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
-        try:
-            re.compile(self.answer_pattern)
-        except re.error as exc:
-            raise InvalidInputError(
-                f"answer_pattern {self.answer_pattern!r} is not a regular expression: {exc}"
-            ) from None
+        self.answer_regex()  # a bad pattern is refused now, not at the first step
+
+    def answer_regex(self) -> UserPattern:
+        """``answer_pattern`` (a name in :data:`ANSWER_PATTERNS` or a regex), compiled for timed matching."""
+        source = ANSWER_PATTERNS.get(self.answer_pattern, self.answer_pattern)
+        return compile_pattern(source, "answer_pattern")
 
 
 def _unescape(text: str) -> str:
@@ -125,10 +148,12 @@ def grow(
         finish: FinishReason | None = "error"
     elif completion.finish_reason == "stop" and not stopped_at_delimiter:
         finish = "stop"  # EOS: the model ended its answer
-    elif completion.finish_reason == "stop" and re.search(params.answer_pattern, step):
-        finish = "stop"  # a complete step stating the answer (one cut by the token cap goes on)
+    elif completion.finish_reason == "stop" and params.answer_regex().search(step):
+        finish = "stop"  # a complete step stating the answer
+    elif completion.finish_reason == "length" and params.capped_step == "finish":
+        finish = "length"  # cut by the step cap: search-and-learn counts it as finished
     else:
-        finish = None
+        finish = None  # a complete step, or one cut by the cap that goes on
     if stopped_at_delimiter:
         step += params.delimiter
     tokens = parent.completion_tokens + completion.completion_tokens

@@ -2,19 +2,31 @@
 Inference Scaling").
 
 Algorithm: keep a frontier of partial solutions, starting with the empty one, ordered by
-``f = g + h``: ``g = step_cost * steps`` (the path cost so far) and ``h = 1 - PRM score`` (the
-estimated cost to a correct solution). At each step take the ``expand`` nodes with the lowest f,
-sample ``k`` next steps from each (one forked request per node), score the children with the PRM
-and add them to the frontier. Stop when the node with the lowest f is a finished solution (the
-answer), when the frontier is empty, or when the search has sampled ``budget * max_steps`` steps
-(as many as N solutions of ``max_steps`` steps). Without a finished solution at the top, the
-best-scored finished solution seen, else the best partial one, answers.
+``f = g + h``. The heuristic is ``h = 1 - r`` with ``r`` the PRM score of the partial solution
+(its estimated cost to a correct solution). The path cost ``g`` is accumulated over the
+transitions: a step whose PRM score is lower than its parent's costs the drop, one that keeps
+or raises the score costs nothing, so ``g(s') = g(s) + max(0, r(s) - r(s'))`` (``g`` of the
+empty solution 0, and its first steps free: the empty solution has no PRM score). A path that
+stumbled keeps paying for it even when its score recovers, which plain best-first search on
+``h`` (``cost="none"``) forgets. ``step_cost`` adds a constant per step (0: none; a positive
+one prefers shorter solutions). At each step take the ``expand`` nodes with the lowest f,
+sample ``k`` next steps from each (one forked request per node), score the children with the
+PRM and add them to the frontier. Stop when the node with the lowest f is a finished solution
+(the answer), when the frontier is empty, or when the search has sampled ``budget *
+max_steps`` steps (as many as N solutions of ``max_steps`` steps). Without a finished solution
+at the top, the best-scored finished solution seen, else the best partial one, answers.
+
+Source of ``g``: the paper's full text could not be consulted here. Its definition of ``h = 1 -
+r`` and of ``g`` as a cost of each transition ``g(s, s')`` is from a published review of the
+paper, and "``g`` accumulates only increases in ``h``" from a survey that summarises it; the
+formula above is that reading. ``cost="none"`` (g = 0) keeps the former greedy behaviour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from itertools import pairwise
+from typing import ClassVar, Literal
 
 from ponder.context import StepContext
 from ponder.core.decision import Decision
@@ -29,7 +41,10 @@ from ponder.strategies.base import StepInfo, Strategy, step_info
 class AStarParams(StepParams):
     k: int = param(4, "next steps sampled from each expanded node")
     expand: int = param(1, "nodes with the lowest f expanded per step (more fill a bigger batch)")
-    step_cost: float = param(0.0, "g per step: a positive cost prefers shorter solutions")
+    cost: Literal["score-drops", "none"] = param(
+        "score-drops", "path cost g: the PRM score's drops along the path (A*-decoding), or none (greedy on h)"
+    )
+    step_cost: float = param(0.0, "added to g per step: a positive cost prefers shorter solutions")
     answer: AnswerRule = param("best", "when no solution reaches the top: best finished by PRM, or a vote")
 
     def __post_init__(self) -> None:
@@ -57,9 +72,15 @@ class AStar(Strategy[AStarParams, Frontier]):
     summary: ClassVar[str] = "A*-decoding: expand the partial solution with the lowest g + (1 - PRM score)"
     Params: ClassVar[type] = AStarParams
 
+    def g(self, node: Partial) -> float:
+        """Path cost: the sum of the score's drops from step to step (``cost="score-drops"``),
+        plus ``step_cost`` per step."""
+        drops = sum(max(0.0, before - after) for before, after in pairwise(node.path_scores))
+        return (drops if self.params.cost == "score-drops" else 0.0) + self.params.step_cost * len(node.steps)
+
     def f(self, node: Partial) -> float:
         h = 1.0 - (node.score if node.score is not None else 0.5)
-        return self.params.step_cost * len(node.steps) + h
+        return self.g(node) + h
 
     def order(self, node: Partial) -> tuple[float, bool, int]:
         """Lowest f first; on ties a finished solution, then the deeper node (as A* breaks ties

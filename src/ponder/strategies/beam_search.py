@@ -4,16 +4,23 @@ al. 2024, after Snell et al. 2024).
 Algorithm, with N the budget and M the expansion width: sample N first steps; score each
 partial solution with the PRM; set finished ones aside; keep the top N/M unfinished ones as the
 beams. Then repeat: copy the beams, round-robin, up to N parents (each about M times), extend
-every copy by one step, score, set finished ones aside and keep the top N/M unfinished. Stop
-when no beam is left, N solutions have finished, or ``max_steps`` is reached. The answer is the
-best finished solution by PRM score (or a score-weighted vote). Copies of a beam decode from
+every copy by one step, score, set finished ones aside and keep the top N/M unfinished. As in
+search-and-learn, the search runs until no beam is left (every beam finished, or ``max_steps``
+reached), however many solutions finished on the way, and a step cut by its token cap
+(``step_tokens``, 2048 as there) counts as a finished solution (``capped_step="finish"``). The
+answer is decided over the top N finished solutions by PRM score (repeated in turn up to N when
+fewer finished, as there): the best one, or a score-weighted vote. Copies of a beam decode from
 one cached prefix on a forking engine.
+
+Deviations: search-and-learn generates the step at its last iteration without the step
+delimiter (to EOS); here a solution that reaches ``max_steps`` finishes as ``length`` where it
+is. Its optional ``filter_duplicates`` (dropping beams with the same text) is not applied.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from ponder.context import StepContext
 from ponder.core.decision import Decision
@@ -26,6 +33,10 @@ from ponder.strategies.base import StepInfo, Strategy, step_info
 
 @dataclass(frozen=True)
 class BeamParams(StepParams):
+    step_tokens: int = param(2048, "token cap of one step, as search-and-learn (--max-tokens caps a solution)")
+    capped_step: Literal["continue", "finish"] = param(
+        "finish", "a step cut by step_tokens: the solution ends there (search-and-learn), or goes on"
+    )
     width: int = param(4, "expansion width M: each beam gets about M children; N/M beams are kept")
     answer: AnswerRule = param("best", "best finished solution, or a vote weighted by PRM scores")
 
@@ -76,10 +87,14 @@ class BeamSearch(Strategy[BeamParams, Beams]):
         return state, info
 
     def done(self, state: Beams, ctx: StepContext) -> bool:
-        return state.depth > 0 and (not state.active or len(state.completed) >= ctx.budget.generations)
+        """When no beam is left: solutions that finish early do not end the search."""
+        return state.depth > 0 and not state.active
 
     def decide(self, state: Beams, ctx: StepContext) -> Decision:
-        """Over the N best finished solutions (the beams while none has finished)."""
+        """Over the N best finished solutions, repeated in turn up to N when fewer finished (the
+        beams while none has finished, e.g. when a budget ran out)."""
+        n = ctx.budget.generations
         ok = [p for p in state.completed if p.finish_reason != "error"]
-        best = sorted(ok, key=lambda p: -(p.score or 0.0))[: ctx.budget.generations]
-        return decide_partials(best or state.active, ctx.task, self.params.answer)
+        best = sorted(ok, key=lambda p: -(p.score or 0.0))[:n]
+        pool = [best[i % len(best)] for i in range(n)] if best else list(state.active)
+        return decide_partials(pool, ctx.task, self.params.answer)

@@ -6,13 +6,19 @@ solutions it holds and reduces each partial's step scores to one number with the
 :data:`Aggregation`:
 
 - ``last``: the last step's score. With a PRM that reads every earlier step (Qwen2.5-Math-PRM),
-  the last score already judges the whole prefix; Puri et al. 2025 ("A Probabilistic Inference
-  Approach to Inference-Time Scaling of LLMs", particle filtering) use it, and it is the default
-  of search-and-learn (Beeching et al. 2024), which also offers ``min`` and ``prod``.
+  the last score already judges the whole prefix; it is the default of search-and-learn
+  (Beeching et al. 2024: beam search, DVTS), which also offers ``min`` and ``prod``.
 - ``min``: the weakest step (one wrong step spoils a solution).
 - ``product``: the product of step scores (the probability that every step is right, if the
   step judgements were independent).
-- ``whole``: the PRM scores the partial answer as one piece and returns one score for it.
+- ``whole``: the PRM scores the partial answer as one piece and returns one score for it (a
+  model-based PRM reads the steps joined into one, e.g. one ``<extra_0>`` for Qwen2.5-Math-PRM).
+
+What a search hands the PRM is its own choice, :data:`PrmInput`: ``steps``, each partial split
+into its steps (search-and-learn), or ``joined``, the whole partial trajectory as ONE step, whose
+one score judges it (Puri et al. 2025, "A Probabilistic Inference Approach to Inference-Time
+Scaling of LLMs": their particle filter scores the steps joined by blank lines as a single step
+and takes its score). With ``joined`` every aggregation gives that one score.
 
 Every PRM is also a plain :class:`~ponder.scorers.base.Scorer`: ``score`` splits each candidate's
 text into steps with :func:`split_steps`, scores them and aggregates, so a PRM works anywhere a
@@ -33,6 +39,9 @@ from ponder.scorers.base import ScorerInfo
 
 Aggregation = Literal["last", "min", "product", "whole"]
 AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+PrmInput = Literal["joined", "steps"]
+"""How a search hands a partial to its PRM: its steps joined as one step, or split into steps."""
+PRM_INPUTS: tuple[str, ...] = get_args(PrmInput)
 DEFAULT_DELIMITER = "\n\n"
 # The score of a partial answer with no steps (or of a PRM that saw nothing): no evidence either
 # way. It is also logit-neutral, so a particle filter gives such a particle weight 0.
@@ -75,6 +84,17 @@ def check_aggregation(how: str) -> Aggregation:
     if not is_aggregation(how):
         raise InvalidInputError(f"unknown PRM aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
     return how
+
+
+def is_prm_input(form: str) -> TypeGuard[PrmInput]:
+    return form in PRM_INPUTS
+
+
+def check_prm_input(form: str) -> PrmInput:
+    """``form`` if it names a PRM input form, else an :class:`InvalidInputError` listing them."""
+    if not is_prm_input(form):
+        raise InvalidInputError(f"unknown PRM input form {form!r}; choose one of {', '.join(PRM_INPUTS)}")
+    return form
 
 
 def aggregate(step_scores: Sequence[float], how: Aggregation) -> float:

@@ -47,8 +47,12 @@ where a vLLM release wants them). The API key, if any, defaults to ``$PONDER_PRM
 ``usage`` counts requests (``scorer_calls``) and the tokens the server reports (``scorer_tokens``).
 
 Aggregation: ``last`` by default. The PRM reads all earlier steps, so the last step's score
-judges the whole prefix; Puri et al. 2025 (particle filtering, with this model) score partial
-answers that way, and search-and-learn defaults to ``last`` (offering ``min`` and ``prod``).
+judges the whole prefix; search-and-learn (beam search, DVTS) defaults to ``last`` (offering
+``min`` and ``prod``). ``whole`` sends each partial as ONE step: its steps joined by
+``delimiter`` (a blank line) with a single ``<extra_0>`` after them, and returns that one score.
+That is how Puri et al. 2025 score partial trajectories with this model in their particle
+filter; ponder's particle filter gets the same input from any aggregation by handing the PRM the
+joined trajectory as one step (``prm_input=joined``, see :mod:`ponder.search.expand`).
 """
 
 from __future__ import annotations
@@ -193,11 +197,12 @@ class VllmPRM(StepScorer):
         return [self._step_scores(item, len(p)) for item, p in zip(data, partials, strict=True)]
 
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """One score per step of every partial (``whole``: the last step's, which judges the prefix);
-        partials go out concurrently, an empty one gets ``[]`` without a request."""
+        """One score per step of every partial (``whole``: one score, of the steps joined into
+        one); partials go out concurrently, an empty one gets ``[]`` without a request."""
+        if self.aggregation == "whole":
+            steps = [[self.delimiter.join(partial)] if partial else [] for partial in steps]
         size = 1 if self.input_format == "messages" else self.batch_size
-        scores = await score_in_batches(self._post, question, steps, size)
-        return [row[-1:] for row in scores] if self.aggregation == "whole" else scores
+        return await score_in_batches(self._post, question, steps, size)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
