@@ -7,6 +7,7 @@ import math
 import pytest
 
 import ponder
+from ponder.core.errors import InvalidInputError
 from ponder.core.seeding import derive_seed
 from ponder.engines import FakeEngine, GenerationRequest, Scripted
 from ponder.engines.fake import prompt_text
@@ -97,10 +98,82 @@ async def test_min_samples_with_small_batches() -> None:
 
 
 async def test_threshold_controls_the_stop() -> None:
-    # beta(4, 0) = 0.969 < 0.99: a second batch; beta(8, 0) > 0.99 stops.
+    # beta(5, 0) = 0.984 < 0.99 <= beta(6, 0) = 0.992: the rule is met at the 6th sample, mid-batch.
     engine = FakeEngine(agreeing)
     result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=16, options={"threshold": 0.99})
-    assert len(result.candidates) == 8
+    assert len(result.candidates) == 6
+    assert [(e["kept"], e["stopped"]) for e in result.trace] == [(4, 0), (2, 2)]
+
+
+# -- the rule is checked after every sample, batches or not ----------------------------------
+
+
+def growing(request: GenerationRequest, index: int) -> str:
+    """Sample i of a batch is 2i words longer than sample 0 (so it finishes later)."""
+    return "Step " * (2 * index) + "The answer is 4."
+
+
+async def test_the_rule_is_checked_after_each_sample_and_the_rest_of_the_batch_is_stopped() -> None:
+    """Regression: with batch=4 the rule used to be checked once per batch, so a batch whose third
+    sample settles the vote still voted all four."""
+    engine = FakeEngine(growing)
+    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=8, options={"threshold": 0.9})
+    # beta(2, 0) = 0.875 < 0.9 <= beta(3, 0) = 0.9375: settled after the third sample.
+    assert [c.index for c in result.candidates] == [0, 1, 2]
+    assert result.votes == {"4": 3.0}
+    [entry] = result.trace
+    assert (entry["n"], entry["kept"], entry["stopped"], entry["discarded"]) == (4, 3, 1, 0)
+    assert entry["stop"] is True and entry["leader_probability"] == pytest.approx(15 / 16, abs=1e-4)
+    [request] = engine.requests
+    assert request.n == 4  # one engine call for the batch
+    # The stopped sample counts what it generated: 8 words when the third sample ended (4 + 6 + 8 + 8).
+    assert result.usage.completion_tokens == 26
+    assert result.usage.engine_calls == 1
+
+
+def mixed(request: GenerationRequest, index: int) -> str:
+    """Answers 4, 5, 4, 4, 6, 4, ... with later samples of a batch finishing first."""
+    identity = request.first_index + index
+    answer = {1: 5, 4: 6}.get(identity, 4)
+    return "Step " * (2 * (request.n - index)) + f"The answer is {answer}."
+
+
+@pytest.mark.parametrize("stop_rule", ["beta", "dirichlet"])
+async def test_batches_change_the_cost_not_the_samples_that_vote(stop_rule: str) -> None:
+    """Samples are checked in order, whatever order they finish in: every batch size votes the
+    samples that drawing one at a time votes."""
+    results = {}
+    for batch in (1, 3, 4, 12):
+        results[batch] = await ponder.asolve(
+            QUESTION,
+            engine=FakeEngine(mixed),
+            strategy=ADAPTIVE,
+            budget=12,
+            options={"batch": batch, "threshold": 0.9, "stop_rule": stop_rule},
+        )
+    one = results[1]
+    assert one.stop_reason == "done" and len(one.candidates) < 12
+    for batch, result in results.items():
+        assert [c.index for c in result.candidates] == [c.index for c in one.candidates], batch
+        assert (result.answer, result.votes) == (one.answer, one.votes)
+        last = result.trace[-1]
+        assert last["stop"] is True
+        wasted = sum(e["stopped"] + e["discarded"] for e in result.trace)
+        assert sum(e["n"] for e in result.trace) == len(result.candidates) + wasted
+    # One batch of 12: the later samples finish first, so those past the stopping point are discarded.
+    assert results[12].trace[0]["discarded"] > 0
+
+
+async def test_a_batch_from_an_engine_that_cannot_stop_one_sample_is_discarded_and_counted() -> None:
+    class NoStreams(FakeEngine):
+        stream = None  # type: ignore[assignment]  # not a streaming engine: samples arrive whole
+
+    engine = NoStreams(growing)
+    result = await ponder.asolve(QUESTION, engine=engine, strategy=ADAPTIVE, budget=8, options={"threshold": 0.9})
+    assert [c.index for c in result.candidates] == [0, 1, 2]
+    [entry] = result.trace
+    assert (entry["kept"], entry["stopped"], entry["discarded"]) == (3, 0, 1)
+    assert result.usage.completion_tokens == 4 + 6 + 8 + 10  # the whole batch, the discarded sample included
 
 
 async def test_no_answers_never_stop_early() -> None:
@@ -116,26 +189,51 @@ async def test_dirichlet_rule_stops_on_agreement() -> None:
     result = await ponder.asolve(
         QUESTION, engine=engine, strategy=ADAPTIVE, budget=16, options={"stop_rule": "dirichlet", "threshold": 0.9}
     )
-    assert len(result.candidates) == 4
+    assert len(result.candidates) == 3  # P = 0.93 after three agreeing votes
     assert result.trace[-1]["stop"] is True
 
 
-async def test_self_eval_rule_stops_when_the_model_would_not_restart() -> None:
-    def script(request: GenerationRequest, index: int) -> Scripted | str:
-        return restart_verdict(0.97) if is_judge(request) else alternating(request, index)
+SELF_EVAL_SAMPLES = {0: ("4", 0.3), 1: ("5", 0.6), 2: ("4", 0.2), 3: ("6", 0.97), 4: ("4", 0.1), 5: ("4", 0.1)}
 
-    engine = FakeEngine(script)
+
+def self_evaluated(request: GenerationRequest, index: int) -> Scripted | str:
+    """Answers 4, 5, 4, 6, ...; the judge's P(no) depends on the sample it is shown."""
+    if is_judge(request):
+        shown = request.messages[-2].content  # type: ignore[index]
+        return restart_verdict(SELF_EVAL_SAMPLES[int(shown.split()[1].rstrip(":"))][1])
+    identity = request.first_index + index
+    return f"Sample {identity}: the answer is {SELF_EVAL_SAMPLES[identity][0]}."
+
+
+async def test_self_eval_rule_judges_every_sample_and_picks_the_best_as_manvi_et_al() -> None:
+    """Regression: the rule judged only the leading answer, and the answer was the vote."""
+    engine = FakeEngine(self_evaluated)
     result = await ponder.asolve(
-        QUESTION, engine=engine, strategy=ADAPTIVE, budget=12, options={"stop_rule": "self-eval"}
+        QUESTION, engine=engine, strategy=ADAPTIVE, budget=6, options={"stop_rule": "self-eval", "threshold": 0.9}
     )
     assert result.stop_reason == "done"
-    assert len(result.candidates) == 4  # the votes are split, but the judge is confident
+    assert [c.index for c in result.candidates] == [0, 1, 2, 3]  # sample 3's P(no) = 0.97 >= 0.9 stops
+    assert [c.score for c in result.candidates] == pytest.approx([0.3, 0.6, 0.2, 0.97])
+    assert result.answer == "6"  # best-of-N by self-evaluation; the vote would say 4
     assert result.trace[-1]["leader_probability"] == pytest.approx(0.97)
-    assert result.usage.scorer_calls == 1
-    assert result.usage.engine_calls == 1
-    [judge] = [r for r in engine.requests if is_judge(r)]
-    assert judge.max_tokens == 1 and judge.top_logprobs > 0
-    assert judge.messages[-2].content == "The answer is 4."  # type: ignore[index]  # the leader's sample
+    judges = [r for r in engine.requests if is_judge(r)]
+    assert [r.messages[-2].content for r in judges] == [
+        f"Sample {i}: the answer is {a}." for i, (a, _) in list(SELF_EVAL_SAMPLES.items())[:4]
+    ]  # type: ignore[index]
+    assert all(r.max_tokens == 1 and r.top_logprobs > 0 for r in judges)
+    assert result.usage.scorer_calls == 4 and result.usage.engine_calls == 1  # stopped within the first batch
+
+
+async def test_self_eval_rule_can_answer_by_vote() -> None:
+    result = await ponder.asolve(
+        QUESTION,
+        engine=FakeEngine(self_evaluated),
+        strategy=ADAPTIVE,
+        budget=6,
+        options={"stop_rule": "self-eval", "threshold": 0.9, "self_eval_select": "vote"},
+    )
+    assert len(result.candidates) == 4
+    assert result.answer == "4" and result.votes == {"4": 2.0, "5": 1.0, "6": 1.0}
 
 
 async def test_self_eval_rule_continues_when_the_model_would_restart() -> None:
@@ -147,8 +245,18 @@ async def test_self_eval_rule_continues_when_the_model_would_restart() -> None:
         QUESTION, engine=engine, strategy=ADAPTIVE, budget=12, options={"stop_rule": "self-eval"}
     )
     assert len(result.candidates) == 12  # unanimous, but the judge is not convinced
-    assert result.usage.scorer_calls == 3  # one judgement per batch
+    assert result.usage.scorer_calls == 12  # one judgement per sample
     assert [entry["leader_probability"] for entry in result.trace] == pytest.approx([0.2, 0.2, 0.2])
+
+
+def test_weighting_a_vote_that_self_eval_does_not_take_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="self_eval_select"):
+        ponder.plan(QUESTION, strategy=ADAPTIVE, options={"stop_rule": "self-eval", "weight_by": "confidence"})
+    ponder.plan(
+        QUESTION,
+        strategy=ADAPTIVE,
+        options={"stop_rule": "self-eval", "weight_by": "confidence", "self_eval_select": "vote"},
+    )
 
 
 # -- pruning ---------------------------------------------------------------------------------

@@ -21,7 +21,22 @@ from ponder.analysis.curves import (
     per_problem_curves,
 )
 from ponder.core.errors import InvalidInputError
-from ponder.core.voting import tally, winner
+from ponder.core.result import Candidate
+from ponder.core.voting import best_scored, tally, winner
+
+
+class _Exact:
+    def equivalent(self, a: str, b: str) -> bool:
+        return a == b
+
+
+def _live_best_of(picked: list[Sample]) -> bool:
+    """Whether the live best-of-n rule (:func:`best_scored`) answers correctly on these samples."""
+    candidates = [
+        Candidate(text="", answer=s.answer, finish_reason="stop", completion_tokens=0, score=s.score) for s in picked
+    ]
+    answer = best_scored(candidates, _Exact()).answer
+    return answer is not None and next(s.correct for s in picked if s.answer == answer)
 
 
 def _brute_pass_at_k(n: int, c: int, k: int) -> float:
@@ -38,8 +53,7 @@ def _exact_expectations(samples: list[Sample], k: int) -> tuple[float, float]:
         answers = [s.answer for s in picked]
         top = winner(tally(answers))
         sc += top is not None and picked[answers.index(top)].correct
-        scores = [-math.inf if s.score is None else s.score for s in picked]
-        best += picked[scores.index(max(scores))].correct
+        best += _live_best_of(picked)
     return sc / len(orders), best / len(orders)
 
 
@@ -116,8 +130,7 @@ def test_vectorised_vote_agrees_with_tally_and_winner_on_every_subset() -> None:
                 answers = [s.answer for s in picked]
                 top = winner(tally(answers))
                 assert votes[row] == (top is not None and picked[answers.index(top)].correct)
-                scores = [-math.inf if s.score is None else s.score for s in picked]
-                assert bests[row] == picked[scores.index(max(scores))].correct
+                assert bests[row] == _live_best_of(picked)
 
 
 def test_best_of_k_with_a_perfect_scorer_tracks_pass_at_k() -> None:
@@ -126,7 +139,7 @@ def test_best_of_k_with_a_perfect_scorer_tracks_pass_at_k() -> None:
     for _ in range(25):
         p = rng.random()
         correct = [rng.random() < p for _ in range(12)]
-        problems.append([Sample(str(rng.randint(0, 3)), ok, 1.0 if ok else 0.0) for ok in correct])
+        problems.append([Sample("7" if ok else str(rng.randint(0, 3)), ok, 1.0 if ok else 0.0) for ok in correct])
     ks = [1, 2, 4, 8, 12]
     result = curves(problems, ks, draws=400, seed=0)
     passes = [point.mean_accuracy for point in result[PASS_AT_K]]
@@ -171,7 +184,20 @@ def test_equivalence_merges_votes_and_unanswered_samples_do_not_vote() -> None:
     assert strict[SELF_CONSISTENCY][5] == (0.0,)
     silent = [Sample(None, False, 0.3)] * 3 + [Sample("4", True, 0.1)]
     assert per_problem_curves([silent], [4])[SELF_CONSISTENCY][4] == (1.0,)
-    assert per_problem_curves([silent], [4])[BEST_OF_K][4] == (0.0,)
+
+
+def test_best_of_k_skips_samples_without_an_answer_like_the_live_strategy() -> None:
+    """Regression: a top-scored sample without an answer used to win best-of-k (and count as wrong)."""
+    silent = [Sample(None, False, 0.9)] * 3 + [Sample("4", True, 0.1)]
+    assert per_problem_curves([silent], [4])[BEST_OF_K][4] == (1.0,)
+    assert _live_best_of(silent) is True
+    # Only unanswered or unscored samples: the live rule falls back to the majority vote.
+    unscored = [Sample(None, False, 0.9), Sample("4", True, None), Sample("5", False, None), Sample("4", True, None)]
+    assert per_problem_curves([unscored], [4])[BEST_OF_K][4] == (1.0,)
+    assert per_problem_curves([[Sample(None, False, 0.5)] * 2], [2])[BEST_OF_K][2] == (0.0,)
+    # The winner's answer group is judged by its first scored member, as the live answer is.
+    split = [Sample("4", False, 0.2), Sample("4", True, 0.9)]
+    assert per_problem_curves([split], [2])[BEST_OF_K][2] == (0.0,) == (float(_live_best_of(split)),)
     assert per_problem_curves([[Sample(None, False)] * 3], [2])[SELF_CONSISTENCY][2] == (0.0,)
 
 

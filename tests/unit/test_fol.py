@@ -18,6 +18,7 @@ from ponder.logic import (
     Implies,
     LogicError,
     Not,
+    OnTimeout,
     Or,
     Pred,
     Var,
@@ -239,11 +240,14 @@ def test_equality_and_distinct_constants() -> None:
     assert decide(["P(a)", "¬P(b)"], "a = b").label == "False"
 
 
-def test_inconsistent_premises_are_an_error() -> None:
+def test_inconsistent_premises_give_true_as_in_linc_and_say_so() -> None:
+    """LINC's mapping: inconsistent premises prove anything, so the label is True; the verdict
+    keeps the inconsistency visible (regression: it used to be an Error that did not vote)."""
     verdict = decide(["∀x (P(x) → Q(x))", "P(a)", "¬Q(a)"], "R(b)")
-    assert verdict.label == "Error"
-    assert "inconsistent" in verdict.reason
-    assert verdict.is_error
+    assert verdict.label == "True"
+    assert verdict.inconsistent and "inconsistent" in verdict.reason
+    assert not verdict.is_error
+    assert not decide(["P(a)"], "P(a)").inconsistent
 
 
 def test_parse_error_is_an_error_verdict_naming_the_formula() -> None:
@@ -254,17 +258,21 @@ def test_parse_error_is_an_error_verdict_naming_the_formula() -> None:
     assert verdict.label == "Error" and "conclusion" in verdict.reason and "position 6" in verdict.reason
 
 
-def test_no_answer_within_the_timeout_is_an_error() -> None:
+def test_no_answer_within_the_timeout_is_an_error_unless_asked_to_count_it_uncertain() -> None:
     # Satisfiable only in infinite models (a strict order without maximum): z3 cannot finish.
     premises = ["∀x ∃y R(x, y)", "∀x ∀y ∀z (R(x, y) ∧ R(y, z) → R(x, z))", "∀x ¬R(x, x)"]
     verdict = decide(premises, "P(a)", timeout_ms=200)
-    assert verdict.label == "Error"
+    assert verdict.label == "Error"  # LINC: Prover9 hitting its time limit raises, and the sample is an Error
     assert "200 ms" in verdict.reason
+    verdict = decide(premises, "P(a)", timeout_ms=200, on_timeout="Uncertain")
+    assert verdict.label == "Uncertain" and "200 ms" in verdict.reason
 
 
 def test_timeout_must_be_positive() -> None:
     with pytest.raises(InvalidInputError):
         decide(["A"], "A", timeout_ms=0)
+    with pytest.raises(InvalidInputError, match="on_timeout"):
+        decide(["A"], "A", on_timeout="maybe")  # type: ignore[arg-type]
 
 
 def test_decide_is_thread_safe() -> None:
@@ -279,31 +287,53 @@ def test_decide_is_thread_safe() -> None:
 
 
 @pytest.mark.parametrize(
-    ("counter", "support", "alone", "label", "reason"),
+    ("on_timeout", "counter", "support", "label", "reason", "checks"),
     [
-        ("unsat", "sat", None, "True", "entail the conclusion"),
-        ("sat", "unsat", None, "False", "negation"),
-        ("sat", "sat", None, "Uncertain", "neither"),
-        ("unsat", "unsat", None, "Error", "inconsistent"),
-        ("unsat", "unknown", "sat", "True", "entail the conclusion"),
-        ("unknown", "unsat", "sat", "False", "negation"),
-        ("unsat", "unknown", "unsat", "Error", "inconsistent"),
-        ("unknown", "unsat", "unknown", "Error", "whether the premises are consistent"),
-        ("sat", "unknown", None, "Error", "could not decide"),
-        ("unknown", "sat", None, "Error", "could not decide"),
-        ("unknown", "unknown", None, "Error", "could not decide"),
+        # prove c (P ∧ ¬c unsat) -> True, whatever P ∧ c gives; both unsat: inconsistent premises.
+        ("Error", "unsat", "sat", "True", "entail the conclusion", 2),
+        ("Error", "unsat", "unknown", "True", "entail the conclusion", 2),
+        ("Error", "unsat", "unsat", "True", "inconsistent", 2),
+        # else prove ¬c (P ∧ c unsat) -> False.
+        ("Error", "sat", "unsat", "False", "negation", 2),
+        ("Error", "incomplete", "unsat", "False", "negation", 2),
+        # else Uncertain: neither proved (z3 found a model, or gave up short of its time limit).
+        ("Error", "sat", "sat", "Uncertain", "neither", 2),
+        ("Error", "incomplete", "sat", "Uncertain", "gave up (incomplete quantifiers)", 2),
+        ("Error", "sat", "incomplete", "Uncertain", "gave up", 2),
+        ("Error", "incomplete", "incomplete", "Uncertain", "gave up", 2),
+        # A time limit: Error (LINC's code: Prover9's limit raises), or not proved with on_timeout=Uncertain.
+        ("Error", "timeout", "unsat", "Error", "could not prove the conclusion", 1),
+        ("Error", "sat", "timeout", "Error", "could not prove the negation", 2),
+        ("Uncertain", "timeout", "unsat", "False", "negation", 2),
+        ("Uncertain", "timeout", "timeout", "Uncertain", "no answer within", 2),
+        ("Uncertain", "sat", "timeout", "Uncertain", "no answer within", 2),
     ],
 )
 def test_decision_table(
-    monkeypatch: pytest.MonkeyPatch, counter: str, support: str, alone: str | None, label: str, reason: str
+    monkeypatch: pytest.MonkeyPatch,
+    on_timeout: OnTimeout,
+    counter: str,
+    support: str,
+    label: str,
+    reason: str,
+    checks: int,
 ) -> None:
-    """The label from the two checks (P ∧ ¬c, P ∧ c) and, when needed, the check of P alone."""
-    script = [counter, support] + ([alone] if alone else [])
+    """LINC's mapping from the checks of P ∧ ¬c and P ∧ c (``incomplete``: z3 answered unknown for
+    a reason other than its time limit)."""
+    script = [counter, support]
+    made: list[str] = []
 
     def scripted_check(solver: object, extra: object, deadline: float) -> prover._Outcome:
-        return prover._Outcome(script.pop(0), "timeout")  # type: ignore[arg-type]
+        made.append(script.pop(0))
+        result = made[-1]
+        if result == "timeout":
+            return prover._Outcome("unknown", "timeout")
+        if result == "incomplete":
+            return prover._Outcome("unknown", "incomplete quantifiers")
+        return prover._Outcome(result)  # type: ignore[arg-type]
 
     monkeypatch.setattr(prover, "_check", scripted_check)
-    verdict = decide(["A"], "B")
-    assert (verdict.label, script) == (label, [])
+    verdict = decide(["A"], "B", on_timeout=on_timeout)
+    assert (verdict.label, len(made)) == (label, checks)
     assert reason in verdict.reason
+    assert verdict.inconsistent == (counter == support == "unsat")

@@ -18,6 +18,9 @@ ENTAILED = (
 REFUTED = "FOL: ∀x (Dog(x) → Mammal(x))\nFOL: Dog(rex)\nFOL: ¬Mammal(rex)\n"
 UNKNOWN = "FOL: ∀x (Dog(x) → Mammal(x))\nFOL: Dog(rex)\nFOL: Cat(rex)\n"
 BROKEN = "FOL: ∀x (Dog(x) →\nFOL: Dog(rex)\n"
+INCONSISTENT = "FOL:\t∀x (Dog(x) → Mammal(x))\nFOL:\tDog(rex) ∧ ¬Mammal(rex)\nFOL:\tCat(rex)\n"
+# Satisfiable only in infinite models: z3 cannot settle it.
+ENDLESS = "FOL: ∀x ∃y R(x, y)\nFOL: ∀x ∀y ∀z (R(x, y) ∧ R(y, z) → R(x, z))\nFOL: ∀x ¬R(x, x)\nFOL: Mammal(rex)\n"
 
 
 def test_problem_text_round_trips() -> None:
@@ -47,7 +50,8 @@ async def test_translation_requests_use_the_few_shot_prompt() -> None:
     assert result.answer == "Uncertain"
     [request] = engine.requests
     assert request.assistant_prefix == "<EVALUATE>\n" and request.stop == ("</EVALUATE>",)
-    assert "Rex is a mammal." in request.messages[-1].content and "<PREMISES>" in request.messages[-1].content
+    assert request.messages[-1].content.endswith("<CONCLUSION>\nRex is a mammal.\n</CONCLUSION>\n")
+    assert request.messages[-1].content.count("<PREMISES>") == 9  # LINC's 8 worked problems, then this one
 
 
 async def test_all_errors_give_no_answer() -> None:
@@ -65,3 +69,33 @@ async def test_a_problem_without_parts_fails_before_generating() -> None:
 async def test_library_call_takes_premises_and_conclusion() -> None:
     result = await ponder.alinc(PREMISES, "Rex is a mammal.", engine=FakeEngine([ENTAILED]), budget=1)
     assert result.answer == "True" and result.strategy == "linc"
+
+
+async def test_inconsistent_premises_vote_true_and_the_trace_counts_them() -> None:
+    """LINC's mapping (regression: inconsistent premises used to be an Error that did not vote)."""
+    engine = FakeEngine([INCONSISTENT, REFUTED, INCONSISTENT])
+    result = await ponder.asolve(PROBLEM, engine=engine, strategy="linc", budget=3)
+    assert [c.answer for c in result.candidates] == ["True", "False", "True"]
+    assert result.answer == "True" and result.votes == {"True": 2.0, "False": 1.0}
+    assert result.trace[0]["inconsistent"] == 2 and result.trace[0]["errors"] == 0
+    assert "inconsistent" in (result.candidates[0].evidence or "")
+
+
+async def test_a_single_fol_line_is_a_conclusion_without_premises_as_in_linc() -> None:
+    result = await ponder.asolve(PROBLEM, engine=FakeEngine(["FOL: Mammal(rex)\n"]), strategy="linc", budget=1)
+    assert result.answer == "Uncertain"
+
+
+async def test_a_proof_out_of_time_is_an_error_unless_counted_uncertain() -> None:
+    result = await ponder.asolve(
+        PROBLEM, engine=FakeEngine([ENDLESS]), strategy="linc", budget=1, options={"timeout_ms": 200}
+    )
+    assert result.answer is None and "200 ms" in (result.candidates[0].evidence or "")
+    result = await ponder.asolve(
+        PROBLEM,
+        engine=FakeEngine([ENDLESS]),
+        strategy="linc",
+        budget=1,
+        options={"timeout_ms": 200, "on_timeout": "Uncertain"},
+    )
+    assert result.answer == "Uncertain"

@@ -24,8 +24,13 @@ equal draws. At k == N there is one subset, the recorded order, so the value is 
   grouped once per problem with :func:`ponder.core.voting.group_answers` (so an expensive
   ``equivalent`` runs at most once per distinct answer and group); the votes are then counted per
   group, vectorised over draws.
-- best-of-k: the correct flag of the highest-scored sample in the subset, ties to the first in
-  the subset order; an unscored sample ranks below every scored one.
+- best-of-k: the rule of the live ``best-of-n`` strategy (:func:`ponder.core.voting.best_scored`),
+  so that the value at k == N is what best-of-n answers on the same samples: only samples with
+  both an answer and a score compete (a sample without an answer never wins, however high its
+  score); the highest score wins, ties to the first in the subset order; the answer is that
+  sample's group of equivalent answers, right when the group's first competing sample in the
+  subset is correct. A subset without any such sample falls back, as the live strategy does, to
+  the majority vote above.
 
 Aggregates over problems (:class:`CurvePoint`) carry two standard errors: ``stderr``, the
 standard error of the mean over problems (sample sd / sqrt(P); it includes the Monte Carlo noise;
@@ -87,12 +92,13 @@ class _Problem:
     groups: np.ndarray  # group id per sample, -1 where the answer is None
     correct: np.ndarray  # bool per sample
     scores: np.ndarray  # float per sample, -inf where unscored
+    scored: np.ndarray  # bool per sample: it has a score
 
 
 def _prepare(samples: Sequence[Sequence[object]], index: int, equivalent: Callable[[str, str], bool]) -> _Problem:
     if len(samples) == 0:
         raise InvalidInputError(f"problem {index} has no samples")
-    answers, correct, scores = [], [], []
+    answers, correct, scores, scored = [], [], [], []
     for sample in samples:
         if len(sample) != 3:
             raise InvalidInputError(f"problem {index}: a sample must be (answer, correct, score), got {sample!r}")
@@ -104,10 +110,11 @@ def _prepare(samples: Sequence[Sequence[object]], index: int, equivalent: Callab
         answers.append(answer)
         correct.append(bool(right))
         scores.append(-math.inf if score is None else float(score))
+        scored.append(score is not None)
     groups = np.full(len(answers), -1, dtype=np.int64)
     for g, members in enumerate(group_answers(answers, equivalent)):
         groups[members] = g
-    return _Problem(groups, np.array(correct, dtype=bool), np.array(scores, dtype=float))
+    return _Problem(groups, np.array(correct, dtype=bool), np.array(scores, dtype=float), np.array(scored, dtype=bool))
 
 
 def _subsets(n: int, k: int, draws: int, seed: int, index: int) -> np.ndarray:
@@ -142,9 +149,22 @@ def _vote(problem: _Problem, subsets: np.ndarray) -> np.ndarray:
 
 
 def _best_of(problem: _Problem, subsets: np.ndarray) -> np.ndarray:
-    """0/1 outcome of taking the top-scored sample of each subset (ties to the first)."""
-    top = np.argmax(problem.scores[subsets], axis=1)  # argmax returns the first maximum
-    return problem.correct[subsets[np.arange(len(subsets)), top]].astype(float)
+    """0/1 outcome of best-of-n on each subset (see the module docstring): the top-scored sample
+    with an answer (ties to the first), judged by its answer group's first such sample; subsets
+    with no scored answer fall back to the majority vote."""
+    rows = np.arange(len(subsets))
+    groups = problem.groups[subsets]
+    scores = problem.scores[subsets]
+    competing = (groups >= 0) & problem.scored[subsets]
+    masked = np.where(competing, scores, -math.inf)
+    best = masked.max(axis=1)[:, None]
+    top = np.argmax(competing & (masked == best), axis=1)  # argmax returns the first maximum
+    first = np.argmax(competing & (groups == groups[rows, top][:, None]), axis=1)  # the group's first
+    outcome = problem.correct[subsets[rows, first]].astype(float)
+    none = ~competing.any(axis=1)
+    if none.any():
+        outcome[none] = _vote(problem, subsets[none])
+    return outcome
 
 
 def _estimates(

@@ -6,7 +6,7 @@
 """
 
 from ponder.logic.parser import parse
-from ponder.logic.prover import Label, Verdict, decide, decide_formulas
+from ponder.logic.prover import INCONSISTENT_PREMISES, Label, OnTimeout, Verdict, decide, decide_formulas
 from ponder.logic.syntax import (
     And,
     Const,
@@ -28,6 +28,7 @@ from ponder.logic.syntax import (
 )
 
 __all__ = [
+    "INCONSISTENT_PREMISES",
     "And",
     "Const",
     "Eq",
@@ -40,6 +41,7 @@ __all__ = [
     "Label",
     "LogicError",
     "Not",
+    "OnTimeout",
     "Or",
     "Pred",
     "Term",

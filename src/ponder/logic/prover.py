@@ -7,17 +7,24 @@ Algorithm: each formula is translated into a z3 term over one uninterpreted sort
 (z3 sorts are non-empty, as in classical first-order logic); a predicate becomes one function
 per (name, arity) into Bool (0-ary: a Bool constant), a constant a z3 constant of the sort, and a
 bound variable a fresh z3 constant, so a quantifier never captures a constant of the same name.
-Then, with P the premises and c the conclusion:
+Then LINC's mapping (Olausson et al. 2023, ``evaluate`` in github:benlipkin/linc), with P the
+premises, c the conclusion and "prove g" meaning that P ∧ ¬g is unsatisfiable:
 
-    P ∧ ¬c unsat,  P ∧ c sat    ->  True        (P entails c)
-    P ∧ ¬c sat,    P ∧ c unsat  ->  False       (P entails ¬c)
-    P ∧ ¬c sat,    P ∧ c sat    ->  Uncertain
-    P ∧ ¬c unsat,  P ∧ c unsat  ->  Error       (the premises are inconsistent: they entail anything)
+    prove c                       ->  True
+    else prove ¬c                 ->  False
+    else                          ->  Uncertain  (neither proved: z3 found a model, or gave up
+                                                  with ``unknown`` short of its time limit)
 
-When one check is unsat and the other unknown (z3 gave up or ran out of time), a check of P
-alone settles it (sat: the unsat side's label; unsat: inconsistent premises); any other unknown
-is an Error. Each call builds a fresh z3 Context and Solver, so calls may run in parallel
-threads; ``timeout_ms`` bounds the whole call, each check getting what the earlier ones left.
+as LINC's reference code does with Prover9. Inconsistent premises prove anything, so they give
+True, as in LINC; a third check (is P ∧ c unsatisfiable too?) marks the verdict
+:attr:`Verdict.inconsistent` and says so in its reason, so the inconsistency stays visible. The
+time limit: in LINC's code Prover9 hitting its limit raises (NLTK's
+``Prover9LimitExceededException``), which LINC turns into Error, a sample that does not vote;
+``on_timeout="Error"`` (the default) does the same when a proof attempt runs out of time before
+a label is reached, ``on_timeout="Uncertain"`` counts it as not proved instead. Error otherwise
+means a formula that does not parse or a z3 failure. Each call builds a fresh z3 Context and
+Solver, so calls may run in parallel threads; ``timeout_ms`` bounds the whole call, each check
+getting what the earlier ones left (LINC gives each Prover9 call 10 s).
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Literal
 
 import z3
@@ -50,15 +56,19 @@ from ponder.logic.syntax import (
 )
 
 Label = Literal["True", "False", "Uncertain", "Error"]
+OnTimeout = Literal["Error", "Uncertain"]
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What the prover concluded: a FOLIO label, or ``"Error"`` when it could not give one;
-    ``reason`` says why in a sentence (the parse error, the timeout, inconsistent premises)."""
+    ``reason`` says why in a sentence (the parse error, the timeout, inconsistent premises);
+    ``inconsistent`` when the premises were found to contradict each other (the label is then
+    True, as LINC's mapping gives)."""
 
     label: Label
     reason: str
+    inconsistent: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -134,23 +144,26 @@ def _parse_all(premises: Sequence[str], conclusion: str) -> tuple[list[Formula],
     return parsed, goal
 
 
-def decide(premises: Sequence[str], conclusion: str, *, timeout_ms: int = 10_000) -> Verdict:
-    """Whether the premises (FOLIO-notation strings) entail the conclusion (True), its negation
-    (False) or neither (Uncertain); Error with the reason when a formula does not parse, the
-    premises are inconsistent, or z3 cannot decide within ``timeout_ms`` for the whole call."""
-    if timeout_ms < 1:
-        raise InvalidInputError(f"timeout_ms must be >= 1, got {timeout_ms}")
+def decide(
+    premises: Sequence[str], conclusion: str, *, timeout_ms: int = 10_000, on_timeout: OnTimeout = "Error"
+) -> Verdict:
+    """LINC's label for the premises (FOLIO-notation strings) and the conclusion: True when they
+    entail it, else False when they entail its negation, else Uncertain; Error with the reason
+    when a formula does not parse, z3 fails, or (with ``on_timeout="Error"``) a proof attempt
+    runs out of the ``timeout_ms`` the whole call has (see the module docstring)."""
+    _check_options(timeout_ms, on_timeout)
     try:
         parsed, goal = _parse_all(premises, conclusion)
     except FOLParseError as error:
         return Verdict("Error", f"parse error: {error}")
-    return decide_formulas(parsed, goal, timeout_ms=timeout_ms)
+    return decide_formulas(parsed, goal, timeout_ms=timeout_ms, on_timeout=on_timeout)
 
 
-def decide_formulas(premises: Sequence[Formula], conclusion: Formula, *, timeout_ms: int = 10_000) -> Verdict:
+def decide_formulas(
+    premises: Sequence[Formula], conclusion: Formula, *, timeout_ms: int = 10_000, on_timeout: OnTimeout = "Error"
+) -> Verdict:
     """``decide`` for formulas already parsed."""
-    if timeout_ms < 1:
-        raise InvalidInputError(f"timeout_ms must be >= 1, got {timeout_ms}")
+    _check_options(timeout_ms, on_timeout)
     deadline = time.monotonic() + timeout_ms / 1000
     ctx = z3.Context()
     try:
@@ -159,38 +172,40 @@ def decide_formulas(premises: Sequence[Formula], conclusion: Formula, *, timeout
         goal = translator.formula(conclusion, {})
         solver = z3.Solver(ctx=ctx)
         solver.add(*axioms)
-        counter = _check(solver, z3.Not(goal, ctx), deadline)  # P ∧ ¬c
-        support = _check(solver, goal, deadline)  # P ∧ c
-        results = (counter.result, support.result)
-        if results in _OUTCOMES:
-            return _OUTCOMES[results]
-        if "unsat" in results:
-            # One side refuted, the other undecided: the label stands if the premises are consistent.
-            alone = _check(solver, None, deadline)
-            if alone.result == "unsat":
-                return _INCONSISTENT
-            if alone.result == "sat":
-                return _TRUE if counter.result == "unsat" else _FALSE
-            why = alone.why(timeout_ms)
-            return Verdict("Error", f"z3 could not decide whether the premises are consistent ({why})")
-        undecided = counter if counter.result == "unknown" else support
-        return Verdict("Error", f"z3 could not decide ({undecided.why(timeout_ms)})")
+        counter = _check(solver, z3.Not(goal, ctx), deadline)  # P ∧ ¬c: unsat proves c
+        if counter.result == "unsat":
+            support = _check(solver, goal, deadline)  # P ∧ c unsat too: the premises are inconsistent
+            return _INCONSISTENT if support.result == "unsat" else _TRUE
+        if counter.timed_out and on_timeout == "Error":
+            return Verdict("Error", f"z3 could not prove the conclusion ({counter.why(timeout_ms)})")
+        support = _check(solver, goal, deadline)  # P ∧ c: unsat proves ¬c
+        if support.result == "unsat":
+            return _FALSE
+        if support.timed_out and on_timeout == "Error":
+            return Verdict("Error", f"z3 could not prove the negation of the conclusion ({support.why(timeout_ms)})")
+        undecided = [o for o in (counter, support) if o.result == "unknown"]
+        if undecided:
+            return Verdict("Uncertain", f"{_NEITHER}; z3 gave up ({undecided[0].why(timeout_ms)})")
+        return _UNCERTAIN
     except z3.Z3Exception as error:
         return Verdict("Error", f"z3 failed: {error}")
 
 
+def _check_options(timeout_ms: int, on_timeout: str) -> None:
+    if timeout_ms < 1:
+        raise InvalidInputError(f"timeout_ms must be >= 1, got {timeout_ms}")
+    if on_timeout not in ("Error", "Uncertain"):
+        raise InvalidInputError(f"on_timeout must be 'Error' or 'Uncertain', got {on_timeout!r}")
+
+
+_NEITHER = "the premises entail neither the conclusion nor its negation"
 _TRUE = Verdict("True", "the premises entail the conclusion")
 _FALSE = Verdict("False", "the premises entail the negation of the conclusion")
-_INCONSISTENT = Verdict("Error", "the premises are inconsistent (they entail both the conclusion and its negation)")
-# (result for P ∧ ¬c, result for P ∧ c) -> verdict, when both checks came back sat or unsat.
-_OUTCOMES = MappingProxyType(
-    {
-        ("unsat", "sat"): _TRUE,
-        ("sat", "unsat"): _FALSE,
-        ("sat", "sat"): Verdict("Uncertain", "the premises entail neither the conclusion nor its negation"),
-        ("unsat", "unsat"): _INCONSISTENT,
-    }
+_UNCERTAIN = Verdict("Uncertain", _NEITHER)
+INCONSISTENT_PREMISES = (
+    "the premises are inconsistent: they entail the conclusion and its negation alike (True, as in LINC)"
 )
+_INCONSISTENT = Verdict("True", INCONSISTENT_PREMISES, inconsistent=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +214,11 @@ class _Outcome:
 
     result: Literal["sat", "unsat", "unknown"]
     reason: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        """z3 stopped at its time limit (rather than finishing, or giving up for another reason)."""
+        return self.result == "unknown" and self.reason in ("timeout", "canceled")
 
     def why(self, timeout_ms: int) -> str:
         """The reason for "unknown" in words."""
