@@ -9,5 +9,17 @@ from ponder.sandbox.sandbox import (
     isolation_layers,
     run_python,
 )
+from ponder.sandbox.view import FILESYSTEM, Filesystem, filesystem_view
 
-__all__ = ["Isolation", "SandboxError", "SandboxLimits", "SandboxResult", "Status", "isolation_layers", "run_python"]
+__all__ = [
+    "FILESYSTEM",
+    "Filesystem",
+    "Isolation",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxResult",
+    "Status",
+    "filesystem_view",
+    "isolation_layers",
+    "run_python",
+]

@@ -1,24 +1,28 @@
 """Running untrusted Python (a model's program, a candidate and its unit tests) in a confined process.
 
-``run_python(code, stdin=..., limits=...)`` writes the code to a fresh temporary directory,
-starts ``python -I -S -B -X utf8`` on :mod:`ponder.sandbox._sandbox_child` there (isolated
-mode: no environment variables, no site-packages, no user site, no script directory on the
-path; no bytecode files; UTF-8 I/O) in a new session with a minimal environment (``PATH``,
-``HOME`` and ``TMPDIR`` = the working directory, a UTF-8 locale; no proxies, no credentials),
-feeds it ``stdin``, reads stdout and stderr as they come, and ends with a :class:`SandboxResult`:
+``run_python(code, stdin=..., limits=..., isolation=..., filesystem=...)`` writes the code to a
+fresh temporary directory, starts ``python -I -S -B -X utf8`` on
+:mod:`ponder.sandbox._sandbox_child` there (isolated mode: no environment variables, no
+site-packages, no user site, no script directory on the path; no bytecode files; UTF-8 I/O) in
+a new session with a minimal environment (``PATH``, ``HOME`` and ``TMPDIR`` = the working
+directory, a UTF-8 locale; no proxies, no credentials), feeds it ``stdin``, reads stdout and
+stderr as they come, and ends with a :class:`SandboxResult`:
 
 - ``ok``: exit status 0;
-- ``error``: the program failed (uncaught exception, nonzero exit, killed by a signal); ``reason``
-  is the last line of its traceback (e.g. ``AssertionError``, ``SyntaxError: invalid syntax``,
-  ``PermissionError: sandbox: os.fork is not allowed``);
+- ``error``: the program failed (uncaught exception, nonzero exit, killed by a signal, its own
+  included: ``os.kill(os.getpid(), SIGKILL)`` reads ``killed by SIGKILL``); ``reason`` is the
+  last line of its traceback (e.g. ``AssertionError``, ``RecursionError: maximum recursion depth
+  exceeded``, ``PermissionError: sandbox: os.fork is not allowed``). The traceback is capped
+  (50 innermost frames, 16 KiB) so that a million-frame recursion is reported at once;
 - ``timeout``: the wall-clock limit passed (the whole process group is killed with SIGKILL) or
   the CPU limit did (the kernel kills it);
-- ``limit``: stdout + stderr passed the output cap (the group is killed at once), the address
-  space limit ended in ``MemoryError``, or a file passed the file-size limit.
+- ``limit``: stdout + stderr passed the output cap (the group is killed at once, and exactly
+  ``output_bytes`` are kept), the address space limit ended in ``MemoryError``, or a file
+  passed the file-size limit.
 
 A program's failure is a result, never an exception; :class:`SandboxError` means the sandbox
-itself could not run (no interpreter, or ``isolation="namespaces"`` on a machine that cannot
-provide them).
+itself could not run (no interpreter, or ``isolation="namespaces"`` or the ``python-only``
+filesystem on a machine that cannot provide namespaces).
 
 What is protected, and by what (``SandboxResult.isolation`` names the layers a run actually got;
 on this project's Linux machines, running as root, all of them):
@@ -29,9 +33,9 @@ on this project's Linux machines, running as root, all of them):
 - **Child processes** (fork, subprocess, os.system, exec, multiprocessing, fork bombs): refused
   by a seccomp filter in the kernel (``fork``/``vfork``/``clone`` of a process/``execve`` fail with
   EPERM; threads still work) and by the in-process guard (PermissionError). With ``namespaces``
-  the program is PID 1 of its own PID namespace, so anything it might still start dies with it.
-  RLIMIT_NPROC is not used: the kernel does not apply it to root, and for other users it counts
-  all their processes, so it cannot mean "no children" here.
+  the program is PID 2 of its own PID namespace under a small init, so anything it might still
+  start dies with it. RLIMIT_NPROC is not used: the kernel does not apply it to root, and for
+  other users it counts all their processes, so it cannot mean "no children" here.
 - **Network**: ``socket``/``socketpair`` fail in the seccomp filter and the guard; with
   ``namespaces`` the process also lives in an empty network namespace (loopback down), so not
   even a socket inherited or created another way reaches anything, 127.0.0.1 included.
@@ -40,30 +44,42 @@ on this project's Linux machines, running as root, all of them):
   ``disk_bytes`` (nothing the program writes reaches the host's disk), ``/dev`` holds only
   null/zero/full/random/urandom, ``/proc`` shows only the program's namespace, and root has no
   capabilities left (it cannot remount, write through read-only mounts, load modules, ...).
-  Without namespaces the guard refuses writes, creations, deletions, renames and permission
-  changes outside the working directory, and seccomp refuses hard/symbolic links and
-  ``mknod``; this holds against ordinary code but a determined program inside the interpreter
-  can get past an in-process guard.
-- **Other processes**: ``kill`` of anything but itself and ``ptrace`` are refused (seccomp, guard);
-  with namespaces nothing else is even visible.
+  In every mode Landlock (where the kernel has it: Linux 5.13+) makes the kernel refuse any
+  write, creation, deletion, rename, link or truncation outside the working directory,
+  whatever code makes it (``sqlite3``, ``readline``, an extension module), ``/tmp`` included
+  (``TMPDIR`` points into the working directory). Without namespaces and Landlock what remains
+  is the guard (writes, creations, deletions, renames, permission changes and SQLite databases
+  outside the working directory) and seccomp (links, ``mknod``): this holds against ordinary
+  code, but a determined program inside the interpreter can get past an in-process guard.
+- **Other processes**: seccomp refuses ``ptrace``, ``process_vm_*``, ``kcmp``, ``pidfd_*``,
+  ``tkill``, ``setpriority``, ``ioprio_set``, signals (``kill``, ``tgkill``,
+  ``rt_sigqueueinfo``, ``rt_tgsigqueueinfo``) to any process but itself, and ``prlimit64`` and
+  ``sched_set*`` on any but itself; Landlock (ABI 6+) scopes signals to the sandbox too; the
+  guard repeats ``kill``/``prlimit`` refusals; with namespaces nothing else is even visible.
+- **Reading the host's files** (``filesystem="python-only"``, :mod:`ponder.sandbox.view`): the
+  program sees a fresh root with only the interpreter's standard library and shared libraries,
+  a minimal ``/dev``, its ``/proc`` and the working directory; no ``/etc``, home directories,
+  repository or host ``/tmp``. It needs namespaces and refuses to run without them.
 
 What is not protected:
 
-- **Reading**: the program can read any file its user can read (the standard library must be
-  readable). As root without capabilities it can still read files owned by root. With
-  namespaces nothing can leave except through its capped stdout/stderr.
+- **Reading**, in the default ``host`` view: the program can read any file its user can read
+  (as root without capabilities, files owned by root). With namespaces nothing can leave except
+  through its capped stdout/stderr, which is exactly how it leaves when a server returns the
+  program's output to a client: use ``python-only`` for programs clients can trigger.
 - **The same user**: the program runs as the calling user (root here, without capabilities).
-  Without namespaces (not root, or a container that forbids ``unshare``) the only filesystem
-  and process protection beyond seccomp is the in-process guard.
+  Without namespaces (not root, or a container that forbids ``unshare``) process protection
+  rests on seccomp and the guard, filesystem protection on Landlock and the guard.
 - **CPU and memory of the machine**: limits are per process (one process, since it cannot fork;
   its threads share the limits); concurrency is the caller's to bound.
 - **Architectures**: the seccomp filter is built for x86-64 and aarch64 only.
 
 The brief suggested ``preexec_fn`` for the limits; the confinement happens instead at the start
-of the child script, before any untrusted code, because ``preexec_fn`` is unsafe in a process
-with threads (the verifiers run sandboxes from a thread pool).
+of the child, before any untrusted code, because ``preexec_fn`` is unsafe in a process with
+threads (the verifiers run sandboxes from a thread pool).
 
-No module-level state: every call makes its own directory, pipes and process.
+No module-level state: every call makes its own directory, pipes and process (the default
+filesystem view is a context variable, :data:`ponder.sandbox.view.FILESYSTEM`).
 """
 
 from __future__ import annotations
@@ -72,7 +88,6 @@ import contextlib
 import json
 import math
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -83,14 +98,27 @@ from pathlib import Path
 from typing import Literal
 
 from ponder.core.errors import InvalidInputError, PonderError
+from ponder.sandbox.proctree import tree_cpu_seconds
+from ponder.sandbox.streams import Collected, drain, pump
+from ponder.sandbox.view import FILESYSTEM, Filesystem, check_filesystem
 
 Status = Literal["ok", "error", "timeout", "limit"]
 Isolation = Literal["auto", "namespaces", "process"]
 """``auto``: every layer this machine allows; ``namespaces``: fail (SandboxError) unless the
-namespace layers work; ``process``: no namespaces (rlimits, seccomp, guard only)."""
+namespace layers work; ``process``: no namespaces (rlimits, Landlock, seccomp, guard only)."""
 
-CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
-_READ_CHUNK = 65536
+SANDBOX_DIR = Path(__file__).resolve().parent
+# Runs the child (ponder.sandbox._sandbox_child) without importing ponder's __init__ (nor
+# anything outside the standard library): ``ponder`` and ``ponder.sandbox`` become bare packages.
+BOOT = (
+    "import sys, types\n"
+    "ponder, package = types.ModuleType('ponder'), types.ModuleType('ponder.sandbox')\n"
+    f"ponder.__path__, package.__path__ = [], [{str(SANDBOX_DIR)!r}]\n"
+    "ponder.sandbox = package\n"
+    "sys.modules.update({'ponder': ponder, 'ponder.sandbox': package})\n"
+    "from ponder.sandbox._sandbox_child import main\n"
+    "main(sys.argv)\n"
+)
 _POLL_SECONDS = 0.002
 
 
@@ -104,7 +132,8 @@ class SandboxLimits:
 
     ``wall_seconds``: real time before the process group is killed; ``cpu_seconds``: CPU time
     before the kernel kills it; ``memory_bytes``: address space (allocations past it raise
-    MemoryError); ``output_bytes``: stdout + stderr together; ``file_bytes``: the largest file
+    MemoryError); ``output_bytes``: stdout + stderr together, exactly (the bytes returned never
+    exceed it; see :mod:`ponder.sandbox.streams`); ``file_bytes``: the largest file
     it may write; ``disk_bytes``: the size of its private working tmpfs (namespaces only);
     ``open_files``: file descriptors.
     """
@@ -128,7 +157,8 @@ class SandboxResult:
     """How a sandboxed run ended, what it printed, and which isolation layers it had.
 
     ``returncode`` is the exit status, negative for a signal (-9 after any kill for a limit);
-    ``cpu_seconds`` the CPU time the program used.
+    ``cpu_seconds`` the CPU time the program used (measured before a kill for a limit, so a
+    wall-clock timeout reports what the program burnt).
     """
 
     status: Status
@@ -146,26 +176,29 @@ class SandboxResult:
         return self.status == "ok"
 
 
-@dataclass
-class _Collected:
-    """Bytes read from the child, and why reading stopped early (``None``: all streams ended)."""
-
-    stdout: bytearray
-    stderr: bytearray
-    report: bytearray
-    stopped: Literal["timeout", "output"] | None = None
-
-
 def run_python(
-    code: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits(), isolation: Isolation = "auto"
+    code: str,
+    *,
+    stdin: str = "",
+    limits: SandboxLimits = SandboxLimits(),
+    isolation: Isolation = "auto",
+    filesystem: Filesystem | None = None,
 ) -> SandboxResult:
-    """Run ``code`` as a Python program in the sandbox; never raises for the program's faults."""
+    """Run ``code`` as a Python program in the sandbox; never raises for the program's faults.
+
+    ``filesystem``: ``host`` or ``python-only`` (see :mod:`ponder.sandbox.view`); ``None`` takes
+    the context's :data:`~ponder.sandbox.view.FILESYSTEM` (``host`` unless set).
+    """
     if isolation not in ("auto", "namespaces", "process"):
         raise InvalidInputError(f"unknown sandbox isolation {isolation!r}: auto, namespaces or process")
+    view = check_filesystem(FILESYSTEM.get() if filesystem is None else filesystem)
+    if view == "python-only" and isolation == "process":
+        raise InvalidInputError("the python-only sandbox filesystem needs namespaces: not isolation='process'")
     with tempfile.TemporaryDirectory(prefix="ponder-sandbox-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         workdir = root / "work"
         workdir.mkdir()
+        (root / "view").mkdir()
         program = root / "program.py"
         program.write_text(code, encoding="utf-8", errors="replace")
         report_read, report_write = os.pipe()
@@ -174,6 +207,8 @@ def run_python(
             "program": str(program),
             "report_fd": report_write,
             "isolation": isolation,
+            "filesystem": view,
+            "view_root": str(root / "view"),
             "cpu_seconds": math.ceil(limits.cpu_seconds),
             "memory_bytes": limits.memory_bytes,
             "file_bytes": limits.file_bytes,
@@ -189,13 +224,14 @@ def run_python(
         finally:
             os.close(report_write)
         try:
-            collected = _pump(
+            collected = pump(
                 proc, stdin.encode("utf-8", "replace"), report_read, started + limits.wall_seconds, limits.output_bytes
             )
+            burnt = 0.0
             if collected.stopped is not None:
-                _kill_group(proc.pid)
-            returncode, cpu, expired = _reap(proc, started + limits.wall_seconds)
-            _drain(report_read, collected.report)
+                burnt = _kill_group(proc.pid)
+            returncode, cpu, expired = _reap(proc, started + limits.wall_seconds, burnt)
+            drain(report_read, collected.report)
         finally:
             if proc.returncode is None:  # interrupted: leave nothing running
                 _kill_group(proc.pid)
@@ -214,13 +250,13 @@ def run_python(
     return SandboxResult(status, stdout, stderr, returncode, seconds, reason, layers, cpu)
 
 
-def isolation_layers(isolation: Isolation = "auto") -> tuple[str, ...]:
+def isolation_layers(isolation: Isolation = "auto", filesystem: Filesystem | None = None) -> tuple[str, ...]:
     """The layers a sandboxed run gets on this machine (runs an empty program to find out)."""
-    return run_python("", isolation=isolation).isolation
+    return run_python("", isolation=isolation, filesystem=filesystem).isolation
 
 
 def _spawn(config: dict[str, object], workdir: Path, report_write: int) -> subprocess.Popen[bytes]:
-    """Start the child script in its own session with a minimal environment."""
+    """Start the child in its own session with a minimal environment."""
     if not sys.executable:
         raise SandboxError("no Python interpreter to run the sandbox with")
     env = {
@@ -230,7 +266,7 @@ def _spawn(config: dict[str, object], workdir: Path, report_write: int) -> subpr
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
-    argv = [sys.executable, "-I", "-S", "-B", "-X", "utf8", str(CHILD_SCRIPT), json.dumps(config)]
+    argv = [sys.executable, "-I", "-S", "-B", "-X", "utf8", "-c", BOOT, json.dumps(config)]
     try:
         return subprocess.Popen(
             argv,
@@ -246,89 +282,36 @@ def _spawn(config: dict[str, object], workdir: Path, report_write: int) -> subpr
         raise SandboxError(f"cannot start the sandbox interpreter: {exc}") from exc
 
 
-def _pump(proc: subprocess.Popen[bytes], data: bytes, report_fd: int, deadline: float, cap: int) -> _Collected:
-    """Feed stdin and read stdout, stderr and the report until they end, the deadline, or the cap."""
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    collected = _Collected(bytearray(), bytearray(), bytearray())
-    buffers = {
-        proc.stdout.fileno(): collected.stdout,
-        proc.stderr.fileno(): collected.stderr,
-        report_fd: collected.report,
-    }
-    stdin_fd, offset = proc.stdin.fileno(), 0
-    with selectors.DefaultSelector() as selector:
-        for fd in buffers:
-            selector.register(fd, selectors.EVENT_READ)
-        if data:
-            os.set_blocking(stdin_fd, False)
-            selector.register(stdin_fd, selectors.EVENT_WRITE)
-        else:
-            proc.stdin.close()
-        while selector.get_map():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                collected.stopped = "timeout"
-                break
-            for key, _ in selector.select(remaining):
-                if key.fd == stdin_fd:
-                    try:
-                        offset += os.write(stdin_fd, data[offset : offset + _READ_CHUNK])
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # the program closed its stdin: the rest is not wanted
-                        offset = len(data)
-                    if offset >= len(data):
-                        selector.unregister(stdin_fd)
-                        proc.stdin.close()
-                    continue
-                chunk = os.read(key.fd, _READ_CHUNK)
-                if not chunk:
-                    selector.unregister(key.fd)
-                    continue
-                buffers[key.fd] += chunk
-                if len(collected.stdout) + len(collected.stderr) > cap:
-                    collected.stopped = "output"
-                    return collected
-    return collected
-
-
-def _reap(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float, bool]:
-    """Wait for the child until the deadline, killing it then: exit code, CPU seconds, expired."""
+def _reap(proc: subprocess.Popen[bytes], deadline: float, burnt: float = 0.0) -> tuple[int, float, bool]:
+    """Wait for the child until the deadline, killing it then: exit code, CPU seconds (at least
+    ``burnt``, what the tree had used when it was killed), expired."""
     expired = False
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() >= deadline:
-            _kill_group(proc.pid)
+            burnt = _kill_group(proc.pid)
             expired = True
             pid, status, usage = os.wait4(proc.pid, 0)
             break
         time.sleep(_POLL_SECONDS)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_utime + usage.ru_stime, expired
+    return proc.returncode, max(usage.ru_utime + usage.ru_stime, burnt), expired
 
 
-def _drain(fd: int, buffer: bytearray, timeout: float = 1.0) -> None:
-    """Read what is left in a pipe whose writers have exited (the report, after an early stop)."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while selector.select(timeout):
-            chunk = os.read(fd, _READ_CHUNK)
-            if not chunk:
-                return
-            buffer += chunk
-
-
-def _kill_group(pgid: int) -> None:
+def _kill_group(pgid: int) -> float:
     """SIGKILL the child's process group (its session leader's pid is the group id); only
-    before the child is reaped, while its pid cannot belong to another process."""
+    before the child is reaped, while its pid cannot belong to another process. Returns the
+    CPU seconds the child and its descendants had used (read just before)."""
+    burnt = tree_cpu_seconds(pgid)
     for kill, target in ((os.killpg, pgid), (os.kill, pgid)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(target, signal.SIGKILL)
+    return burnt
 
 
-def _read_report(collected: _Collected, limits: SandboxLimits) -> tuple[str, ...]:
+def _read_report(collected: Collected, limits: SandboxLimits) -> tuple[str, ...]:
     """The isolation layers the child reported; SandboxError if it never got ready."""
     for line in collected.report.decode("utf-8", "replace").splitlines():
         try:
