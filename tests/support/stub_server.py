@@ -8,23 +8,34 @@ one chunk per word of the same text (``chunk_delay`` seconds apart, with logprob
 a finish chunk, the usage chunk when ``stream_options.include_usage`` asks, ``data: [DONE]``.
 Each stream is recorded in ``streams`` with how it ended: ``completed``, ``closed`` (the client
 closed it early: a write failed) or ``dropped`` (a scripted fault).
+
+Hostile actions, for the limits of the HTTP engine: ``trickle`` sends the reply (JSON, or the
+events of a stream) one byte every ``seconds``; ``endless`` sends a JSON body that never ends,
+``endless-events`` an event stream that never ends, ``endless-line`` one line that never ends;
+``echo-auth`` answers ``status`` with an error message that repeats the request's
+``Authorization`` header. ``models`` replaces the ``/v1/models`` reply. An endless reply stops
+when the client goes away (or after ``ENDLESS_LIMIT`` seconds, so that no thread outlives a test).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+ENDLESS_LIMIT = 30.0
+
 
 @dataclass
 class Action:
-    kind: str  # "status", "hang", "drop", "partial", "garbage", "ok"; streams: "stream-drop", "stream-error"
+    kind: str  # "status", "hang", "drop", "partial", "garbage", "ok"; streams: "stream-drop", "stream-error";
+    # hostile: "trickle", "endless", "endless-events", "endless-line", "echo-auth" (see the module docstring)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -128,6 +139,8 @@ class StubServer:
         self.chunk_delay = 0.0  # seconds between two events of a stream
         self.stream_text: Callable[[dict[str, Any]], str] | None = None  # a streamed reply's text, per request
         self.streams: list[StreamRecord] = []
+        self.models: Any = None  # the /v1/models reply, if not the usual one
+        self.unfinished: list[str] = []  # the hostile replies that ended because the client went away
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -188,9 +201,53 @@ class StubServer:
                     record.ended_at = time.monotonic()
                     record.ended.set()
 
+            def _hostile(self, body: dict[str, Any], action: Action) -> None:
+                """The hostile actions: replies that trickle or never end (see the module docstring)."""
+                self.send_response(200)
+                self.send_header(
+                    "Content-Type", "application/json" if action.kind == "endless" else "text/event-stream"
+                )
+                pieces: Iterator[bytes]
+                if action.kind == "trickle":  # a byte at a time, with a Content-Length
+                    if body.get("stream"):
+                        frames = [f"data: {json.dumps(c)}\n\n" for c in stream_chunks(body)] + ["data: [DONE]\n\n"]
+                        payload = "".join(frames).encode()
+                    else:
+                        payload = json.dumps(action.body or completion_body(body)).encode()
+                    self.send_header("Content-Length", str(len(payload)))
+                    pieces = (payload[i : i + 1] for i in range(len(payload)))
+                else:  # chunked, without end
+                    self.send_header("Transfer-Encoding", "chunked")
+                    event = f"data: {json.dumps(stream_chunks(body, 'word ' * 100)[1])}\n\n".encode()
+                    first, block = {
+                        "endless": (b'{"choices": ', b" " * 65536),
+                        "endless-events": (b"", event * 64),
+                        "endless-line": (b"data: ", b"x" * 65536),
+                    }[action.kind]
+                    frames = itertools.chain([first], itertools.repeat(block))
+                    pieces = (f"{len(f):x}\r\n".encode() + f + b"\r\n" for f in frames if f)
+                self.end_headers()
+                began = time.monotonic()
+                try:
+                    for piece in pieces:
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        if action.kind == "trickle":
+                            time.sleep(action.seconds)
+                        if time.monotonic() - began > ENDLESS_LIMIT:
+                            break
+                except OSError:  # the client went away
+                    stub.unfinished.append(action.kind)
+                self.close_connection = True
+
             def do_GET(self) -> None:
                 stub.requests.append((time.monotonic(), self.path, {}, dict(self.headers)))
-                models = {"object": "list", "data": [{"id": stub.model, "object": "model", "owned_by": stub.owned_by}]}
+                models = stub.models
+                if models is None:
+                    models = {
+                        "object": "list",
+                        "data": [{"id": stub.model, "object": "model", "owned_by": stub.owned_by}],
+                    }
                 self._send(200, json.dumps(models).encode())
 
             def do_POST(self) -> None:
@@ -216,6 +273,13 @@ class StubServer:
                     self.wfile.write(b'{"choices": [')
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if action.kind in ("trickle", "endless", "endless-events", "endless-line"):
+                    self._hostile(body, action)
+                    return
+                if action.kind == "echo-auth":
+                    echoed = f"invalid request with Authorization: {self.headers.get('Authorization')}"
+                    self._send(action.status, json.dumps({"error": {"message": echoed}}).encode())
                     return
                 if action.kind == "garbage":
                     self._send(200, b"<html>not json</html>")

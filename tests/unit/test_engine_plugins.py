@@ -169,7 +169,7 @@ def test_ponder_engines_lists_every_engine_with_its_options(installed: None) -> 
     out = result.stdout
     assert "llama (default): " in out and "spec: llama:MODEL[?KEY=VALUE&...]" in out
     assert "spec: openai:BASE_URL[#MODEL][?KEY=VALUE&...]" in out
-    assert "n_ctx=8192" in out and "base_url (required)" in out and "timeout=120.0" in out
+    assert "n_ctx=8192" in out and "base_url (required)" in out and "timeout=300.0" in out
     assert "echo: answers with one number" in out and "answer=4" in out and "loud=False" in out
     assert "plain: An engine made by a bare factory" in out and "broken: unavailable: engine plugin 'broken'" in out
     assert "ponder engines" in CliRunner().invoke(cli, ["solve", "--help"]).stdout

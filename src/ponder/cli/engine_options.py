@@ -25,6 +25,7 @@ ALIASES: dict[str, str] = {  # engine option -> the flag that sets it (its click
     "api_key": "--upstream-api-key",
     "profile": "--profile",
     "chat_template": "--chat-template",
+    "timeout": "--upstream-timeout",
 }
 
 
@@ -80,6 +81,14 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--chat-template",
             default=None,
             help="= -E chat_template=...; openai: Jinja template or .gguf path, to continue partial answers",
+        ),
+        click.option(
+            "--upstream-timeout",
+            "timeout",
+            default=None,
+            metavar="SECONDS",
+            help="= -E timeout=...; openai: total seconds one request to the model server may take, "
+            "retries included [default: 300]",
         ),
     ]
     for option in reversed(options):

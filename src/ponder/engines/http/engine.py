@@ -6,33 +6,51 @@ up to the profile's concurrency. If a server returns fewer choices than asked, t
 fetched by fan-out. A sample whose request fails after retries comes back with
 ``finish_reason="error"``; if every sample of a call fails, the error is raised instead.
 
+Fan-out is lazy: as many workers as the concurrency limit take the next sample's index, build
+its request and send it, so a request of a huge ``n`` holds only that many requests in memory
+(plus the completions so far), and stops when its caller is cancelled (a time budget).
+
 ``stream(request)`` sends one streaming request per sample (``n=1``, seeded by the sample's
-identity as the fan-out seeds it), all at once up to the concurrency limit, so that
-``stop(i)`` closes sample ``i``'s connection alone (vLLM, SGLang and llama.cpp's servers abort a
-request whose stream is closed). On a profile that cannot stream, each sample arrives whole:
-one delta with all its text, then its completion.
+identity as the fan-out seeds it), up to the concurrency limit at once (each started when a
+slot frees), so that ``stop(i)`` closes sample ``i``'s connection alone (vLLM, SGLang and
+llama.cpp's servers abort a request whose stream is closed). On a profile that cannot stream,
+each sample arrives whole: one delta with all its text, then its completion.
+
+Against a misbehaving server (see :mod:`.transport`): ``timeout`` bounds each HTTP request's
+total time, retries included; a response is capped at ``max_response_bytes``; every reply is
+checked against the OpenAI schema (:mod:`.wire`) and a wrong one is an :class:`UpstreamError`
+naming the field; the API key is redacted from every error (:mod:`.redact`). Text that is not
+valid Unicode is refused before anything is sent (:class:`InvalidInputError`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import math
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ponder.core.errors import EngineError, InvalidInputError, ModelNotFoundError
 from ponder.core.seeding import derive_seed
+from ponder.core.text import check_text
 from ponder.core.usage import Usage
 from ponder.engines.base import Arrivals, Completion, EngineCapabilities, EngineInfo, GenerationRequest
 from ponder.engines.chat_template import ChatTemplate, template_from_gguf
+from ponder.engines.http.outcome import Outcome
 from ponder.engines.http.payloads import ChunkReader, build_body, parse_response, stream_body
 from ponder.engines.http.profiles import PROFILES, EndpointProfile, detect_profile, get_profile
-from ponder.engines.http.transport import RetryPolicy, Transport
-from ponder.engines.streaming import QueueStream, SampleDelta, SampleDone
+from ponder.engines.http.redact import Redactor
+from ponder.engines.http.transport import DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy, Transport, shown_url
+from ponder.engines.http.wire import ModelList, read
+from ponder.engines.streaming import QueueStream, SampleDelta
 
 API_KEY_VARIABLES = ("PONDER_API_KEY", "OPENAI_API_KEY")
+DEFAULT_TIMEOUT = 300.0  # seconds per HTTP request, retries included: a long generation fits in one
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # what a bearer token may hold (printable ASCII, no spaces)
 
 
 def _load_template(source: str | None) -> ChatTemplate | None:
@@ -54,7 +72,9 @@ class OpenAIEngine:
         chat_template: Jinja text or a ``.gguf`` path, used to continue partial answers through
             text completions on servers that cannot continue a chat message.
         concurrency: most requests in flight (default 1 for one-at-a-time servers, else 16).
-        timeout: seconds to wait for one response; retries: extra tries on 429, 5xx, drops.
+        timeout: total seconds one HTTP request may take, retries and their waits included
+            (a stream: until its last event); retries: extra tries on 429, 5xx, drops.
+        max_response_bytes: the most one response (or one stream, in all) may send.
     """
 
     def __init__(
@@ -66,17 +86,26 @@ class OpenAIEngine:
         profile: str = "auto",
         chat_template: str | None = None,
         concurrency: int | None = None,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retries: int = 3,
         backoff: float = 0.5,
         seed: int = 0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        check_text(base_url, "the base URL")
         if not base_url.startswith(("http://", "https://")):
-            raise InvalidInputError(f"base URL must start with http:// or https://, got {base_url!r}")
+            raise InvalidInputError(f"base URL must start with http:// or https://, got {shown_url(base_url)!r}")
+        if model is not None:
+            check_text(model, "the model name")
         if profile != "auto":
             get_profile(profile)
-        if timeout <= 0 or retries < 0:
-            raise InvalidInputError("timeout must be > 0 and retries >= 0")
+        if not (timeout > 0 and math.isfinite(timeout)) or retries < 0 or backoff < 0:
+            raise InvalidInputError("timeout must be a finite number > 0, retries >= 0 and backoff >= 0")
+        if max_response_bytes < 1 or (concurrency is not None and concurrency < 1):
+            raise InvalidInputError("max_response_bytes and concurrency must be >= 1")
+        api_key = api_key or next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
+        if api_key is not None and not _TOKEN.fullmatch(api_key):
+            raise InvalidInputError("the API key must be printable ASCII without spaces (it is sent in a header)")
         root = base_url.rstrip("/").removesuffix("/v1")
         self._model = model
         self._profile_name = profile
@@ -85,17 +114,22 @@ class OpenAIEngine:
         self._timeout = timeout
         self._retry = RetryPolicy(attempts=retries + 1, backoff=backoff)
         self._seed = seed
-        self._api_key = api_key or next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
+        self._api_key = api_key
+        self._redactor = Redactor(api_key)
+        self._max_response_bytes = max_response_bytes
         self._root = root
+        self._width = 1  # requests in flight at most, once connected
         self._transport: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Lock()
         self._producers: set[asyncio.Task[None]] = set()  # streams being served (kept from the collector)
         self.profile: EndpointProfile = PROFILES["generic" if profile == "auto" else profile]
-        self.info = EngineInfo(name="openai", model=model or "?", details={"base_url": root, "profile": profile})
+        self.info = EngineInfo(
+            name="openai", model=model or "?", details={"base_url": shown_url(root), "profile": profile}
+        )
 
-    def __repr__(self) -> str:  # never shows the API key
-        return f"OpenAIEngine(base_url={self._root!r}, model={self._model!r}, profile={self.profile.name!r})"
+    def __repr__(self) -> str:  # never shows the API key (nor a password in the URL)
+        return f"OpenAIEngine(base_url={shown_url(self._root)!r}, model={self._model!r}, profile={self.profile.name!r})"
 
     @property
     def capabilities(self) -> EngineCapabilities:
@@ -127,19 +161,22 @@ class OpenAIEngine:
                 models, headers = await probe.get("/v1/models")
             finally:
                 await probe.aclose()
-            listed = (models.get("data") or []) if isinstance(models, dict) else []
-            served = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            where = f"{shown_url(self._root)}/v1/models"
+            listed = read(ModelList, models, f"the reply of {where}")
+            served = [m.id for m in listed.data or () if m.id is not None]
             if self._profile_name == "auto":
-                self.profile = detect_profile(models if isinstance(models, dict) else {}, dict(headers))
+                self.profile = detect_profile(models, dict(headers))
             if self._model is None:
                 if not served:
-                    raise ModelNotFoundError(f"{self._root}/v1/models lists no model; pass --model")
+                    raise ModelNotFoundError(f"{where} lists no model; pass --model")
                 self._model = served[0]
             self.info = EngineInfo(
-                name="openai", model=self._model, details={"base_url": self._root, "profile": self.profile.name}
+                name="openai",
+                model=self._model,
+                details={"base_url": shown_url(self._root), "profile": self.profile.name},
             )
-            limit = self._concurrency or (1 if self.profile.serves_one_at_a_time else 16)
-            self._transport = self._open_transport(concurrency=limit)
+            self._width = self._concurrency or (1 if self.profile.serves_one_at_a_time else 16)
+            self._transport = self._open_transport(concurrency=self._width)
             return self._transport
 
     def _open_transport(self, concurrency: int) -> Transport:
@@ -150,15 +187,19 @@ class OpenAIEngine:
             timeout=self._timeout,
             retry=self._retry,
             seed=self._seed,
+            max_response_bytes=self._max_response_bytes,
         )
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        transport = await self._connect()
-        errors: list[EngineError] = []
-        rows = await asyncio.gather(*(self._samples(transport, r, errors) for r in requests))
-        if errors and all(c.finish_reason == "error" for row in rows for c in row):
-            raise errors[0]
-        return list(rows)
+        try:
+            transport = await self._connect()
+            errors: list[EngineError] = []
+            rows = await asyncio.gather(*(self._samples(transport, r, errors) for r in requests))
+            if errors and all(c.finish_reason == "error" for row in rows for c in row):
+                raise errors[0]
+            return list(rows)
+        except EngineError as exc:
+            raise self._redactor.error(exc) from None
 
     async def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Each request as its own call, all in flight at once; each row as soon as it arrives
@@ -186,15 +227,21 @@ class OpenAIEngine:
             seed = derive_seed(request.seed, request.first_index)
             got = (await self._call(transport, request, 0, request.n, seed, errors))[: request.n]
             got = [c for c in got if c.finish_reason != "error"]
-        singles = await asyncio.gather(
-            *(
-                self._call(
-                    transport, request, offset, 1, derive_seed(request.seed, request.first_index + offset), errors
-                )
-                for offset in range(len(got), request.n)
-            )
-        )
-        return got + [row[0] for row in singles]
+        offsets = iter(range(len(got), request.n))  # shared by the workers: each takes the next one
+        singles: dict[int, Completion] = {}
+
+        async def worker() -> None:
+            for offset in offsets:
+                seed = derive_seed(request.seed, request.first_index + offset)
+                singles[offset] = (await self._call(transport, request, offset, 1, seed, errors))[0]
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self._width, request.n - len(got)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:  # one failed (or the caller gave up): the others take no more
+                task.cancel()
+        return got + [singles[offset] for offset in range(len(got), request.n)]
 
     async def _call(
         self,
@@ -215,6 +262,7 @@ class OpenAIEngine:
         except (InvalidInputError, ModelNotFoundError):
             raise
         except EngineError as exc:
+            self._redactor.error(exc)
             errors.append(exc)
             return [
                 Completion(
@@ -243,34 +291,54 @@ class OpenAIEngine:
         return stream
 
     async def _serve_stream(self, stream: QueueStream, workers: dict[int, asyncio.Task[None]]) -> None:
+        """Start each sample's stream when a slot frees (at most the concurrency limit at once,
+        so a huge ``n`` costs no more), then wait for the last one."""
         request = stream.request
+        unexpected: list[BaseException] = []
         try:
             transport = await self._connect()
             path, _ = build_body(
                 request, model=self._model or "", profile=self.profile, n=1, seed=0, template=self._template
             )  # a request the profile cannot serve fails here, whole
-            outcome = _Outcome(stream, workers)
+            outcome = Outcome(stream, workers)
+            slots = asyncio.Semaphore(self._width)
+
+            def ended(index: int, task: asyncio.Task[None]) -> None:
+                slots.release()
+                workers.pop(index, None)
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    unexpected.append(error)
+
             for index in range(request.n):
+                if outcome.fatal is None and not stream.stopped(index):
+                    await slots.acquire()
+                    if outcome.fatal is not None or stream.stopped(index):  # while it waited
+                        slots.release()
+                if outcome.fatal is not None:
+                    break
                 if stream.stopped(index):
                     outcome.done(ChunkReader(path, request, index).cancelled())
-                else:
-                    workers[index] = asyncio.ensure_future(self._stream_sample(transport, stream, index, outcome))
-            results = await asyncio.gather(*workers.values(), return_exceptions=True)
+                    if index % 1024 == 0:
+                        await asyncio.sleep(0)  # a cancelled huge n: let the loop breathe between them
+                    continue
+                task = asyncio.ensure_future(self._stream_sample(transport, stream, index, outcome))
+                workers[index] = task
+                task.add_done_callback(functools.partial(ended, index))
+            await asyncio.gather(*list(workers.values()), return_exceptions=True)
         except asyncio.CancelledError:  # the engine is closing
-            for task in workers.values():
+            for task in list(workers.values()):
                 task.cancel()
             stream.fail(EngineError("the engine was closed while it streamed"))
             raise
         except Exception as exc:
-            stream.fail(exc)
+            stream.fail(self._redactor.error(exc) if isinstance(exc, EngineError) else exc)
             return
-        if outcome.fatal is None:
-            unexpected = next((r for r in results if isinstance(r, BaseException)), None)
-            if unexpected is not None:
-                outcome.fail(unexpected)
+        if outcome.fatal is None and unexpected:
+            outcome.fail(unexpected[0])
         outcome.close()
 
-    async def _stream_sample(self, transport: Transport, stream: QueueStream, index: int, outcome: _Outcome) -> None:
+    async def _stream_sample(self, transport: Transport, stream: QueueStream, index: int, outcome: Outcome) -> None:
         """Sample ``index`` of the stream's request: its deltas, then its completion, into ``outcome``."""
         request = stream.request
         seed = derive_seed(request.seed, request.first_index + index)
@@ -301,10 +369,10 @@ class OpenAIEngine:
                 raise
             completion = reader.cancelled()  # the caller stopped it: the text so far
         except (InvalidInputError, ModelNotFoundError) as exc:  # no sample can succeed: the stream fails
-            outcome.fail(exc)
+            outcome.fail(self._redactor.error(exc))
             return
         except EngineError as exc:
-            outcome.failed(index, exc)
+            outcome.failed(index, self._redactor.error(exc))
             return
         outcome.done(completion)
 
@@ -316,70 +384,3 @@ class OpenAIEngine:
         if self._transport is not None and self._loop is asyncio.get_running_loop():
             await self._transport.aclose()
         self._transport = None  # a client of a finished loop is dropped: its connections died with it
-
-
-@dataclass
-class _Outcome:
-    """Where a stream's samples go: deltas and completions are pushed as they come, except that a
-    failed sample's end is held back until another sample ends without failing (finished or
-    stopped); if none does, the stream raises the first error instead, as
-    :meth:`OpenAIEngine.generate` does when every sample fails."""
-
-    stream: QueueStream
-    workers: dict[int, asyncio.Task[None]]
-    proven: bool = False  # some sample finished or was stopped
-    held: list[SampleDone] = field(default_factory=list)
-    errors: list[EngineError] = field(default_factory=list)
-    fatal: BaseException | None = None
-
-    def _prove(self) -> None:
-        if not self.proven:
-            self.proven = True
-            for event in self.held:
-                self.stream.push(event)
-            self.held.clear()
-
-    def delta(self, event: SampleDelta) -> None:
-        if self.fatal is None:
-            self.stream.push(event)
-
-    def done(self, completion: Completion) -> None:
-        if self.fatal is None:
-            self.stream.push(SampleDone(completion.index, completion))
-            self._prove()
-
-    def failed(self, index: int, error: EngineError) -> None:
-        """Sample ``index`` failed (after any retries)."""
-        if self.fatal is not None:
-            return
-        self.errors.append(error)
-        event = SampleDone(
-            index,
-            Completion(
-                text="", completion_tokens=0, finish_reason="error", usage=Usage(), index=index, error=str(error)
-            ),
-        )
-        if self.proven:
-            self.stream.push(event)
-        else:
-            self.held.append(event)
-
-    def fail(self, error: BaseException) -> None:
-        """The whole stream fails with ``error``; the other samples' requests are closed."""
-        if self.fatal is not None:
-            return
-        self.fatal = error
-        self.stream.fail(error)
-        current = asyncio.current_task()
-        for task in self.workers.values():
-            if task is not current:
-                task.cancel()
-
-    def close(self) -> None:
-        """Every sample has ended."""
-        if self.fatal is not None:
-            return
-        if self.held:  # every sample failed
-            self.stream.fail(self.errors[0])
-        else:
-            self.stream.finish()

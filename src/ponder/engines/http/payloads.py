@@ -12,6 +12,21 @@ from ponder.core.usage import Usage
 from ponder.engines.base import Completion, GenerationRequest, TokenLogprob
 from ponder.engines.chat_template import ChatTemplate
 from ponder.engines.http.profiles import EndpointProfile
+from ponder.engines.http.wire import (
+    ChatChoice,
+    ChatChunk,
+    ChatChunkChoice,
+    ChatLogprobs,
+    ChatReply,
+    Choice,
+    TextChoice,
+    TextChunk,
+    TextChunkChoice,
+    TextLogprobs,
+    TextReply,
+    WireUsage,
+    read,
+)
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -72,32 +87,26 @@ def build_body(
     return COMPLETIONS, {**body, "prompt": prompt}
 
 
-def _chat_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
-    content = (choice.get("logprobs") or {}).get("content")
-    if content is None:
+def _chat_logprobs(logprobs: ChatLogprobs | None) -> tuple[TokenLogprob, ...] | None:
+    if logprobs is None or logprobs.content is None:
         return None
     return tuple(
-        TokenLogprob(
-            item["token"],
-            float(item["logprob"]),
-            tuple((alt["token"], float(alt["logprob"])) for alt in item.get("top_logprobs") or ()),
-        )
-        for item in content
+        TokenLogprob(item.token, item.logprob, tuple((alt.token, alt.logprob) for alt in item.top_logprobs or ()))
+        for item in logprobs.content
     )
 
 
-def _text_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprob, ...] | None:
-    data = choice.get("logprobs")
-    if not data or data.get("tokens") is None:
+def _text_logprobs(logprobs: TextLogprobs | None) -> tuple[TokenLogprob, ...] | None:
+    if logprobs is None or logprobs.tokens is None:
         return None
-    tops = data.get("top_logprobs") or [None] * len(data["tokens"])
+    tops = logprobs.top_logprobs or [None] * len(logprobs.tokens)
     return tuple(
         TokenLogprob(
             token,
-            float(logprob if logprob is not None else 0.0),
-            tuple(sorted(((t, float(v)) for t, v in (top or {}).items()), key=lambda kv: -kv[1])),
+            logprob if logprob is not None else 0.0,
+            tuple(sorted((top or {}).items(), key=lambda kv: -kv[1])),
         )
-        for token, logprob, top in zip(data["tokens"], data["token_logprobs"], tops, strict=False)
+        for token, logprob, top in zip(logprobs.tokens, logprobs.token_logprobs or (), tops, strict=False)
     )
 
 
@@ -114,34 +123,36 @@ def _split(total: int, weights: list[int]) -> list[int]:
 def parse_response(data: Any, *, path: str, request: GenerationRequest, first_index: int) -> list[Completion]:
     """Completions from a chat or text completion response (its usage shared fairly among choices);
     ``first_index`` is the first choice's index within ``request`` (indices count from 0 per request).
+    A response of the wrong shape is an :class:`UpstreamError` naming the field (see :mod:`.wire`).
 
     Every choice requested the whole prompt; the server computed it once, minus what it reports
     as cached. Completion tokens per choice are exact when logprobs came back, else the reported
     total shared in proportion to text length.
     """
-    if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
-        raise UpstreamError(f"the server's reply has no choices: {str(data)[:160]!r}")
-    choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-    try:
-        if path == CHAT:
-            texts = [c["message"].get("content") or "" for c in choices]
-            logprobs = [_chat_logprobs(c) for c in choices]
-        else:
-            texts = [c["text"] for c in choices]
-            logprobs = [_text_logprobs(c) for c in choices]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise UpstreamError(f"the server's reply is not an OpenAI completion: missing {exc}") from None
-    usage = data.get("usage") or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    texts: list[str]
+    logprobs: list[tuple[TokenLogprob, ...] | None]
+    choices: list[ChatChoice] | list[TextChoice]
+    what = f"the {path} reply"
+    if path == CHAT:
+        chat = read(ChatReply, data, what)
+        choices, usage = sorted(chat.choices, key=lambda c: c.index), chat.usage
+        texts = [c.message.content or "" for c in choices]
+        logprobs = [_chat_logprobs(c.logprobs) for c in choices]
+    else:
+        plain = read(TextReply, data, what)
+        choices, usage = sorted(plain.choices, key=lambda c: c.index), plain.usage
+        texts = [c.text for c in choices]
+        logprobs = [_text_logprobs(c.logprobs) for c in choices]
+    usage = usage or WireUsage()
+    prompt, cached = usage.prompt, usage.cached
     present = [lp for lp in logprobs if lp is not None]
     if logprobs and len(present) == len(logprobs):
         counts = [len(lp) for lp in present]
     else:
-        counts = _split(int(usage.get("completion_tokens") or 0), [len(t) for t in texts])
+        counts = _split(usage.completion_tokens or 0, [len(t) for t in texts])
     completions = []
     for i, (choice, text, lp, count) in enumerate(zip(choices, texts, logprobs, counts, strict=True)):
-        finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
+        finish: FinishReason = "length" if choice.finish_reason == "length" else "stop"
         completions.append(
             Completion(
                 text=text,
@@ -150,7 +161,7 @@ def parse_response(data: Any, *, path: str, request: GenerationRequest, first_in
                 index=first_index + i,
                 usage=Usage(
                     prompt_tokens=prompt,
-                    prompt_tokens_computed=(prompt - cached) if i == 0 else 0,
+                    prompt_tokens_computed=max(prompt - cached, 0) if i == 0 else 0,
                     completion_tokens=count,
                 ),
                 logprobs=lp if request.wants_logprobs else None,
@@ -160,11 +171,12 @@ def parse_response(data: Any, *, path: str, request: GenerationRequest, first_in
     return completions
 
 
-def _matched_stop(choice: dict[str, Any], request: GenerationRequest) -> str | None:
+def _matched_stop(choice: Choice | None, request: GenerationRequest) -> str | None:
     """The stop string that ended a choice, where the server says (vLLM and SGLang send it as
     ``stop_reason``/``matched_stop``; a token id there means EOS or a stop token, not a string)."""
-    for key in ("stop_reason", "matched_stop"):
-        value = choice.get(key)
+    if choice is None:
+        return None
+    for value in (choice.stop_reason, choice.matched_stop):
         if isinstance(value, str) and value in request.stop:
             return value
     return None
@@ -186,7 +198,7 @@ class ChunkReader:
     Tokens are counted from the chunks' logprobs where they come, else one per chunk that
     carries text; the server's usage (the last chunk, with ``include_usage``) overrides the count
     at the end, as it does for a whole reply. A whole reply (a server that ignored ``stream``) is
-    read as one chunk.
+    read as one chunk. A chunk of the wrong shape is an :class:`UpstreamError` naming the field.
     """
 
     path: str
@@ -196,48 +208,45 @@ class ChunkReader:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     logprobs_seen: bool = False
     counted: int = 0
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: WireUsage = field(default_factory=WireUsage)
     finish: str | None = None
-    last_choice: dict[str, Any] = field(default_factory=dict)
+    last_choice: ChatChunkChoice | TextChunkChoice | None = None
 
     @property
     def tokens(self) -> int:
         """Tokens generated so far (exact with logprobs or usage, else one per text chunk)."""
         if self.logprobs_seen:
             return len(self.logprobs)
-        reported = self.usage.get("completion_tokens")
-        return int(reported) if reported is not None else self.counted
+        reported = self.usage.completion_tokens
+        return reported if reported is not None else self.counted
 
     def add(self, chunk: Any) -> tuple[str, tuple[TokenLogprob, ...]]:
         """Read one chunk; its new text and new token logprobs (both empty for a chunk that
         carries only a role, a finish reason or the usage)."""
-        if not isinstance(chunk, dict):
-            raise UpstreamError(f"the server sent a chunk that is not an object: {str(chunk)[:160]!r}")
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
+        what = f"a chunk of the {self.path} stream"
+        parsed: ChatChunk | TextChunk = (
+            read(ChatChunk, chunk, what) if self.path == CHAT else read(TextChunk, chunk, what)
+        )
+        if parsed.usage is not None:
+            self.usage = parsed.usage
         new_text: list[str] = []
         new_logprobs: list[TokenLogprob] = []
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict):
-                raise UpstreamError(f"the server sent a malformed chunk: {str(chunk)[:160]!r}")
-            try:
-                if self.path == CHAT:
-                    part = choice.get("delta") or choice.get("message") or {}
-                    piece = part.get("content") or ""
-                    logprobs = _chat_logprobs(choice)
-                else:
-                    piece = choice.get("text") or ""
-                    logprobs = _text_logprobs(choice)
-            except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                raise UpstreamError(f"the server sent a malformed chunk: {exc}") from None
+        for choice in parsed.choices or ():
+            if isinstance(choice, ChatChunkChoice):
+                part = choice.delta or choice.message
+                piece = (part.content if part else None) or ""
+                logprobs = _chat_logprobs(choice.logprobs)
+            else:
+                piece = choice.text or ""
+                logprobs = _text_logprobs(choice.logprobs)
             if logprobs is not None:
                 self.logprobs_seen = True
                 new_logprobs.extend(logprobs)
             if piece and not logprobs:
                 self.counted += 1
             new_text.append(piece)
-            if choice.get("finish_reason") is not None:
-                self.finish = str(choice["finish_reason"])
+            if choice.finish_reason is not None:
+                self.finish = choice.finish_reason
                 self.last_choice = choice
         text = "".join(new_text)
         self.text += text
@@ -245,9 +254,8 @@ class ChunkReader:
         return text, tuple(new_logprobs) if self.request.wants_logprobs else ()
 
     def _usage(self, count: int) -> Usage:
-        prompt = int(self.usage.get("prompt_tokens") or 0)
-        cached = int((self.usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        return Usage(prompt_tokens=prompt, prompt_tokens_computed=prompt - cached, completion_tokens=count)
+        prompt, cached = self.usage.prompt, self.usage.cached
+        return Usage(prompt_tokens=prompt, prompt_tokens_computed=max(prompt - cached, 0), completion_tokens=count)
 
     def _logprobs(self) -> tuple[TokenLogprob, ...] | None:
         return tuple(self.logprobs) if self.request.wants_logprobs and self.logprobs_seen else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ponder.core.errors import InvalidInputError
@@ -23,15 +24,20 @@ class OpenAIOptions:
     profile: str = param("auto", f"auto (detect) or one of {', '.join(PROFILES)}")
     chat_template: str = param("", "Jinja text or a .gguf path, to continue partial answers", local=True)
     concurrency: int = param(0, "most requests in flight (0: 1 for one-at-a-time servers, else 16)")
-    timeout: float = param(120.0, "seconds to wait for one response")
+    timeout: float = param(
+        300.0, "total seconds one request to the server may take, retries and waits included (--upstream-timeout)"
+    )
     retries: int = param(3, "extra tries on 429, 5xx and dropped connections")
     backoff: float = param(0.5, "seconds before the first retry, doubling after")
+    max_response_mb: float = param(64.0, "the most MiB one response (or one stream) may send")
 
 
 def create(options: OpenAIOptions) -> Engine:
     """An :class:`~ponder.engines.http.OpenAIEngine`."""
     from ponder.engines.http.engine import OpenAIEngine
 
+    if not (options.max_response_mb > 0 and math.isfinite(options.max_response_mb)):
+        raise InvalidInputError(f"max_response_mb must be a number > 0, got {options.max_response_mb}")
     return OpenAIEngine(
         options.model or None,
         base_url=options.base_url,
@@ -42,6 +48,7 @@ def create(options: OpenAIOptions) -> Engine:
         timeout=options.timeout,
         retries=options.retries,
         backoff=options.backoff,
+        max_response_bytes=max(int(options.max_response_mb * 2**20), 1),  # at least a byte
     )
 
 
