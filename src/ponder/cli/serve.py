@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 
 import click
 
@@ -14,10 +15,12 @@ from ponder.engines.base import Engine
 from ponder.engines.named import EngineSpec
 from ponder.engines.registry import engine_plugin
 
+SECONDS = click.FloatRange(min=0, min_open=True)
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port")
 @click.option(
     "--api-key", "server_key", default=None, help="API key clients must send [default: $PONDER_SERVE_API_KEY]"
 )
@@ -34,10 +37,39 @@ from ponder.engines.registry import engine_plugin
 @click.option("--max-concurrent", type=int, default=4, show_default=True, help="runs at once; more get 429")
 @click.option(
     "--request-timeout",
-    type=float,
+    type=SECONDS,
     default=300.0,
     show_default=True,
-    help="seconds after which a run returns its best answer so far",
+    help="seconds after which a run returns its best answer so far (one stuck past it is cancelled: 504)",
+)
+@click.option(
+    "--header-timeout",
+    type=SECONDS,
+    default=10.0,
+    show_default=True,
+    help="seconds a client has to send a request's headers; slower ones get 408 and are disconnected",
+)
+@click.option(
+    "--body-timeout",
+    type=SECONDS,
+    default=30.0,
+    show_default=True,
+    help="seconds a client has to send a request's body after its headers (else 408, disconnected)",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="open connections at most; requests past the cap get 503",
+)
+@click.option(
+    "--code-execution",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="on: code the model writes (program-of-thought, program=true, ...) runs sandboxed, seeing only "
+    "Python's own files; off: requests that would run it get 400",
 )
 @click.option(
     "--prm",
@@ -57,14 +89,22 @@ def serve(
     max_budget: int,
     max_concurrent: int,
     request_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    code_execution: str,
     prms: tuple[str, ...],
 ) -> None:
-    """Serve inference-time strategies behind the OpenAI chat completions API."""
+    """Serve inference-time strategies behind the OpenAI chat completions API.
+
+    Requests to an upstream model server (--engine openai) are bounded by --upstream-timeout.
+    """
     try:
         import uvicorn
 
         from ponder.registry import strategy_class
         from ponder.serve import ServeConfig, create_app
+        from ponder.serve.connections import listening_socket, uvicorn_config
         from ponder.serve.logs import configure
     except ImportError as exc:
         fail(str(BackendUnavailableError(f"the server needs the server extra: {exc.name} is missing")))
@@ -78,26 +118,44 @@ def serve(
             max_budget=max_budget,
             max_concurrent=max_concurrent,
             request_timeout=request_timeout,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
+            code_execution=code_execution == "on",
             prms=prms,
         )
+        sock = listening_socket(host, port)  # before the engine loads: a port in use fails at once
+    except PonderError as exc:
+        fail(str(exc))
+    try:
         backend = engine.create()
     except PonderError as exc:
+        sock.close()
         fail(str(exc))
     try:
         config = dataclasses.replace(config, model_name=served_name or served_model_name(engine, backend))
     except PonderError as exc:
+        sock.close()
         asyncio.run(backend.aclose())
         fail(str(exc))
     configure()
+    app = create_app(backend, config)
     click.echo(
-        f"ponder serving {config.model_name!r} on http://{host}:{port}/v1"
-        f"{' (API key required)' if config.api_key else ''}",
+        f"ponder serving {config.model_name!r} on {_url(sock)}/v1{' (API key required)' if config.api_key else ''}",
         err=True,
     )
     try:
-        uvicorn.run(create_app(backend, config), host=host, port=port, log_level="warning")
+        uvicorn.Server(uvicorn_config(app, config)).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on
+        pass
     finally:
-        asyncio.run(backend.aclose())
+        app.state.runs.close(final=backend.aclose())  # the engine's connections live on the run loop
+        sock.close()
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def served_model_name(spec: EngineSpec, backend: Engine) -> str:

@@ -2,18 +2,22 @@
 
 Security model: with an API key set, every endpoint but ``/health`` needs
 ``Authorization: Bearer KEY`` (compared in constant time) and answers 401 without it. Bodies
-over ``max_body_bytes`` get 413; requests over the budget, ``n`` or token limits get 400;
-more than ``max_concurrent`` runs at once get 429 with ``Retry-After``. Requests share the engine
-but nothing else: each has its own plan, run and seeds, and no request changes the server's
-settings. A client that hangs up stops its run. Logs are JSON lines without prompts, answers or keys.
+over ``max_body_bytes`` get 413; requests over the budget, ``n`` or token limits, or holding
+text that is not valid Unicode, get 400; more than ``max_concurrent`` runs at once get 429 with
+``Retry-After``. Requests share the engine but nothing else: each has its own plan, run and seeds,
+and no request changes the server's settings. Runs execute on a worker thread's event loop
+(:mod:`ponder.serve.runs`), never the server's, which keeps answering while they compute and
+enforces the request deadline: a run still going past it is cancelled (504). A client that hangs
+up stops its run. Unexpected failures are logged and answered in the API's error shape (a 500, or
+an ``error`` event ending a stream). Logs are JSON lines without prompts, answers or keys.
+Connection-level limits (slow clients, too many connections) are in :mod:`ponder.serve.connections`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
-from collections.abc import Awaitable
+import weakref
 from importlib.metadata import version
 from typing import Any
 
@@ -21,122 +25,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ponder.core.errors import PonderError
-from ponder.core.result import SolveResult
 from ponder.engines.base import Engine
 from ponder.serve.aliases import listed_models
-from ponder.serve.completion import Job, build_job, response_body
+from ponder.serve.completion import build_job, response_body
 from ponder.serve.config import ServeConfig
-from ponder.serve.errors import HTTPProblem, from_ponder_error
+from ponder.serve.errors import HTTPProblem, SafeJSONResponse, from_ponder_error, run_timeout
 from ponder.serve.logs import log_event
+from ponder.serve.middleware import BodyLimit, BodyTooLarge, Guard, RunSlots
+from ponder.serve.runs import ClientGone, RunLoop, RunTimeout, notifier, run_job, wait_for_run
 from ponder.serve.schemas import ChatRequest
 from ponder.serve.streaming import stream_job
-
-OPEN_PATHS = {"/health"}
-
-
-class RunSlots:
-    """At most ``limit`` runs at once; a request that finds none free is refused, not queued."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-
-    def take(self) -> None:
-        if self.active >= self.limit:
-            raise HTTPProblem(
-                429,
-                f"the server is running {self.limit} requests; retry shortly",
-                "rate_limit_error",
-                "too_many_requests",
-                headers={"Retry-After": "1"},
-            )
-        self.active += 1
-
-    def give(self) -> None:
-        self.active -= 1
-
-
-class BodyTooLarge(StarletteHTTPException):
-    """Raised while the body is read (FastAPI re-raises HTTP exceptions met reading a body)."""
-
-
-class BodyLimit:
-    """Counts body bytes as they arrive: a chunked body has no Content-Length to check up front."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(413, f"request body over {self.limit} bytes")
-            return message
-
-        await self.app(scope, counted, send)
-
-
-class Guard:
-    """Authentication, the Content-Length limit and one log line per request, as plain ASGI (a
-    Starlette ``BaseHTTPMiddleware`` would hide client disconnects from the endpoints)."""
-
-    def __init__(self, app: ASGIApp, config: ServeConfig) -> None:
-        self.app, self.config = app, config
-
-    def _problem(self, scope: Scope) -> HTTPProblem | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if self.config.api_key and scope["path"] not in OPEN_PATHS:
-            given = headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.config.api_key}".encode()):
-                return HTTPProblem(
-                    401,
-                    "missing or wrong API key (Authorization: Bearer KEY)",
-                    "authentication_error",
-                    "invalid_api_key",
-                )
-        length = headers.get("content-length")
-        if length is not None and (
-            not length.isascii() or not length.isdigit() or int(length) > self.config.max_body_bytes
-        ):
-            return HTTPProblem(413, f"request body over {self.config.max_body_bytes} bytes", "invalid_request_error")
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, status = time.perf_counter(), {"code": 500}
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        problem = self._problem(scope)
-        try:
-            if problem is not None:
-                await problem.response()(scope, receive, sending)
-            else:
-                await self.app(scope, receive, sending)
-        finally:
-            log_event(
-                "http",
-                method=scope.get("method"),
-                path=scope["path"],
-                status=status["code"],
-                seconds=round(time.perf_counter() - started, 4),
-            )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -146,11 +46,17 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
-    """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``)."""
+    """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``,
+    with :func:`ponder.serve.connections.uvicorn_config`). ``app.state.runs`` is the
+    :class:`~ponder.serve.runs.RunLoop` its runs execute on: close it (with the engine's
+    ``aclose()``) when the server stops; it is stopped anyway when the app is collected."""
     app = FastAPI(
         title="ponder", description="Inference-time scaling behind the OpenAI API.", version=version("ponder")
     )
     slots = RunSlots(config.max_concurrent)
+    runs = RunLoop()
+    app.state.runs = runs
+    weakref.finalize(app, runs.stop_soon)
     # Inside `guard` (added later, so it wraps this): FastAPI must see BodyTooLarge itself, not
     # wrapped in the exception group of `guard`'s receive.
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
@@ -192,7 +98,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
         try:
-            job = build_job(body, config)
+            job = build_job(body, config)  # every check, before a run starts or a stream begins
         except PonderError as exc:
             raise from_ponder_error(exc) from None
         slots.take()
@@ -205,49 +111,30 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
             n=len(job.plans),
             stream=body.stream,
         )
+        deadline = asyncio.get_running_loop().time() + config.request_timeout + config.timeout_grace
+        progress: asyncio.Queue[str] = asyncio.Queue()
+        try:
+            future = runs.submit(run_job(job, engine, notifier(progress) if body.stream else None), slots.give)
+        except BaseException:
+            slots.give()
+            raise
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
-                _released(stream_job(job, engine, include_usage), slots), media_type="text/event-stream"
+                stream_job(job, future, progress, include_usage, deadline, config.request_timeout),
+                media_type="text/event-stream",
             )
         try:
-            results = await _unless_gone(run_all(job, engine), request)
+            results = await wait_for_run(future, deadline, request.is_disconnected)
         except PonderError as exc:
             raise from_ponder_error(exc) from None
-        finally:
-            slots.give()
-        payload = response_body(job, list(results))
+        except RunTimeout:
+            log_event("timeout", id=job.id)
+            raise run_timeout(config.request_timeout) from None
+        except ClientGone:
+            raise HTTPProblem(499, "the client closed the connection", "client_closed_request") from None
+        payload = response_body(job, results)
         log_event("done", id=job.id, tokens=payload["usage"]["total_tokens"], stop=[r.stop_reason for r in results])
-        return JSONResponse(payload)
+        return SafeJSONResponse(payload)
 
     return app
-
-
-async def run_all(job: Job, engine: Engine) -> list[SolveResult]:
-    """Every run of a job at once; the first failure cancels the others and is raised as it is."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(p.start(engine).run()) for p in job.plans]
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return [task.result() for task in tasks]
-
-
-async def _unless_gone(work: Awaitable[list[SolveResult]], request: Request, poll: float = 0.25) -> list[SolveResult]:
-    """Await ``work``, cancelling it (and so its engine calls) if the client hangs up first."""
-    task = asyncio.ensure_future(work)
-    while not task.done():
-        await asyncio.wait({task}, timeout=poll)
-        if not task.done() and await request.is_disconnected():
-            task.cancel()
-            raise HTTPProblem(499, "the client closed the connection", "client_closed_request")
-    return task.result()
-
-
-async def _released(chunks: Any, slots: RunSlots) -> Any:
-    """Stream ``chunks`` and free the run slot when the stream ends, however it ends."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        slots.give()

@@ -1,9 +1,11 @@
 """Turning a chat request into strategy runs, and their results into OpenAI responses.
 
-``n`` answers are ``n`` independent runs seeded ``seed, seed+1, ...``. Each choice's message is
-the full text of a sample whose answer won (the first such sample). Usage counts everything the
-runs spent: generator prompts and completions, and the judges' tokens (counted as prompt
-tokens; a judge generates one token per call), with a breakdown under ``usage.ponder``.
+Every string of a request is checked first: text that is not valid Unicode (a lone surrogate,
+which JSON can carry as ``"\\ud800"``) is refused with a 400 naming the field, before any run
+starts. ``n`` answers are ``n`` independent runs seeded ``seed, seed+1, ...``. Each choice's
+message is the full text of a sample whose answer won (the first such sample). Usage counts
+everything the runs spent: generator prompts and completions, and the judges' tokens (counted as
+prompt tokens; a judge generates one token per call), with a breakdown under ``usage.ponder``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from ponder.api import RunPlan, plan
 from ponder.core.errors import InvalidInputError
 from ponder.core.params import local_parameters
 from ponder.core.result import Candidate, SolveResult
+from ponder.core.text import check_text
 from ponder.core.usage import Usage, total
 from ponder.engines.base import Message
 from ponder.registry import strategy_class
 from ponder.scorers.prm.spec import DEFAULT_PRM
 from ponder.serve.aliases import parse_model
+from ponder.serve.code_policy import refuse_code_execution
 from ponder.serve.config import ServeConfig
 from ponder.serve.schemas import ChatRequest, PonderOptions
 
@@ -61,8 +65,41 @@ def check_client_options(strategy: str, options: Mapping[str, Any], config: Serv
         )
 
 
+def check_request_text(request: ChatRequest) -> None:
+    """Refuse a request with a string that is not valid Unicode, naming the field (see the module docstring)."""
+    check_text(request.model, "model")
+    for i, message in enumerate(request.messages):
+        if isinstance(message.content, str):
+            check_text(message.content, f"messages[{i}].content")
+        else:
+            for j, part in enumerate(message.content):
+                check_text(part.text, f"messages[{i}].content[{j}].text")
+    stops = [request.stop] if isinstance(request.stop, str) else request.stop or []
+    for i, stop in enumerate(stops):
+        check_text(stop, f"stop[{i}]")
+    if request.ponder is not None:
+        for key in ("strategy", "task"):
+            value = getattr(request.ponder, key)
+            if value is not None:
+                check_text(value, f"ponder.{key}")
+        _check_strings(request.ponder.strategy_options(), "ponder")
+
+
+def _check_strings(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        check_text(value, where)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_text(str(key), f"a key of {where}")
+            _check_strings(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, f"{where}[{i}]")
+
+
 def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     """Validate a request against the server's limits; every problem is a 400/404 naming it."""
+    check_request_text(request)
     choice = parse_model(request.model, config.model_name)
     options = request.ponder or PonderOptions()
     if request.n > config.max_n:
@@ -101,6 +138,8 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
         )
         for i in range(request.n)
     )
+    if not config.code_execution:
+        refuse_code_execution(plans[0])
     return Job(
         id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
         model=request.model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,17 @@ class ServeConfig:
     ``api_key`` (default ``$PONDER_SERVE_API_KEY``) guards every endpoint but ``/health``.
     ``max_budget`` caps generations per request (times ``n``); ``max_concurrent`` runs execute
     at once, more get 429; ``request_timeout`` seconds after which a run returns its best answer
-    so far; ``max_body_bytes`` caps a request body. Strategy options that name a file, folder or
-    URL of this machine are refused from clients, except ``prm``: the self-evaluation PRM, or one
-    of the PRM specs in ``prms`` that the operator allowed (``ponder serve --prm SPEC``).
+    so far; a run still going ``timeout_grace`` seconds later (stuck in work it cannot leave) is
+    cancelled and answered with 504. ``max_body_bytes`` caps a request body. Strategy options that
+    name a file, folder or URL of this machine are refused from clients, except ``prm``: the
+    self-evaluation PRM, or one of the PRM specs in ``prms`` that the operator allowed
+    (``ponder serve --prm SPEC``). With ``code_execution`` off, requests whose run would execute
+    model-written code are refused (:mod:`ponder.serve.code_policy`).
+
+    Connections (applied by :func:`ponder.serve.connections.uvicorn_config`): a client must send
+    a request's headers within ``header_timeout`` seconds and its body within ``body_timeout``
+    seconds after them, else it gets 408 and is disconnected; past ``max_connections`` open
+    connections, requests get 503.
     """
 
     model_name: str = "ponder"
@@ -35,6 +44,11 @@ class ServeConfig:
     request_timeout: float = 300.0
     max_body_bytes: int = 1_000_000
     prms: tuple[str, ...] = ()
+    timeout_grace: float = 2.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 100
+    code_execution: bool = True
 
     def __post_init__(self) -> None:
         for name in (
@@ -45,6 +59,7 @@ class ServeConfig:
             "max_n",
             "max_concurrent",
             "max_body_bytes",
+            "max_connections",
         ):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1")
@@ -54,8 +69,10 @@ class ServeConfig:
             raise InvalidInputError(
                 f"default_max_tokens {self.default_max_tokens} exceeds max_tokens_cap {self.max_tokens_cap}"
             )
-        if self.request_timeout <= 0:
-            raise InvalidInputError("request_timeout must be > 0")
+        for name in ("request_timeout", "timeout_grace", "header_timeout", "body_timeout"):
+            seconds = getattr(self, name)
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise InvalidInputError(f"{name} must be a number of seconds > 0, got {seconds}")
         if "::" in self.model_name:
             raise InvalidInputError("the served model name must not contain '::' (the alias separator)")
 
