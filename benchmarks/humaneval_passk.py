@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import json
 import time
 from math import comb
 from pathlib import Path
 
 import ponder
+from ponder.bench.catalog import builtin_file
+from ponder.core.jsonl import read_jsonl
 from ponder.engines.llama import LlamaEngine
 from ponder.verifiers import UnitTestVerifier
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "datasets" / "humaneval.jsonl.gz"
 SYSTEM = "Complete the Python function. Reply with the whole function in one ```python code block."
 
 
@@ -41,8 +41,7 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "humaneval_passk.jsonl")
     args = parser.parse_args()
-    with gzip.open(DATA, "rt") as handle:
-        problems = [json.loads(line) for line in handle][: args.limit]
+    problems = [row for _, row in read_jsonl(builtin_file("humaneval"))][: args.limit]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     records, started = [], time.perf_counter()
     with LlamaEngine(n_ctx=8192, n_seq_max=args.n + 1) as engine, args.out.open("w") as sink:

@@ -22,18 +22,19 @@ from typing import Any
 
 import ponder
 from ponder.answers import get_task
+from ponder.bench.catalog import builtin_file
+from ponder.core.jsonl import read_jsonl
 from ponder.engines import FakeEngine
 from ponder.engines.llama import LlamaEngine
 from ponder.scorers import ExactChecker
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "datasets" / "mawps_singleop.jsonl"
 TEMPERATURES = (0.3, 0.8)
 SIZES = (4, 8, 16)
 
 
 def load(limit: int) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in DATA.open()][:limit]
+    rows = [row for _, row in read_jsonl(builtin_file("mawps-singleop"))][:limit]
     return [{"id": i, "question": r["input"], "gold": format(float(r["target"]), "g")} for i, r in enumerate(rows)]
 
 

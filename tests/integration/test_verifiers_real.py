@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from tests.conftest import DATASETS
 
 import ponder
+from ponder.bench.catalog import builtin_file
+from ponder.core.jsonl import read_jsonl
 from ponder.engines.llama import LlamaEngine
 
 pytestmark = pytest.mark.model
@@ -27,7 +26,7 @@ async def test_program_of_thought_runs_the_models_programs(llama_engine: LlamaEn
 
 
 async def test_linc_translates_and_proves_a_folio_problem(llama_engine: LlamaEngine) -> None:
-    row = json.loads((DATASETS / "folio_validation.jsonl").open().readline())
+    row = next(row for _, row in read_jsonl(builtin_file("folio")))
     result = await ponder.alinc(row["premises"], row["conclusion"], engine=llama_engine, budget=2, max_tokens=160)
     assert result.strategy == "linc" and len(result.candidates) == 2
     assert set(result.votes) <= {"True", "False", "Uncertain"}

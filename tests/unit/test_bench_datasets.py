@@ -15,12 +15,8 @@ from ponder.bench.datasets import BUILTIN, Problem, dataset_names, load_problems
 from ponder.bench.graders import GRADERS, grade, task_for
 from ponder.core.errors import BackendUnavailableError, InvalidInputError, UnknownNameError
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"no data sets at {DATASETS}")
-
-# Rows as counted by a JSON reader. The README's table counts newlines (wc -l): the four MAWPS
-# files do not end in a newline, so each holds one row more than the README says.
+# Rows as counted by a JSON reader (the upstream README's table counted newlines, wc -l: the four
+# MAWPS files do not end in a newline, so each holds one row more than it said).
 ROWS = {
     "gsm8k": 1319,
     "math500": 500,
@@ -100,7 +96,26 @@ def test_data_dir_and_environment_variable_choose_the_folder(tmp_path: Path, mon
     monkeypatch.setenv("PONDER_DATA_DIR", str(tmp_path))
     assert [p.gold for p in load_problems("aime24")] == ["2"]
     with pytest.raises(InvalidInputError, match=r"gsm8k_test\.jsonl not found"):
-        load_problems("gsm8k")
+        load_problems("gsm8k")  # the folder named is the only one searched: no silent packaged copy
+
+
+def test_the_data_dir_argument_beats_the_variable_which_beats_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argument, variable = tmp_path / "argument", tmp_path / "variable"
+    argument.mkdir()
+    variable.mkdir()
+    _write_jsonl(argument / "amc23.jsonl", [{"id": "a", "problem": "1+1?", "answer": 2}])
+    _write_jsonl(variable / "amc23.jsonl.gz", [{"id": "v", "problem": "1+2?", "answer": 3}])  # gzipped is fine
+    assert load_problems("amc23", limit=1)[0].gold == "27"  # the packaged copy
+    monkeypatch.setenv("PONDER_DATA_DIR", str(variable))
+    assert [p.id for p in load_problems("amc23")] == ["v"]
+    assert [p.id for p in load_problems("amc23", data_dir=argument)] == ["a"]
+    assert [p.id for p in load_problems("amc23", data_dir=str(argument))] == ["a"]
+    monkeypatch.setenv("PONDER_DATA_DIR", "")  # set but empty: as if unset
+    assert load_problems("amc23", limit=1)[0].gold == "27"
+    with pytest.raises(InvalidInputError, match=r"names .*absent, which is not a directory"):
+        load_problems("amc23", data_dir=tmp_path / "absent")
 
 
 def test_a_local_file_with_mapped_fields(tmp_path: Path) -> None:

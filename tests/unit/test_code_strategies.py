@@ -5,15 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 
-from tests.conftest import DATASETS
-
 import ponder
+from ponder.bench.catalog import builtin_file
 from ponder.engines import FakeEngine
 from ponder.verifiers import UnitTestVerifier
 
 
 def first_problem() -> dict[str, str]:
-    with gzip.open(DATASETS / "humaneval.jsonl.gz", "rt") as handle:
+    with gzip.open(builtin_file("humaneval"), "rt") as handle:
         return json.loads(handle.readline())
 
 

@@ -158,6 +158,22 @@ def test_connections_past_the_cap_get_a_503() -> None:
             time.sleep(0.05)
 
 
+def test_idle_connections_past_the_cap_are_answered_and_closed_at_once() -> None:
+    """A connection past the cap holds nothing: it gets the 503 and is closed within the short
+    grace, not after the 30 s header deadline (idle sockets cannot pile up file descriptors)."""
+    with hardened(max_connections=2, header_timeout=30) as url:
+        kept = [connect(url) for _ in range(2)]
+        time.sleep(0.2)
+        extra = [connect(url) for _ in range(20)]
+        started = time.monotonic()
+        answers = [read_until_closed(conn) for conn in extra]  # returns only once the server closed each
+        assert time.monotonic() - started < 10  # a hang guard: the grace is 1 s, the deadline 30 s
+        assert all(answer.startswith(b"HTTP/1.1 503 ") for answer in answers)
+        assert all(b"too_many_connections" in answer for answer in answers)
+        for conn in kept:
+            conn.close()
+
+
 # -- item 12 and the flags: the command line -----------------------------------------------------
 
 REMOTE = ["--engine", "openai", "--base-url", "http://127.0.0.1:9", "--model", "m"]  # nothing loads

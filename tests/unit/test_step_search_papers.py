@@ -214,6 +214,8 @@ async def test_a_run_with_a_backtracking_pattern_fails_fast_and_names_it() -> No
         ("(", "not a regular expression"),
         ("a" * (MAX_PATTERN_CHARS + 1), "at most"),
         ("\ud800", "not valid UTF-8"),
+        ("((a{1000}){1000}){1000}", "multiply past"),  # would expand to gigabytes when compiled
+        ("(a{1000}){1000}", "multiply past"),
     ],
 )
 def test_bad_answer_patterns_are_refused_when_the_options_are_read(pattern: str, message: str) -> None:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ponder.bench.catalog import builtin_file
+from ponder.core.jsonl import read_jsonl
 from ponder.core.result import Candidate
 from ponder.verifiers import UnitTestVerifier, check_solution, extract_code
-
-HUMANEVAL = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "humaneval.jsonl.gz"
 
 ADD_PROMPT = 'def add(x: int, y: int):\n    """Add two numbers x and y\n    >>> add(2, 3)\n    5\n    """\n'
 ADD_TEST = (
@@ -29,10 +26,7 @@ Problems = dict[str, dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def problems() -> Problems:
-    if not HUMANEVAL.exists():
-        pytest.skip(f"HumanEval is not at {HUMANEVAL}")
-    with gzip.open(HUMANEVAL, "rt", encoding="utf-8") as rows:
-        return {row["task_id"]: row for row in map(json.loads, rows)}
+    return {row["task_id"]: row for _, row in read_jsonl(builtin_file("humaneval"))}
 
 
 def test_every_canonical_solution_passes(problems: Problems, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,9 @@ self-contained HTML page (the table, the picture, and every problem's answer, ca
 and trace). The statistics are small pure functions here (:func:`bootstrap_ci`,
 :func:`paired_difference`, :func:`pareto_frontier`); rendering lives in ``report_table``,
 ``report_plot`` and ``report_html``, and the records they share (:class:`ConfigSummary`,
-:class:`PairedDifference`) in :mod:`ponder.bench.types`.
+:class:`PairedDifference`) in :mod:`ponder.bench.types`. Every report also gives each family of
+configurations that differ only in budget its saturation budget (``report_saturation``: the
+TTSPM curve of "Scaling over Scaling" fitted across the stored budgets; :func:`saturation_budgets`).
 
 Uncertainty is a percentile bootstrap over problems: problems are what a benchmark samples, so
 they are what is resampled. Every draw comes from a numpy ``Generator`` seeded by the report seed
@@ -16,15 +18,16 @@ and the configuration's id, so a report is reproducible.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ponder.bench.report_curves import curves_markdown
+from ponder.bench.report_curves import EPSILON, curves_markdown
 from ponder.bench.report_html import write_html
 from ponder.bench.report_plot import write_plot
+from ponder.bench.report_saturation import BudgetSaturation, budget_saturations, saturation_markdown
 from ponder.bench.report_table import write_markdown
 from ponder.bench.store import BenchStore, StoredRun
 from ponder.bench.types import ConfigRows, ConfigSummary, PairedDifference, StoredConfig
@@ -37,11 +40,12 @@ _CHUNK = 4_000_000  # at most this many resampled indices in memory at once
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """The paths :func:`write_report` wrote."""
+    """The paths :func:`write_report` wrote, and the saturation budgets the report shows."""
 
     markdown: Path
     png: Path
     html: Path
+    saturation: tuple[BudgetSaturation, ...] = ()
 
 
 def _check_resamples(resamples: int) -> None:
@@ -194,6 +198,15 @@ def _summaries(loaded: Sequence[ConfigRows], *, baseline: str | None, seed: int,
     return summaries
 
 
+def saturation_budgets(db_path: str | Path, *, epsilon: float = EPSILON) -> list[BudgetSaturation]:
+    """The saturation budget of every family of configurations that differ only in budget, as the
+    report shows it (see :mod:`ponder.bench.report_saturation`): N* is the smallest budget after
+    which one more unit adds at most ``epsilon`` accuracy under the TTSPM curve fitted to the
+    family's stored budgets; ``budget`` is ``None``, with a ``reason``, for a family stored at one
+    budget only. Raises :class:`InvalidInputError` when the database holds no results."""
+    return budget_saturations(_load(Path(db_path)), epsilon=epsilon)
+
+
 def method_note(*, resamples: int, seed: int, baseline: str | None, pending: Sequence[str] = ()) -> str:
     """The one line under a report's table that says how its numbers were computed (and which
     configurations, ``pending``, have no results yet and so are not in it)."""
@@ -248,7 +261,9 @@ def write_report(
     db_path: str | Path, out_dir: str | Path, *, baseline: str | None = None, seed: int = 0, resamples: int = 2000
 ) -> ReportFiles:
     """Write ``report.md``, ``accuracy_vs_tokens.png`` and ``report.html`` for a benchmark database
-    (``report.md`` ends with the runs that filled it: :func:`runs_markdown`).
+    (``report.md`` ends with the runs that filled it: :func:`runs_markdown`). All three show each
+    configuration family's saturation budget (:func:`saturation_budgets`), which the returned
+    :class:`ReportFiles` carries too.
 
     ``baseline`` is a configuration label; when given, each other configuration's row shows its
     paired accuracy difference against it. Raises :class:`InvalidInputError` when the database is
@@ -263,11 +278,13 @@ def write_report(
     files = ReportFiles(out / "report.md", out / "accuracy_vs_tokens.png", out / "report.html")
     show_baseline = baseline is not None
     write_markdown(files.markdown, summaries, note=note, baseline=show_baseline, image=files.png.name)
-    extra = curves_markdown(loaded, _labels([config for config, _ in loaded]), seed=seed)
+    saturation = tuple(budget_saturations(loaded))
+    extra = saturation_markdown(saturation)
+    extra += curves_markdown(loaded, _labels([config for config, _ in loaded]), seed=seed)
     extra += runs_markdown(_stored_runs(Path(db_path)))
     if extra:
         with files.markdown.open("a", encoding="utf-8") as handle:
             handle.write(extra)
-    write_plot(files.png, summaries)
-    write_html(files.html, summaries, png=files.png, note=note, baseline=show_baseline)
-    return files
+    write_plot(files.png, summaries, saturation)
+    write_html(files.html, summaries, png=files.png, note=note, baseline=show_baseline, saturation=saturation)
+    return replace(files, saturation=saturation)

@@ -1,7 +1,9 @@
 """The report as one self-contained HTML page: the table, the picture, and a per-problem drill-down.
 
-Everything is inline (CSS in a ``<style>`` element, the PNG as a base64 data URI, collapsible
-sections as ``<details>``), so the file can be mailed or archived alone and needs no script.
+The page shows, in order: the table, its method note, the picture, the saturation budgets
+(``report_saturation``) and the drill-down. Everything is inline (CSS in a ``<style>`` element,
+the PNG as a base64 data URI, collapsible sections as ``<details>``), so the file can be mailed
+or archived alone and needs no script.
 Every text that comes from the database is HTML-escaped.
 """
 
@@ -14,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ponder.bench.report_saturation import BudgetSaturation, saturation_html
 from ponder.bench.report_table import table_cells
 from ponder.bench.types import BenchRow, CandidateRow, ConfigSummary
 
@@ -105,8 +108,15 @@ def _config_html(summary: ConfigSummary) -> str:
     )
 
 
-def page_html(summaries: Sequence[ConfigSummary], *, png: bytes, note: str, baseline: bool) -> str:
-    """The whole page, with ``png`` embedded as a data URI."""
+def page_html(
+    summaries: Sequence[ConfigSummary],
+    *,
+    png: bytes,
+    note: str,
+    baseline: bool,
+    saturation: Sequence[BudgetSaturation] = (),
+) -> str:
+    """The whole page, with ``png`` embedded as a data URI and the ``saturation`` budgets under it."""
     image = base64.b64encode(png).decode("ascii")
     drill_down = "".join(_config_html(s) for s in summaries)
     return (
@@ -116,10 +126,20 @@ def page_html(summaries: Sequence[ConfigSummary], *, png: bytes, note: str, base
         f"<h1>Benchmark report</h1>{table_html(summaries, baseline=baseline)}"
         f'<p class="note">{escape(note)}</p>'
         f'<img alt="Accuracy against mean tokens per problem" src="data:image/png;base64,{image}">'
+        f"{saturation_html(saturation)}"
         f"<h2>Problems</h2>{drill_down}</body></html>\n"
     )
 
 
-def write_html(path: Path, summaries: Sequence[ConfigSummary], *, png: Path, note: str, baseline: bool) -> None:
+def write_html(
+    path: Path,
+    summaries: Sequence[ConfigSummary],
+    *,
+    png: Path,
+    note: str,
+    baseline: bool,
+    saturation: Sequence[BudgetSaturation] = (),
+) -> None:
     """Write :func:`page_html` to ``path`` (UTF-8), embedding the PNG file at ``png``."""
-    path.write_text(page_html(summaries, png=png.read_bytes(), note=note, baseline=baseline), encoding="utf-8")
+    page = page_html(summaries, png=png.read_bytes(), note=note, baseline=baseline, saturation=saturation)
+    path.write_text(page, encoding="utf-8")

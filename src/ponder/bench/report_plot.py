@@ -1,4 +1,6 @@
-"""The report's picture: accuracy (95% CI) against mean tokens per problem, with the Pareto frontier.
+"""The report's picture: accuracy (95% CI) against mean tokens per problem, with the Pareto frontier
+and, for each configuration family whose saturation budget N* lies within its stored budgets, a
+cross at N* (tokens interpolated between the neighbouring budgets, accuracy from the fitted curve).
 
 Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas, so no pyplot state and no
 interactive backend is involved. matplotlib is imported when a picture is drawn: it takes longer
@@ -11,17 +13,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ponder.bench.report_saturation import BudgetSaturation
 from ponder.bench.types import ConfigSummary
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 _LABEL_OFFSETS = ((6, 6), (6, -12))  # alternated along x so that neighbouring labels overlap less
 
 
-def accuracy_figure(summaries: Sequence[ConfigSummary]) -> Figure:
+def _mark_saturation(ax: Axes, saturation: Sequence[BudgetSaturation], strategies: Sequence[str]) -> None:
+    """A cross per family at its saturation budget, where N* lies within the stored budgets."""
+    labelled = False
+    for s in saturation:
+        tokens, accuracy = s.tokens_at_saturation(), None if s.budget is None else s.fitted_accuracy(s.budget)
+        if tokens is None or accuracy is None:
+            continue
+        colour = f"C{strategies.index(s.strategy) % 10}" if s.strategy in strategies else "black"
+        ax.plot(
+            [tokens],
+            [accuracy],
+            marker="X",
+            markersize=9,
+            color=colour,
+            markeredgecolor="black",
+            linestyle="none",
+            zorder=4,
+            label=None if labelled else "saturation budget N* (TTSPM fit)",
+        )
+        text = f"N*={s.budget}" + (" (unreliable)" if s.unreliable else "")
+        ax.annotate(text, (tokens, accuracy), xytext=(-8, 10), textcoords="offset points", fontsize=7)
+        labelled = True
+
+
+def accuracy_figure(summaries: Sequence[ConfigSummary], saturation: Sequence[BudgetSaturation] = ()) -> Figure:
     """A figure with one point per configuration (coloured by strategy, labelled, with CI error
-    bars) on a log token axis, and the Pareto frontier as a step line through ringed points."""
+    bars) on a log token axis, the Pareto frontier as a step line through ringed points, and each
+    family's saturation budget as a cross (where it lies within the family's stored budgets)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: imported when drawing
     from matplotlib.figure import Figure
     from matplotlib.ticker import LogFormatter, PercentFormatter
@@ -49,6 +78,7 @@ def accuracy_figure(summaries: Sequence[ConfigSummary]) -> Figure:
     xs, ys = [s.tokens for s in frontier], [s.accuracy for s in frontier]
     ax.step(xs, ys, where="post", color="black", linewidth=1, linestyle="--", label="Pareto frontier")
     ax.scatter(xs, ys, s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=3)
+    _mark_saturation(ax, saturation, strategies)
     if min(s.tokens for s in summaries) > 0:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))  # 200, not 2x10^2
@@ -66,7 +96,7 @@ def accuracy_figure(summaries: Sequence[ConfigSummary]) -> Figure:
     return figure
 
 
-def write_plot(path: Path, summaries: Sequence[ConfigSummary]) -> None:
+def write_plot(path: Path, summaries: Sequence[ConfigSummary], saturation: Sequence[BudgetSaturation] = ()) -> None:
     """Write :func:`accuracy_figure` to ``path`` as PNG (no timestamp or software metadata, so the
     same data gives the same bytes)."""
-    accuracy_figure(summaries).savefig(path, format="png", metadata={"Software": None})
+    accuracy_figure(summaries, saturation).savefig(path, format="png", metadata={"Software": None})

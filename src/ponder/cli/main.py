@@ -5,6 +5,7 @@ ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engi
              [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
 ponder strategies
 ponder engines
+ponder datasets [--json]
 ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
 """
 
@@ -17,6 +18,7 @@ import click
 from ponder import __version__
 from ponder.api import solve as solve_question
 from ponder.cli.bench import bench, report
+from ponder.cli.datasets import datasets
 from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.engines import engines
 from ponder.cli.failure import fail
@@ -125,6 +127,7 @@ cli.add_command(serve)
 cli.add_command(bench)
 cli.add_command(report)
 cli.add_command(route)
+cli.add_command(datasets)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,9 @@ the run and every other request the server handles. So user patterns are compile
 :class:`~ponder.core.errors.InvalidInputError` naming the pattern: the pattern is what is wrong,
 and the caller learns it at once instead of getting answers that silently depend on timing.
 A pattern that is not a regular expression, is longer than :data:`MAX_PATTERN_CHARS`, or is not
-valid Unicode is refused when it is compiled.
+valid Unicode is refused when it is compiled; so is one whose counted repeats (``{m,n}``) multiply
+past :data:`MAX_REPEAT_PRODUCT`, because the engine expands nested counted repeats when it
+compiles: ``((a{1000}){1000}){1000}`` (24 characters) would take gigabytes before any match.
 """
 
 from __future__ import annotations
@@ -23,6 +25,20 @@ from ponder.core.text import check_text
 
 MATCH_TIMEOUT = 0.5  # seconds one match of a user pattern may take
 MAX_PATTERN_CHARS = 1000
+MAX_REPEAT_PRODUCT = 10_000  # the product of all counted repeats' bounds (an over-estimate of nesting)
+_COUNTED_REPEAT = regex.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
+
+
+def _repeat_product(source: str) -> int:
+    """The product of the bounds of every counted repeat in ``source`` (nested or not: a cheap
+    upper bound on how far compiling could expand it)."""
+    product = 1
+    for low, high in _COUNTED_REPEAT.findall(source):
+        bound = max(int(low or 0), int(high or 0), 1)
+        product *= bound
+        if product > MAX_REPEAT_PRODUCT:
+            break
+    return product
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,11 @@ def compile_pattern(source: str, what: str, timeout: float = MATCH_TIMEOUT) -> U
     check_text(source, what)
     if len(source) > MAX_PATTERN_CHARS:
         raise InvalidInputError(f"{what} has {len(source)} characters; at most {MAX_PATTERN_CHARS} are allowed")
+    if _repeat_product(source) > MAX_REPEAT_PRODUCT:
+        raise InvalidInputError(
+            f"{what} {source[:80]!r}: its counted repeats ({{m,n}}) multiply past {MAX_REPEAT_PRODUCT}; "
+            "use fewer or smaller counts"
+        )
     if timeout <= 0:
         raise InvalidInputError(f"{what}: the match timeout must be > 0 s, got {timeout}")
     try:

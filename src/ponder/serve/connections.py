@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 
 import h11
 import uvicorn
-from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ponder.core.errors import InvalidInputError
@@ -37,11 +36,11 @@ from ponder.serve.logs import log_event
 KEEP_ALIVE_SECONDS = 5
 
 
-def _raw_response(problem: HTTPProblem) -> bytes:
+def _raw_response(problem: HTTPProblem, extra: str = "") -> bytes:
     body = json.dumps(problem.body()).encode("ascii")
     head = (
         f"HTTP/1.1 {problem.status} {http.HTTPStatus(problem.status).phrase}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"content-length: {len(body)}\r\n{extra}connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
 
@@ -49,6 +48,18 @@ def _raw_response(problem: HTTPProblem) -> bytes:
 REQUEST_TIMEOUT = _raw_response(
     HTTPProblem(408, "the request was not received in time; the connection is closed", "invalid_request_error")
 )
+REFUSED_GRACE_SECONDS = 1.0  # how long a refused connection may still deliver its request before it is closed
+
+
+def _over_capacity(cap: int) -> bytes:
+    """What a connection past the cap gets at once: 503 in the API's error shape."""
+    problem = HTTPProblem(
+        503,
+        f"the server has too many open connections (at most {cap}); retry shortly",
+        "server_error",
+        "too_many_connections",
+    )
+    return _raw_response(problem, "retry-after: 1\r\n")
 
 
 class DeadlineProtocol(H11Protocol):
@@ -63,11 +74,21 @@ class DeadlineProtocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase: str | None = None
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            self.app = _over_capacity(self.max_connections)
+            # Refuse at once, so that idle connections past the cap hold no slot: answer 503, stop
+            # writing, and close after a short grace (closing with the client's request unread
+            # would reset the connection and lose the answer).
+            self._refused = True
+            log_event("too_many_connections", cap=self.max_connections)
+            transport.write(_over_capacity(self.max_connections))
+            if transport.can_write_eof():
+                transport.write_eof()
+            self.loop.call_later(REFUSED_GRACE_SECONDS, transport.close)
+            return
         self._arm("headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -75,6 +96,8 @@ class DeadlineProtocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # already answered 503; the request is read and dropped
         super().data_received(data)
         self._follow(data_arrived=True)
 
@@ -115,22 +138,6 @@ class DeadlineProtocol(H11Protocol):
         if phase == "headers" or self.cycle is None or not self.cycle.response_started:
             self.transport.write(REQUEST_TIMEOUT)
         self.transport.close()
-
-
-def _over_capacity(cap: int) -> Any:
-    """The ASGI app a connection past the cap gets: 503 in the API's error shape, then close."""
-    problem = HTTPProblem(
-        503,
-        f"the server has too many open connections (at most {cap}); retry shortly",
-        "server_error",
-        "too_many_connections",
-        headers={"Retry-After": "1", "Connection": "close"},
-    )
-
-    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await problem.response()(scope, receive, send)
-
-    return refuse
 
 
 def deadline_protocol(config: ServeConfig) -> type[DeadlineProtocol]:
