@@ -211,3 +211,14 @@ async def test_a_huge_n_streams_as_slots_free(monkeypatch: pytest.MonkeyPatch) -
         await asyncio.sleep(0.1)
         assert counter.built <= len(server.posts()) + 1 + 4  # one to check the request, four in flight
         await engine.aclose()
+
+
+async def test_a_body_that_cannot_be_decoded_is_an_upstream_error() -> None:
+    """A reply claiming gzip that is not: httpx's DecodingError is neither a transport nor a
+    timeout error, and used to escape as a traceback."""
+    with StubServer() as server:
+        server.script = [Action("status", status=200, headers={"Content-Encoding": "gzip"}, body={"id": "x"})]
+        engine = engine_for(server)
+        with pytest.raises(UpstreamError, match=r"sent a reply that cannot be read: DecodingError"):
+            await engine.generate([CHAT])
+        await engine.aclose()

@@ -237,3 +237,23 @@ async def test_unreachable_server_is_a_typed_error() -> None:
     with pytest.raises(BackendUnavailableError, match="cannot reach"):
         await prm.score_steps(QUESTION, [BAD])
     await prm.aclose()
+
+
+SECRET = "sk-prm-secret-0123456789"
+
+
+@pytest.mark.parametrize("kind", ["vllm", "generic"])
+async def test_a_malformed_reply_that_echoes_the_key_is_redacted(kind: str) -> None:
+    """The shape errors quote the reply; a server that echoes the Authorization header must not
+    make the key appear in ponder's error."""
+    echo = {"data": f"Authorization: Bearer {SECRET}", "scores": f"Bearer {SECRET}"}
+    with PrmServer(lambda path, body: (200, echo)) as server:
+        prm = (
+            VllmPRM(server.url, api_key=SECRET, retry=FAST)
+            if kind == "vllm"
+            else GenericHttpPRM(server.url + "/score", api_key=SECRET, retry=FAST)
+        )
+        with pytest.raises(UpstreamError) as raised:
+            await prm.score_steps(QUESTION, [BAD])
+        await prm.aclose()
+    assert SECRET not in str(raised.value) and "***" in str(raised.value)

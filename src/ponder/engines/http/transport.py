@@ -167,6 +167,8 @@ class Transport:
                         error = EngineTimeoutError(f"{where} did not answer within {self.timeout:g} s")
                     except httpx.TransportError as exc:
                         error = BackendUnavailableError(f"cannot reach {where}: {self._reason(exc)}")
+                    except httpx.HTTPError as exc:  # a body that cannot be decoded (a bad Content-Encoding), ...
+                        raise UpstreamError(f"{where} sent a reply that cannot be read: {self._reason(exc)}") from None
                     else:
                         if reply.status == 429 or reply.status >= 500:
                             error = self._status_error(where, reply)
@@ -268,6 +270,8 @@ class Transport:
                                 f"the stream from {where} broke off: {self._reason(exc)}"
                             ) from None
                         error = BackendUnavailableError(f"cannot reach {where}: {self._reason(exc)}")
+                    except httpx.HTTPError as exc:  # a body that cannot be decoded (a bad Content-Encoding), ...
+                        raise UpstreamError(f"{where} sent a stream that cannot be read: {self._reason(exc)}") from None
                     finally:
                         if response is not None:
                             await response.aclose()

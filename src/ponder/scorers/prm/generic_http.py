@@ -85,7 +85,10 @@ class GenericHttpPRM(StepScorer):
             self.path, {"question": question, "steps": [list(p) for p in partials], "aggregation": self.aggregation}
         )
         self.usage = self.usage + response_usage(body)
-        return self._check(body, partials)
+        try:
+            return self._check(body, partials)
+        except UpstreamError as exc:  # it quotes the reply, which may echo the key
+            raise self._transport.redactor.error(exc) from None
 
     async def score_steps(self, question: str, steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """Scores from the server, batches sent concurrently; an empty partial gets ``[]`` unsent."""

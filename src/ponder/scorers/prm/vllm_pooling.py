@@ -187,6 +187,13 @@ class VllmPRM(StepScorer):
         """One ``/pooling`` request for ``partials``; their step scores, in order."""
         body = await self._transport.post(self.endpoint, self.request_body(question, partials))
         self.usage = self.usage + response_usage(body)
+        try:
+            return self._scores(body, partials)
+        except UpstreamError as exc:  # it quotes the reply, which may echo the key
+            raise self._transport.redactor.error(exc) from None
+
+    def _scores(self, body: Any, partials: Sequence[Sequence[str]]) -> list[list[float]]:
+        """The step scores of a ``/pooling`` reply, checked against the partials asked about."""
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or len(data) != len(partials):
             raise UpstreamError(
