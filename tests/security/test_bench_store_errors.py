@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -67,7 +68,13 @@ def test_read_only_mounts_give_one_error_line_and_reports_still_read(tmp_path: P
     BenchStore(data / "old.db").close()
     probe = subprocess.run(
         ["unshare", "--mount", "--map-root-user", "sh", "-c", READ_ONLY_PROBE],
-        env={"DIR": str(data), "OUT": str(out), "PY": sys.executable, "PATH": "/usr/bin:/bin"},
+        env={
+            "DIR": str(data),
+            "OUT": str(out),
+            "PY": sys.executable,
+            "PATH": "/usr/bin:/bin",
+            **{key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ},  # the ponder under test
+        },
         capture_output=True,
         text=True,
         timeout=120,

@@ -18,6 +18,7 @@ from ponder.engines.llama.native import BatchToken
 from ponder.engines.llama.slots import SlotTable
 
 VOCAB = 50
+UNTOKENIZABLE = "<untokenizable>"
 
 
 class FakeModel:
@@ -86,6 +87,8 @@ class FakeGenerator:
 
     def prompt_tokens(self, request: GenerationRequest) -> list[int]:
         assert request.text is not None
+        if UNTOKENIZABLE in request.text:  # requests refuse invalid text now; this stands for any tokenizer failure
+            raise ValueError(f"the fake tokenizer refuses {UNTOKENIZABLE!r}")
         return [1 + byte % (VOCAB - 1) for byte in request.text.encode("utf-8")]  # as llama.cpp's tokenizer, UTF-8
 
     def max_new_tokens(self, prompt: list[int], request: GenerationRequest) -> int:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.support.fake_llama import FakeGenerator, FakeSampler
+from tests.support.fake_llama import UNTOKENIZABLE, FakeGenerator, FakeSampler
 
 import ponder.engines.llama.scheduler as scheduler_module
 from ponder.core.errors import InvalidInputError
@@ -81,7 +81,7 @@ async def test_a_stop_string_is_never_streamed() -> None:
 
 async def test_a_prompt_the_tokenizer_refuses_fails_alone(scheduler: Scheduler) -> None:
     good = open_stream(scheduler, request("fine question", n=2))
-    bad = open_stream(scheduler, request("bad \ud800 question", n=2))
+    bad = open_stream(scheduler, request(f"bad {UNTOKENIZABLE} question", n=2))
     with pytest.raises(InvalidInputError, match="cannot be tokenized"):
         await bad.completions()
     assert len(await good.completions()) == 2
