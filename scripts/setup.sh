@@ -29,4 +29,11 @@ if [ -z "$wheel" ]; then
 fi
 "${PIP[@]}" install --quiet "$wheel"
 "${PIP[@]}" install --quiet --find-links "$WHEELS" -e ".[$EXTRAS]"
+# A browser for the trace viewer's test (tests/unit/test_view_browser.py skips without one):
+# Playwright cannot download its own here, so use the distribution's Chromium when it can be had.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (timeout 600 apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 600 apt-get install -y -qq chromium >/dev/null 2>&1; } \
+    || echo "no Chromium: the browser test of the trace viewer will be skipped") || true
+fi
 echo "ready: $VENV (llama-cpp-python from $wheel)"

@@ -10,6 +10,7 @@ from typing import Any
 
 from ponder.answers import AnswerTask, get_task
 from ponder.context import StepContext
+from ponder.context.interrupts import Interrupts, InterruptSettings
 from ponder.core.budget import Budget
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import SolveResult
@@ -37,7 +38,20 @@ class RunPlan:
     scorers: Mapping[str, Scorer] = field(default_factory=dict)
     engines: Mapping[str, Engine] = field(default_factory=dict)
 
-    def start(self, engine: Engine, scorer_engine: Engine | None = None) -> StrategyRun:
+    def start(
+        self,
+        engine: Engine,
+        scorer_engine: Engine | None = None,
+        *,
+        interruptible: bool = True,
+        interrupt_settings: InterruptSettings | None = None,
+    ) -> StrategyRun:
+        """A run of this plan on ``engine``. ``interruptible`` lets interrupts reach the samples of
+        every strategy (``ctx.sample`` then draws through the engine's stream where that returns
+        the same samples); without it they reach streamed samples only (DeepConf, adaptive
+        self-consistency). ``interrupt_settings``: answer cue, token caps and notes
+        (:class:`~ponder.context.interrupts.InterruptSettings`)."""
+        interrupts = Interrupts(interrupt_settings or InterruptSettings(), streams=interruptible)
         ctx = StepContext(
             self.question,
             engine,
@@ -48,6 +62,7 @@ class RunPlan:
             history=self.history,
             scorers=self.scorers,
             engines=self.engines,
+            interrupts=interrupts,
         )
         return StrategyRun(self.algorithm, ctx)
 
@@ -144,11 +159,21 @@ def _check_engines(engines: Mapping[str, Engine] | None, pipeline: object) -> di
     return named
 
 
-def start(question: str, engine: Engine, *, scorer_engine: Engine | None = None, **run_options: Any) -> StrategyRun:
-    """A run to step (``await run.step()``), interrupt (``run.interrupt()``) or finish
-    (``await run.run()``); ``run.result()`` is the best answer so far at any moment.
-    Keyword arguments are those of :func:`plan`."""
-    return plan(question, **run_options).start(engine, scorer_engine)
+def start(
+    question: str,
+    engine: Engine,
+    *,
+    scorer_engine: Engine | None = None,
+    interrupt_settings: InterruptSettings | None = None,
+    **run_options: Any,
+) -> StrategyRun:
+    """A run to step (``await run.step()``) or finish (``await run.run()``); ``run.result()`` is
+    the best answer so far at any moment. From any task or thread, ``run.interrupt("hard")``
+    makes every live sample answer now from its partial reasoning, ``run.interrupt("soft")``
+    tells them to conclude soon, ``run.update(text)`` gives live and later samples new
+    information (:mod:`ponder.strategies.runner`; ``interrupt_settings`` tunes the answer cue, its
+    token cap and the notes). Other keyword arguments are those of :func:`plan`."""
+    return plan(question, **run_options).start(engine, scorer_engine, interrupt_settings=interrupt_settings)
 
 
 async def asolve(
@@ -171,15 +196,23 @@ async def asolve(
     if not isinstance(engine, (str, type(None))):
         if model is not None or engine_options:
             raise InvalidInputError("`model` and `engine_options` apply when ponder creates the engine")
-        return await checked.start(engine, scorer_engine).run()
+        return await checked.start(engine, scorer_engine, interruptible=False).run()
+    backend = open_engine(engine, model=model, engine_options=engine_options)
+    try:
+        return await checked.start(backend, scorer_engine, interruptible=False).run()
+    finally:
+        await backend.aclose()
+
+
+def open_engine(
+    engine: str | None = None, *, model: str | None = None, engine_options: Mapping[str, Any] | None = None
+) -> Engine:
+    """A new engine by name (default: the embedded llama.cpp engine) with ``model`` and
+    ``engine_options``; the caller closes it (``await engine.aclose()``)."""
     options = dict(engine_options or {})
     if model is not None:
         options["model"] = model
-    backend = create_engine(engine or DEFAULT_ENGINE, **options)
-    try:
-        return await checked.start(backend, scorer_engine).run()
-    finally:
-        await backend.aclose()
+    return create_engine(engine or DEFAULT_ENGINE, **options)
 
 
 def solve(question: str, **options: Any) -> SolveResult:

@@ -13,7 +13,9 @@ Hostile actions, for the limits of the HTTP engine: ``trickle`` sends the reply 
 events of a stream) one byte every ``seconds``; ``endless`` sends a JSON body that never ends,
 ``endless-events`` an event stream that never ends, ``endless-line`` one line that never ends;
 ``echo-auth`` answers ``status`` with an error message that repeats the request's
-``Authorization`` header. ``models`` replaces the ``/v1/models`` reply. An endless reply stops
+``Authorization`` header. ``models`` replaces the ``/v1/models`` reply; ``props``, when set, is
+the ``GET /props`` reply (llama-server's), else that path is a 404 (each such GET is counted in
+``props_requests``, not in ``requests``); any other GET gets the models reply. An endless reply stops
 when the client goes away (or after ``ENDLESS_LIMIT`` seconds, so that no thread outlives a test).
 """
 
@@ -140,6 +142,8 @@ class StubServer:
         self.stream_text: Callable[[dict[str, Any]], str] | None = None  # a streamed reply's text, per request
         self.streams: list[StreamRecord] = []
         self.models: Any = None  # the /v1/models reply, if not the usual one
+        self.props: Any = None  # the GET /props reply; None: a 404
+        self.props_requests = 0
         self.unfinished: list[str] = []  # the hostile replies that ended because the client went away
         stub = self
 
@@ -241,6 +245,13 @@ class StubServer:
                 self.close_connection = True
 
             def do_GET(self) -> None:
+                if self.path == "/props":
+                    stub.props_requests += 1
+                    if stub.props is None:
+                        self._send(404, json.dumps({"error": {"message": "File Not Found"}}).encode())
+                    else:
+                        self._send(200, json.dumps(stub.props).encode())
+                    return
                 stub.requests.append((time.monotonic(), self.path, {}, dict(self.headers)))
                 models = stub.models
                 if models is None:

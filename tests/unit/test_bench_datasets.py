@@ -19,6 +19,7 @@ from ponder.core.errors import BackendUnavailableError, InvalidInputError, Unkno
 # MAWPS files do not end in a newline, so each holds one row more than it said).
 ROWS = {
     "gsm8k": 1319,
+    "gsm8k-updates": 707,
     "math500": 500,
     "aime24": 30,
     "amc23": 40,

@@ -152,9 +152,10 @@ def test_a_version_1_store_is_upgraded_and_its_runs_read_as_default(tmp_path: Pa
     connection.commit()
     connection.close()
     store = BenchStore(path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     columns = {row[1] for row in store.db.execute("PRAGMA table_info(results)")}
     assert "scorer_prompt_tokens_computed" in columns  # version 3: judges' computed prompt tokens
+    assert "interrupt" in {row[1] for row in store.db.execute("PRAGMA table_info(configs)")}  # version 4
     [run] = store.runs()
     assert (run.deterministic, run.mode, run.workers, run.settings) == (False, "default", 1, {"limit": 3})
     new = store.start_run(

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("serve",),
     ("__init__",),  # the package itself: the library's front door (ponder.solve, ponder.route, ...)
+    ("view",),  # the trace viewer: results and the bench store as HTML pages
     ("bench",),
     ("api",),
     ("registry",),

@@ -118,5 +118,6 @@ def test_usage_to_dict_rounds_wall_time() -> None:
         "scorer_calls": 0,
         "scorer_tokens": 0,
         "scorer_prompt_tokens_computed": 0,
+        "interrupt_tokens": 0,
         "wall_seconds": 1.2346,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -25,10 +26,12 @@ def numbered(request: GenerationRequest, index: int) -> str:
 
 
 class GatedEngine(FakeEngine):
-    """A fake whose calls from number ``block_from`` (0-based) on wait until ``release`` is set."""
+    """A fake whose calls from number ``block_from`` (0-based) on wait until ``release`` is set
+    (it does not stream, so every sample goes through ``generate``)."""
 
     def __init__(self, script, *, block_from: int) -> None:  # type: ignore[no-untyped-def]
         super().__init__(script)
+        self.capabilities = dataclasses.replace(self.capabilities, streams=False)
         self.block_from = block_from
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
@@ -46,10 +49,11 @@ class GatedEngine(FakeEngine):
 
 
 class SlowEngine(FakeEngine):
-    """A fake that takes ``delay`` seconds per call."""
+    """A fake that takes ``delay`` seconds per call (it does not stream, so every call is ``generate``)."""
 
     def __init__(self, script, *, delay: float) -> None:  # type: ignore[no-untyped-def]
         super().__init__(script)
+        self.capabilities = dataclasses.replace(self.capabilities, streams=False)
         self.delay = delay
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
@@ -135,7 +139,8 @@ async def test_interrupt_during_a_step_keeps_earlier_steps() -> None:
     result = run.result()
     assert result.stop_reason == "interrupted"
     assert [c.index for c in result.candidates] == [0, 1]
-    assert len(result.trace) == 1
+    assert [entry["action"] for entry in result.trace] == ["sample", "interrupt"]
+    assert result.trace[1]["signals"] == [{"signal": 1, "mode": "hard"}] and result.trace[1]["samples"] == []
     assert result.answer == "0"
     assert engine.cancelled == 1  # the step in progress was cancelled
     assert not await run.step()

@@ -7,6 +7,7 @@ Every test serves a scripted :class:`FakeEngine` (or a small fake defined here) 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -51,7 +52,16 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-class SlowEngine(FakeEngine):
+class GenerateOnly(FakeEngine):
+    """A FakeEngine that does not stream: its streams (a watched run's samples) go through its
+    ``generate``, which the fakes below override."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.capabilities = dataclasses.replace(self.capabilities, streams=False)
+
+
+class SlowEngine(GenerateOnly):
     """A FakeEngine whose every call takes ``delay`` seconds; counts calls in flight."""
 
     def __init__(self, script: Script, delay: float) -> None:
@@ -69,7 +79,7 @@ class SlowEngine(FakeEngine):
             self.active -= 1
 
 
-class GatedEngine(FakeEngine):
+class GatedEngine(GenerateOnly):
     """Holds every call until ``release`` is set (threading events: the server has its own thread)."""
 
     def __init__(self, script: Script) -> None:
@@ -84,7 +94,7 @@ class GatedEngine(FakeEngine):
         return await super().generate(requests)
 
 
-class DownEngine(FakeEngine):
+class DownEngine(GenerateOnly):
     """A backend that cannot be reached."""
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
@@ -232,7 +242,8 @@ def test_stepwise_stream_skips_progress_comments(client: openai.OpenAI) -> None:
         )
     )
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == voting_text(5, 0)
-    assert len(chunks) == 3  # role, content, finish: the comments are not chunks
+    answer_chunks = [c for c in chunks if not (c.choices[0].delta.model_extra or {}).get("reasoning_content")]
+    assert len(answer_chunks) == 3  # role, content, finish (and the reasoning): the comments are not chunks
 
 
 async def test_async_stream(server: AppServer) -> None:
@@ -270,12 +281,14 @@ def test_raw_sse_has_progress_comments_then_the_answer(server: AppServer) -> Non
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     first_content = next(
-        i for i, line in enumerate(lines) if voting_text(5, 0).split()[0] in line and "content" in line
+        i for i, line in enumerate(lines) if voting_text(5, 0).split()[0] in line and '"content"' in line
     )
     last_comment = max(i for i, line in enumerate(lines) if line.startswith(": ponder "))
     assert last_comment < first_content  # progress while pondering, the answer after
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == voting_text(5, 0)
     assert all(line.startswith((": ponder ", "data: ")) for line in lines)
+    reasoning = "".join(c["choices"][0]["delta"].get("reasoning_content", "") for c in chunks)
+    assert all(voting_text(5, i) in reasoning for i in range(3))  # each sample, as it was generated
 
 
 def test_stream_failure_is_an_error_event() -> None:
@@ -403,8 +416,8 @@ def test_bad_alias_is_400_naming_it(client: openai.OpenAI, model: str, named: st
         ({"max_tokens": 5000}, "max_tokens=5000"),
         ({"max_completion_tokens": 5000}, "max_tokens=5000"),
         ({"max_tokens": 0}, "max_tokens"),
-        ({"stop": ["\n"]}, "stop"),
-        ({"stop": "###"}, "stop"),
+        ({"stop": [""]}, "stop[0]"),
+        ({"stop": [str(i) for i in range(17)]}, "at most 16 stop strings"),
     ],
 )
 def test_invalid_requests_are_400_naming_the_problem(

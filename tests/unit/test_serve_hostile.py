@@ -10,6 +10,7 @@ on 127.0.0.1.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -39,6 +40,7 @@ class BurningEngine(FakeEngine):
 
     def __init__(self, limit: float = 10.0) -> None:
         super().__init__([ANSWER])
+        self.capabilities = dataclasses.replace(self.capabilities, streams=False)  # streams go through generate
         self.limit = limit
         self.entered, self.release, self.finished = threading.Event(), threading.Event(), threading.Event()
 
@@ -54,6 +56,10 @@ class BurningEngine(FakeEngine):
 
 class BrokenEngine(FakeEngine):
     """Fails in a way ponder does not expect (a bug, not a PonderError)."""
+
+    def __init__(self, script: list[str]) -> None:
+        super().__init__(script)
+        self.capabilities = dataclasses.replace(self.capabilities, streams=False)  # streams go through generate
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         self.calls += 1

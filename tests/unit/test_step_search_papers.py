@@ -96,10 +96,11 @@ def guess_prm() -> ScriptedPRM:
 
 async def test_beam_search_runs_until_no_beam_is_left() -> None:
     """N=4, M=4 (one beam): 2 guesses finish at each of the first two steps, so N solutions have
-    finished while a beam is still live. search-and-learn goes on; stopping there answers 7."""
+    finished while a beam is still live. search-and-learn goes on; with ``sort_completed`` the
+    later, better-scored solutions win (stopping at N finished would answer 7)."""
     result = await ponder.asolve(
         QUESTION, engine=FakeEngine(early_finishers, fork=True), strategy="beam-search", scorers={"p": guess_prm()},
-        budget=4, seed=0, max_tokens=200, options={"prm": "p", "width": 4},
+        budget=4, seed=0, max_tokens=200, options={"prm": "p", "width": 4, "sort_completed": True},
     )  # fmt: skip
     finished = [sum(e["finished"] for e in result.trace[: i + 1]) for i in range(len(result.trace))]
     assert finished[1] == 4 and result.trace[1]["kept"]  # N finished, one beam still live ...
@@ -108,10 +109,21 @@ async def test_beam_search_runs_until_no_beam_is_left() -> None:
     assert len(result.candidates) <= 4  # the top N finished
 
 
+async def test_beam_search_decides_over_the_first_n_to_finish_by_default() -> None:
+    """search-and-learn's default (``sort_completed=False``) keeps ``completed_beams[:n]``: the
+    first N to finish, here the four early guesses, however well later solutions score."""
+    result = await ponder.asolve(
+        QUESTION, engine=FakeEngine(early_finishers, fork=True), strategy="beam-search", scorers={"p": guess_prm()},
+        budget=4, seed=0, max_tokens=200, options={"prm": "p", "width": 4},
+    )  # fmt: skip
+    assert len(result.trace) == 3  # the search still runs until no beam is left
+    assert result.answer == "7" and {c.answer for c in result.candidates} == {"7"}
+
+
 async def test_beam_search_votes_over_the_top_n_finished() -> None:
     result = await ponder.asolve(
         QUESTION, engine=FakeEngine(early_finishers, fork=True), strategy="beam-search", scorers={"p": guess_prm()},
-        budget=4, seed=0, max_tokens=200, options={"prm": "p", "width": 4, "answer": "vote"},
+        budget=4, seed=0, max_tokens=200, options={"prm": "p", "width": 4, "answer": "vote", "sort_completed": True},
     )  # fmt: skip
     assert result.answer == "12"
     assert result.votes["12"] == pytest.approx(4 * 0.95)  # the 4 boxed-12 solutions outrank the 4 guesses
@@ -227,3 +239,24 @@ def test_compiled_patterns_are_cached_and_named() -> None:
     assert compile_pattern(r"\d+", "answer_pattern") is compile_pattern(r"\d+", "answer_pattern")
     assert compile_pattern(r"\d+", "answer_pattern").search("x 12")
     assert StepParams(answer_pattern="broad").answer_regex().source == ANSWER_PATTERNS["broad"]
+
+
+async def test_beam_search_does_not_end_a_solution_on_a_boxed_step_but_dvts_does() -> None:
+    """search-and-learn's beam search completes a beam at EOS or a cap only; its DVTS prunes on boxed{."""
+
+    def boxed_then_more(request: GenerationRequest, index: int) -> str:
+        done = [s for s in request.assistant_prefix.split("\n\n") if s]
+        return "So \\boxed{7}.\n\nmore" if not done else "Then \\boxed{12}."
+
+    prm = ScriptedPRM(lambda q, steps: [0.5] * len(steps))
+    options = {"prm": "p", "width": 2}
+    beam = await ponder.asolve(
+        QUESTION, engine=FakeEngine(boxed_then_more, fork=True), strategy="beam-search", scorers={"p": prm},
+        budget=2, seed=0, max_tokens=200, options=options,
+    )  # fmt: skip
+    assert beam.trace[0]["finished"] == 0 and len(beam.trace) == 2 and beam.answer == "12"
+    dvts = await ponder.asolve(
+        QUESTION, engine=FakeEngine(boxed_then_more, fork=True), strategy="dvts", scorers={"p": prm},
+        budget=2, seed=0, max_tokens=200, options=options,
+    )  # fmt: skip
+    assert dvts.answer == "7"

@@ -142,6 +142,7 @@ async def test_to_dict_is_json_ready() -> None:
         "scorer_calls",
         "scorer_tokens",
         "scorer_prompt_tokens_computed",
+        "interrupt_tokens",
     }
     assert data["usage"]["engine_calls"] == 1
 

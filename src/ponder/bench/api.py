@@ -11,6 +11,7 @@ from typing import Any
 
 from ponder import __version__
 from ponder.bench.datasets import load_problems
+from ponder.bench.interrupts import canonical, parse_interrupt
 from ponder.bench.runner import check_workers, file_sha256, run_benchmark
 from ponder.bench.store import BenchStore
 from ponder.bench.types import Config, ConfigTotals, Problem
@@ -75,8 +76,9 @@ async def abench(
     progress: bool = True,
     workers: int = 1,
     deterministic: bool = False,
+    interrupts: Sequence[str] = ("",),
 ) -> list[ConfigTotals]:
-    """Benchmark every strategy x budget x seed x temperature on a data set, storing results in
+    """Benchmark every strategy x budget x seed x temperature (x interrupt) on a data set, storing results in
     ``db`` (resuming what an earlier run stored). ``dataset`` is a built-in name, a JSONL path or
     ``hf:NAME[:SPLIT]``; ``fields`` maps ``question_field``, ``answer_field``, ``id_field``,
     ``grader`` for custom data. Options are checked against every strategy before anything runs.
@@ -89,8 +91,15 @@ async def abench(
     engine passed in must have been created deterministic. An engine made deterministic by its own
     option (``engine_options={"deterministic": True}``, or a passed engine whose ``info.details``
     say so) makes the run deterministic too. The run's metadata records the mode, and a
-    configuration already stored by a run of the other mode is refused rather than mixed."""
+    configuration already stored by a run of the other mode is refused rather than mixed.
+
+    ``interrupts`` are interrupt specs (``""`` or ``none``, ``hard@0.3``, ``soft@0.5``,
+    ``update@0.5:FIELD``: :mod:`ponder.bench.interrupts`); each configuration runs under each, the
+    uninterrupted one first, so that the interrupted ones find its rows for their interrupt points."""
     check_workers(workers)
+    specs = sorted(dict.fromkeys(canonical(spec) for spec in interrupts), key=lambda spec: spec != "")
+    if not specs:
+        raise InvalidInputError("give at least one interrupt spec (none for uninterrupted runs)")
     if not strategies or not budgets or not seeds or not temperatures:
         raise InvalidInputError("give at least one strategy, budget, seed and temperature")
     if any(b < 1 for b in budgets) or max_tokens < 1 or (limit is not None and limit < 1):
@@ -101,13 +110,14 @@ async def abench(
         get_strategy(name, options)
     named: dict[str, Any] = dict(fields or {})  # question_field, answer_field, id_field, grader
     problems = load_problems(dataset, limit=limit, **named)
+    _check_update_fields(problems, specs)
     store = BenchStore(db)  # a database that cannot be written fails here, before a model is loaded
     try:
         return await _run_on_engine(
             store,
             problems,
             dataset=dataset,
-            grid=list(product(strategies, budgets, seeds, temperatures)),
+            grid=list(product(strategies, budgets, seeds, temperatures, specs)),
             options=dict(options or {}),
             limit=limit,
             max_tokens=max_tokens,
@@ -122,12 +132,26 @@ async def abench(
         store.close()
 
 
+def _check_update_fields(problems: Sequence[Problem], specs: Sequence[str]) -> None:
+    """Refuse update specs whose field some problem lacks, before anything runs."""
+    for text in specs:
+        spec = parse_interrupt(text)
+        if spec is None or spec.mode != "update":
+            continue
+        lacking = [p.id for p in problems if spec.field not in p.data]
+        if lacking:
+            raise InvalidInputError(
+                f"--interrupt {text}: problem {lacking[0]} has no field {spec.field!r} "
+                f"({len(lacking)} of {len(problems)} lack it; the gsm8k-updates set has 'update')"
+            )
+
+
 async def _run_on_engine(
     store: BenchStore,
     problems: list[Problem],
     *,
     dataset: str,
-    grid: list[tuple[str, int, int, float | None]],
+    grid: list[tuple[str, int, int, float | None, str]],
     options: dict[str, Any],
     limit: int | None,
     max_tokens: int,
@@ -168,8 +192,9 @@ async def _run_on_engine(
                 engine=info.name,
                 model=info.model,
                 options=tuple(sorted(options.items())),
+                interrupt=interrupt,
             )
-            for s, b, seed, t in grid
+            for s, b, seed, t, interrupt in grid
         ]
         _check_consistent_mode(store, configs, deterministic)
         run_id = store.start_run(

@@ -76,6 +76,16 @@ BUILTIN: dict[str, DatasetSpec] = {
         licence=MIT,
         source="GSM8K test split (Cobbe et al., 2021), https://github.com/openai/grade-school-math",
     ),
+    "gsm8k-updates": DatasetSpec(
+        "gsm8k_updates.jsonl",
+        verbatim("question"),
+        field("answer"),
+        "math",
+        about="GSM8K test problems with an update changing one number, its gold recomputed (707; fields "
+        "update, update_answer: bench --interrupt update@P:update)",
+        licence=MIT,
+        source="derived from the GSM8K test split (Cobbe et al., 2021) by scripts/build_gsm8k_updates.py",
+    ),
     "math500": DatasetSpec(
         "math500.jsonl",
         verbatim("question"),

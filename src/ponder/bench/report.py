@@ -26,6 +26,7 @@ import numpy as np
 
 from ponder.bench.report_curves import EPSILON, curves_markdown
 from ponder.bench.report_html import write_html
+from ponder.bench.report_interrupts import interrupt_groups, interrupts_markdown, write_interrupt_plot
 from ponder.bench.report_plot import write_plot
 from ponder.bench.report_saturation import BudgetSaturation, budget_saturations, saturation_markdown
 from ponder.bench.report_table import write_markdown
@@ -35,6 +36,7 @@ from ponder.core.errors import InvalidInputError
 from ponder.core.seeding import derive_seed
 
 LEVEL = 0.95  # confidence level of every interval in a report
+INTERRUPTS_PNG = "interrupts.png"  # accuracy against the interrupt point, when configurations ran under interrupts
 _CHUNK = 4_000_000  # at most this many resampled indices in memory at once
 
 
@@ -263,7 +265,8 @@ def write_report(
     """Write ``report.md``, ``accuracy_vs_tokens.png`` and ``report.html`` for a benchmark database
     (``report.md`` ends with the runs that filled it: :func:`runs_markdown`). All three show each
     configuration family's saturation budget (:func:`saturation_budgets`), which the returned
-    :class:`ReportFiles` carries too.
+    :class:`ReportFiles` carries too. When configurations ran under interrupts, ``report.md`` has
+    an ``Interrupts`` section and ``interrupts.png`` is drawn (:mod:`ponder.bench.report_interrupts`).
 
     ``baseline`` is a configuration label; when given, each other configuration's row shows its
     paired accuracy difference against it. Raises :class:`InvalidInputError` when the database is
@@ -281,6 +284,10 @@ def write_report(
     saturation = tuple(budget_saturations(loaded))
     extra = saturation_markdown(saturation)
     extra += curves_markdown(loaded, _labels([config for config, _ in loaded]), seed=seed)
+    interrupted = interrupt_groups(loaded, _labels([config for config, _ in loaded]))
+    if interrupted:
+        write_interrupt_plot(out / INTERRUPTS_PNG, interrupted)
+    extra += interrupts_markdown(interrupted, INTERRUPTS_PNG)
     extra += runs_markdown(_stored_runs(Path(db_path)))
     if extra:
         with files.markdown.open("a", encoding="utf-8") as handle:

@@ -128,6 +128,7 @@ def _family_key(config: StoredConfig) -> tuple[object, ...]:
         config.max_tokens,
         config.engine,
         config.model,
+        config.interrupt,  # runs under an interrupt are a family of their own
     )
 
 

@@ -21,6 +21,10 @@ problem) is stored as a failed result with the reason, so a rerun does not retry
 other problems go on; an engine that cannot serve at all stops the run: the problems in flight
 are cancelled and store nothing (those that had already finished are stored). Cancelling the run
 (Ctrl-C) cancels the problems in flight the same way; nothing stored is lost.
+
+A configuration with an interrupt spec solves each problem as an interrupted run
+(:mod:`ponder.bench.interrupts`), its point taken from the same configuration's stored
+uninterrupted row for that problem when there is one.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,6 +41,7 @@ from tqdm import tqdm
 
 from ponder.api import asolve
 from ponder.bench.graders import grade, task_for
+from ponder.bench.interrupts import parse_interrupt, reference_tokens, solve_interrupted
 from ponder.bench.store import BenchStore
 from ponder.bench.types import BenchRow, CandidateRow, Config, ConfigTotals, Problem
 from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, PonderError
@@ -129,15 +135,36 @@ def failed_record(problem: Problem, error: PonderError, seconds: float) -> Bench
     )
 
 
-async def solve_one(engine: Engine, problem: Problem, config: Config, *, fresh_cache: bool = False) -> BenchRow:
+async def solve_one(
+    engine: Engine,
+    problem: Problem,
+    config: Config,
+    *,
+    fresh_cache: bool = False,
+    references: Mapping[str, float] | None = None,
+) -> BenchRow:
     """One problem under one configuration, graded (a bad-input error becomes a failed row);
     ``fresh_cache`` first empties the engine's cache (when it has one to reset), so that the row
-    does not depend on what ran before it (see the module docstring)."""
+    does not depend on what ran before it (see the module docstring). ``references``: the
+    reasoning length of each problem's uninterrupted row, for a configuration with an interrupt."""
     started = time.perf_counter()
     reset = getattr(engine, "reset_cache", None)
     if fresh_cache and callable(reset):
         await asyncio.to_thread(reset)
+    spec = parse_interrupt(config.interrupt)
     try:
+        if spec is not None:
+            graded, result, entry = await solve_interrupted(
+                engine,
+                problem,
+                config,
+                spec,
+                reference=(references or {}).get(problem.id),
+                task=task_for(problem.grader),
+                scorers=scorers_for(problem),
+            )
+            row = await asyncio.to_thread(record_for, graded, result)
+            return replace(row, trace=(*row.trace, entry))
         result = await asolve(
             problem.question,
             engine=engine,
@@ -164,10 +191,16 @@ def check_workers(workers: int) -> None:
 
 
 async def solve_concurrently(
-    engine: Engine, problems: Sequence[Problem], config: Config, *, workers: int, on_row: Callable[[BenchRow], None]
+    engine: Engine,
+    problems: Sequence[Problem],
+    config: Config,
+    *,
+    workers: int,
+    on_row: Callable[[BenchRow], None],
+    references: Mapping[str, float] | None = None,
 ) -> None:
     """Solve ``problems`` under ``config``, ``workers`` at a time, calling ``on_row`` (on the event
-    loop) with each row as soon as its problem finishes.
+    loop) with each row as soon as its problem finishes (``references``: see :func:`solve_one`).
 
     An error escaping a solve (the engine cannot serve) cancels the problems in flight and is
     raised once the rows finished by then have been passed on; so is cancelling this coroutine.
@@ -182,7 +215,7 @@ async def solve_concurrently(
             problem = next(remaining, None)
             if problem is None:
                 return
-            solving = solve_one(engine, problem, config, fresh_cache=workers == 1)
+            solving = solve_one(engine, problem, config, fresh_cache=workers == 1, references=references)
             task = asyncio.create_task(solving, name=f"ponder bench {problem.id}")
             order[task] = len(order)
             pending.add(task)
@@ -217,6 +250,16 @@ async def solve_concurrently(
         if pending:
             await asyncio.wait(pending)
         harvest(finished | {task for task in pending if task.done() and not task.cancelled()})
+
+
+def uninterrupted_lengths(store: BenchStore, config: Config) -> dict[str, float]:
+    """Each problem's reasoning length (:func:`~ponder.bench.interrupts.reference_tokens`) in the
+    stored rows of ``config`` without its interrupt (empty when none is stored)."""
+    stored = store.stored_config_id(replace(config, interrupt=""))
+    if stored is None:
+        return {}
+    lengths = {row.problem_id: reference_tokens(row) for row in store.results(stored)}
+    return {problem: length for problem, length in lengths.items() if length is not None}
 
 
 class _Tally:
@@ -263,8 +306,9 @@ async def run_benchmark(
         stored &= wanted
         bar = tqdm(total=len(todo), desc=config.label, unit="problem", disable=not progress or not todo, leave=True)
         tally = _Tally(store, config_id, bar, done=len(stored), correct=correct)
+        references = uninterrupted_lengths(store, config) if config.interrupt else None
         try:
-            await solve_concurrently(engine, todo, config, workers=workers, on_row=tally.commit)
+            await solve_concurrently(engine, todo, config, workers=workers, on_row=tally.commit, references=references)
         finally:
             bar.close()
         correct = tally.correct

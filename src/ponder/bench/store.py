@@ -1,6 +1,6 @@
 """The benchmark store: one SQLite file holding runs, configurations and per-problem results.
 
-Schema (version 3, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
+Schema (version 4, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files):
 
 - ``runs``: one row per ``ponder bench`` invocation: ponder version, data set, engine, model, the
   model file's SHA-256 (when it is a local file), settings (JSON: limit, max tokens, options,
@@ -8,7 +8,8 @@ Schema (version 3, kept in ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades 
   it read as not deterministic, which they were not); read back with :meth:`BenchStore.runs`.
 - ``configs``: one row per configuration (data set, strategy, options, budget, seed, temperature,
   max tokens, engine, model), identified by ``key``, its canonical JSON; ``label`` names it in
-  reports (``self-consistency@8 T=0.8 seed=0``).
+  reports (``self-consistency@8 T=0.8 seed=0``). Version 4 added ``interrupt``, the configuration's
+  interrupt spec (``hard@0.3``; ``""`` for none, as in every older row: :mod:`ponder.bench.interrupts`).
 - ``results``: one row per problem per configuration (primary key ``(config_id, problem_id)``):
   the answer and whether it is correct, every candidate (text, answer, correct, score, tokens,
   finish reason, evidence) as JSON, votes and trace as JSON, usage and seconds: a
@@ -41,7 +42,7 @@ from typing import Any
 from ponder.bench.types import ROW_FIELDS, BenchRow, Config, StoredConfig
 from ponder.core.errors import InvalidInputError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE runs (
@@ -68,6 +69,9 @@ MIGRATIONS: dict[int, str] = {
     """,
     3: """
     ALTER TABLE results ADD COLUMN scorer_prompt_tokens_computed INTEGER NOT NULL DEFAULT 0;
+    """,
+    4: """
+    ALTER TABLE configs ADD COLUMN interrupt TEXT NOT NULL DEFAULT '';
     """,
 }
 
@@ -241,7 +245,7 @@ class BenchStore:
         with _guard(self.path, "write"), self.db:
             cursor = self.db.execute(
                 "INSERT INTO configs (run_id, key, label, dataset, strategy, options, budget, seed, temperature,"
-                " max_tokens, engine, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " max_tokens, engine, model, interrupt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     config.key,
@@ -255,9 +259,15 @@ class BenchStore:
                     config.max_tokens,
                     config.engine,
                     config.model,
+                    config.interrupt,
                 ),
             )
         return _row_id(cursor)
+
+    def stored_config_id(self, config: Config) -> int | None:
+        """The id of ``config`` when it is stored (nothing is added)."""
+        row = self.db.execute("SELECT id FROM configs WHERE key = ?", (config.key,)).fetchone()
+        return None if row is None else int(row["id"])
 
     def done(self, config_id: int) -> set[str]:
         """Problem ids already stored for a configuration."""

@@ -39,7 +39,9 @@ class Problem:
 
 @dataclass(frozen=True)
 class Config:
-    """One configuration to benchmark."""
+    """One configuration to benchmark. ``interrupt`` is an interrupt spec (``hard@0.3``,
+    ``soft@0.5``, ``update@0.5:FIELD``: :mod:`ponder.bench.interrupts`), ``""`` for none; it is
+    part of the key and the label only when set, so configurations stored before it keep theirs."""
 
     dataset: str
     strategy: str
@@ -50,6 +52,7 @@ class Config:
     engine: str
     model: str
     options: tuple[tuple[str, Any], ...] = ()
+    interrupt: str = ""
 
     @property
     def key(self) -> str:
@@ -65,6 +68,8 @@ class Config:
             "model": self.model,
             "options": dict(self.options),
         }
+        if self.interrupt:
+            fields["interrupt"] = self.interrupt
         return json.dumps(fields, sort_keys=True)
 
     @property
@@ -72,7 +77,8 @@ class Config:
         """How reports name it: ``self-consistency@8 T=0.8 seed=0``."""
         options = "".join(f" {k}={v}" for k, v in self.options)
         temperature = "" if self.temperature is None else f" T={self.temperature:g}"
-        return f"{self.strategy}@{self.budget}{options}{temperature} seed={self.seed}"
+        interrupt = f" {self.interrupt}" if self.interrupt else ""
+        return f"{self.strategy}@{self.budget}{options}{temperature} seed={self.seed}{interrupt}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class StoredConfig:
     max_tokens: int
     engine: str
     model: str
+    interrupt: str = ""  # "" in rows stored before interrupts (schema 3)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredConfig:
@@ -111,6 +118,7 @@ class StoredConfig:
             max_tokens=int(row["max_tokens"]),
             engine=str(row["engine"]),
             model=str(row["model"]),
+            interrupt=str(row.get("interrupt") or ""),
         )
 
     @property
@@ -126,6 +134,7 @@ class StoredConfig:
             engine=self.engine,
             model=self.model,
             options=tuple(self.options.items()),
+            interrupt=self.interrupt,
         )
 
 

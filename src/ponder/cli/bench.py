@@ -10,7 +10,7 @@ import click
 
 from ponder.bench.api import DeterminismWarning
 from ponder.bench.api import bench as run_bench
-from ponder.bench.report import write_report
+from ponder.bench.report import INTERRUPTS_PNG, write_report
 from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.failure import fail
 from ponder.core.errors import InvalidInputError, PonderError
@@ -66,6 +66,15 @@ def _warn(
     "serves one solve at a time (so --workers > 1 is allowed but gains little); an engine without "
     "such a mode (a server) must be set up for it itself. Recorded in the run's metadata",
 )
+@click.option(
+    "--interrupt",
+    "interrupt",
+    default="none",
+    show_default=True,
+    help="comma-separated interrupts to run each configuration under: none, hard@P, soft@P, "
+    "update@P:FIELD[:GOLD_FIELD] (P: a fraction of the uninterrupted run's length when stored, else of "
+    "--max-tokens; none runs first), e.g. none,hard@0.2,soft@0.5,update@0.5:update",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def bench(
     dataset: str,
@@ -84,6 +93,7 @@ def bench(
     engine: EngineSpec,
     workers: int,
     deterministic: bool,
+    interrupt: str,
     quiet: bool,
 ) -> None:
     """Benchmark strategies x budgets x seeds on DATASET (a built-in name, a JSONL path or hf:NAME)."""
@@ -119,6 +129,7 @@ def bench(
                 progress=not quiet,
                 workers=workers,
                 deterministic=deterministic,
+                interrupts=_list(str, interrupt, "interrupt") or ["none"],
             )
     except PonderError as exc:
         fail(str(exc))
@@ -144,3 +155,6 @@ def report(db: str, out: str, baseline: str | None) -> None:
     except PonderError as exc:
         fail(str(exc))
     click.echo(f"wrote {files.markdown}, {files.png} and {files.html}")
+    interrupts = files.markdown.parent / INTERRUPTS_PNG
+    if interrupts.is_file():
+        click.echo(f"and {interrupts} (accuracy against the interrupt point)")

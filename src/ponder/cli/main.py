@@ -2,33 +2,40 @@
 
 ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
              [-E ENGINE_OPTION=VALUE ...]
-             [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json]
+             [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json] [--quiet] [--html FILE]
 ponder strategies
 ponder engines
 ponder datasets [--json]
 ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
+ponder view DB [--config ID_OR_LABEL] [--problem ID] [--out FILE]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import click
+from rich.console import Console
 
 from ponder import __version__
-from ponder.api import solve as solve_question
 from ponder.cli.bench import bench, report
 from ponder.cli.datasets import datasets
 from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.engines import engines
 from ponder.cli.failure import fail
+from ponder.cli.interrupt import solve_interruptibly
+from ponder.cli.live import LiveView, wants_live
 from ponder.cli.render import format_result
 from ponder.cli.route import route
 from ponder.cli.serve import serve
+from ponder.cli.view import view
 from ponder.core.errors import PonderError
 from ponder.core.params import describe
 from ponder.engines.named import EngineSpec
 from ponder.registry import available
+from ponder.view import write_result_page
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,6 +73,14 @@ def cli() -> None:
 @click.option("--token-budget", type=int, default=None, help="stop after this many generated tokens")
 @click.option("--time-budget", type=float, default=None, help="stop after this many seconds, keeping the best answer")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--quiet", "-q", is_flag=True, help="no live view of the samples (it shows only on a terminal)")
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="also write the run (samples, votes, tree, usage) as an HTML page",
+)
 def solve(
     question: str,
     strategy: str,
@@ -80,29 +95,41 @@ def solve(
     token_budget: int | None,
     time_budget: float | None,
     as_json: bool,
+    quiet: bool,
+    html: str | None,
 ) -> None:
-    """Answer QUESTION, spending up to BUDGET generations."""
+    """Answer QUESTION, spending up to BUDGET generations. Ctrl-C once: answer now from the partial
+    reasoning; twice: abort. On a terminal a live view shows the samples growing and the vote
+    (--quiet: not)."""
+    view = LiveView(Console(file=sys.stdout)) if wants_live(quiet=quiet, as_json=as_json, stream=sys.stdout) else None
     try:
-        result = solve_question(
-            question,
-            strategy=strategy,
-            options=parse_options(options),
-            budget=budget,
-            engine=engine.name,
-            engine_options=engine.options,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            task=task,
-            token_budget=token_budget,
-            time_budget=time_budget,
-            pipeline=pipeline,
-        )
+        with view or contextlib.nullcontext():
+            result = solve_interruptibly(
+                question,
+                strategy=strategy,
+                options=parse_options(options),
+                budget=budget,
+                engine=engine.name,
+                engine_options=engine.options,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                task=task,
+                token_budget=token_budget,
+                time_budget=time_budget,
+                pipeline=pipeline,
+                on_start=view.attach if view is not None else None,
+            )
     except PonderError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted")
     click.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else format_result(result))
+    if html is not None:
+        try:
+            write_result_page(result, html)
+        except PonderError as exc:
+            fail(str(exc))
 
 
 @cli.command()
@@ -127,6 +154,7 @@ cli.add_command(serve)
 cli.add_command(bench)
 cli.add_command(report)
 cli.add_command(route)
+cli.add_command(view)
 cli.add_command(datasets)
 
 

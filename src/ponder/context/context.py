@@ -5,7 +5,11 @@ settings, the run's :class:`~ponder.core.ledger.Ledger` (the one thing that spen
 engines and scorers the step may call. Every generation goes through :meth:`StepContext.sample`,
 :meth:`StepContext.sample_each`, :meth:`StepContext.stream` (new samples: charged to the ledger,
 which hands out their identities), :meth:`StepContext.extend` or :meth:`StepContext.generate_each` (continuations of
-samples already paid for); every call is metered into the ledger.
+samples already paid for); every call is metered into the ledger. A watcher attached with
+:meth:`StepContext.watch` hears every sample grow (:mod:`ponder.context.watch`). The run's
+:class:`~ponder.context.interrupts.Interrupts` (shared with sub-contexts) reaches every stream a
+context opens (:mod:`ponder.context.interruptible`); after a hard interrupt, asking for new
+generations raises :class:`~ponder.context.interrupts.RunInterrupted`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ponder.answers import AnswerTask
+from ponder.context.interruptible import LiveStream
+from ponder.context.interrupts import Interrupts
 from ponder.context.metered import MeteredEngine, MeteredStream
 from ponder.context.scorers import RunScorers
+from ponder.context.watch import SampleWatch, Watcher, streams_alike
 from ponder.core.budget import Budget
 from ponder.core.confidence import token_confidence
 from ponder.core.ledger import Ledger
@@ -70,8 +77,10 @@ class StepContext:
         history: Sequence[Message] = (),
         scorers: Mapping[str, Scorer] | None = None,
         engines: Mapping[str, Engine] | NamedEngines | None = None,
+        interrupts: Interrupts | None = None,
     ) -> None:
-        self.question = question
+        self.asked = question  # the question as asked; `question` adds the updates a run received
+        self.interrupts = interrupts or Interrupts()
         self.history = tuple(history)
         self.settings = settings
         self.task = task
@@ -82,6 +91,13 @@ class StepContext:
         self._children: list[StepContext] = []  # sub-contexts: their PRMs count and close here too
         self._owns_named = not isinstance(engines, NamedEngines)
         self._named = engines if isinstance(engines, NamedEngines) else NamedEngines(engines)
+        self._watch: SampleWatch | None = None
+
+    @property
+    def question(self) -> str:
+        """The question as samples starting now see it: as asked, then any updates
+        (:meth:`Interrupts.question <ponder.context.interrupts.Interrupts.question>`)."""
+        return self.interrupts.question(self.asked)
 
     @property
     def budget(self) -> Budget:
@@ -106,6 +122,23 @@ class StepContext:
         if self._owns_named:
             await self._named.aclose()
 
+    def watch(self, watcher: Watcher) -> None:
+        """Publish every generator sample of this context and its sub-contexts to ``watcher`` as it
+        grows (:mod:`ponder.context.watch`). The samples are the same with and without a watcher:
+        :meth:`sample` then draws through the engine's stream only where that returns the same
+        samples (:func:`~ponder.context.watch.streams_alike`)."""
+        self._watch = SampleWatch(watcher, self.task.extract)
+        for child in self._children:
+            child._watch = self._watch.child()
+
+    def _publish(self, request: GenerationRequest, row: Sequence[Completion], identity: int | None = None) -> None:
+        """Samples that arrived whole, to the watcher (sample ``i`` is identity ``first_index + i``)."""
+        if self._watch is None:
+            return
+        for completion in row:
+            first = request.first_index if identity is None else identity
+            self._watch.whole(first + completion.index, completion, request.assistant_prefix)
+
     def named_engine(self, name: str) -> Engine:
         """The engine ``name`` resolves to: one the caller passed under it, else one created from
         the spec ``name`` on first use (:mod:`ponder.engines.named`) and closed with the run."""
@@ -125,7 +158,7 @@ class StepContext:
         budgets, charged to this context's ledger as it spends), with ``settings`` (e.g. a
         derived seed) if given, generating on ``engine`` if given (else this context's)."""
         sub = StepContext(
-            self.question,
+            self.asked,
             engine or self.engine.engine,
             settings or self.settings,
             self.task,
@@ -134,7 +167,10 @@ class StepContext:
             history=self.history,
             scorers=self.scorers.given(),
             engines=self._named,
+            interrupts=self.interrupts,
         )
+        if self._watch is not None:
+            sub._watch = self._watch.child()
         self._children.append(sub)
         return sub
 
@@ -165,7 +201,10 @@ class StepContext:
     ) -> list[Candidate]:
         """Draw ``n`` new generations of one chat (the question's, or ``messages``) as candidates,
         in one request. The ledger charges them and names their identities, so batches drawn
-        step by step are the same samples one big batch would draw."""
+        step by step are the same samples one big batch would draw. With a watcher, or in a run
+        whose interrupts reach ``sample`` (``Interrupts.streams``), they are drawn through the
+        engine's stream where that returns the same samples."""
+        self.interrupts.check()
         identities = self.ledger.spend(n)
         request = GenerationRequest(
             messages=messages or self.messages(),
@@ -180,7 +219,12 @@ class StepContext:
             stop=stop,
             top_logprobs=top_logprobs,
         )
-        [completions] = await self.engine.generate([request])
+        streamed = self._watch is not None or self.interrupts.streams
+        if streamed and streams_alike(self.engine.capabilities, request):
+            completions = await self._live(request).completions()
+        else:
+            [completions] = await self.engine.generate([request])
+            self._publish(request, completions)
         prompt = reply_prompt(request)
         return [self.candidate(c, identities.start + c.index, prompt=prompt) for c in completions]
 
@@ -193,11 +237,13 @@ class StepContext:
         max_tokens: int | None = None,
         messages: tuple[Message, ...] | None = None,
         stop: tuple[str, ...] = (),
-    ) -> tuple[MeteredStream, range]:
+    ) -> tuple[LiveStream, range]:
         """Start ``n`` new generations of one chat as a stream (watch each sample grow, stop any
         one of it: :mod:`ponder.engines.streaming`), and their identities; charged to the ledger
         like :meth:`sample`. Turn a finished sample into a candidate with :meth:`candidate`
-        (``prompt=reply_prompt(stream.request)`` lets judges reuse its cached chat)."""
+        (``prompt=reply_prompt(stream.request)`` lets judges reuse its cached chat). The run's
+        interrupts reach its samples (:mod:`ponder.context.interruptible`)."""
+        self.interrupts.check()
         identities = self.ledger.spend(n)
         request = GenerationRequest(
             messages=messages or self.messages(),
@@ -210,7 +256,24 @@ class StepContext:
             stop=stop,
             top_logprobs=top_logprobs,
         )
-        return self.engine.stream(request), identities
+        return self._live(request), identities
+
+    def _live(self, request: GenerationRequest) -> LiveStream:
+        """The engine's stream of ``request``, reached by the run's interrupts."""
+
+        def resume(continued: GenerationRequest, prefix: str, tokens: int) -> MeteredStream:
+            if self._watch is not None:  # the sample goes on from its text so far
+                self._watch.started(continued.first_index, prefix, tokens)
+            return self.engine.stream(continued, self._watch)
+
+        return LiveStream(
+            self.engine.stream(request, self._watch),
+            self.interrupts,
+            resume,
+            self.engine.record,
+            task=self.task.name,
+            continues=self.engine.capabilities.raw_continuation,
+        )
 
     async def sample_each(
         self, chats: Sequence[tuple[Message, ...]], *, temperature: float, max_tokens: int | None = None
@@ -219,6 +282,7 @@ class StepContext:
         ledger; chat ``i`` gets the ``i``-th identity handed out."""
         if not chats:
             return []
+        self.interrupts.check()
         identities = self.ledger.spend(len(chats))
         requests = [
             GenerationRequest(
@@ -232,6 +296,8 @@ class StepContext:
             for identity, messages in zip(identities, chats, strict=True)
         ]
         results = await self.engine.generate(requests)
+        for request, row in zip(requests, results, strict=True):
+            self._publish(request, row)
         return [
             self.candidate(row[0], identity, prompt=request.messages)
             for identity, request, row in zip(identities, requests, results, strict=True)
@@ -241,6 +307,7 @@ class StepContext:
         """Continue unfinished candidates (the same generations: nothing is charged)."""
         if not partials:
             return []
+        self.interrupts.check()
         requests = [
             GenerationRequest(
                 messages=self.messages(),
@@ -255,6 +322,9 @@ class StepContext:
             for c in partials
         ]
         results = await self.engine.generate(requests)
+        if self._watch is not None:
+            for c, row in zip(partials, results, strict=True):
+                self._watch.whole(c.index, row[0], c.text, c.completion_tokens)
         return [
             self.candidate(row[0], c.index, before=c, prompt=self.messages())
             for c, row in zip(partials, results, strict=True)
@@ -263,8 +333,16 @@ class StepContext:
     def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Continuations of paths already paid for (step-wise search), served as the engine
         prefers (one batch, or concurrent calls whose rows arrive one by one); identities come
-        from :meth:`Ledger.identities` or :meth:`Ledger.spend`."""
-        return self.engine.generate_each(requests)
+        from :meth:`Ledger.identities` or :meth:`Ledger.spend` (a watcher hears each row as it arrives)."""
+        self.interrupts.check()
+        arrivals = self.engine.generate_each(requests)
+        return arrivals if self._watch is None else self._published(requests, arrivals)
+
+    async def _published(self, requests: Sequence[GenerationRequest], arrivals: Arrivals) -> Arrivals:
+        async for arrived in arrivals:
+            for position, row in arrived:
+                self._publish(requests[position], row)
+            yield arrived
 
     def candidate(
         self,

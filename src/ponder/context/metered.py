@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
+from ponder.context.watch import SampleWatch
 from ponder.core.ledger import Ledger
 from ponder.core.usage import Usage, total
 from ponder.engines.base import Arrivals, Completion, Engine, EngineCapabilities, EngineInfo, GenerationRequest
 from ponder.engines.base import generate_each as serve_each
-from ponder.engines.streaming import SampleDone, SampleStream, StreamEvent, open_stream
+from ponder.engines.streaming import SampleDelta, SampleDone, SampleStream, StreamEvent, open_stream
 
 
 class MeteredEngine:
@@ -51,10 +52,11 @@ class MeteredEngine:
             self._record([row for _, row in arrived])
             yield arrived
 
-    def stream(self, request: GenerationRequest) -> MeteredStream:
+    def stream(self, request: GenerationRequest, watch: SampleWatch | None = None) -> MeteredStream:
         """The wrapped engine's stream of ``request`` (:func:`~ponder.engines.streaming.open_stream`),
-        each finished sample's usage recorded as it ends (one engine call per stream)."""
-        return MeteredStream(open_stream(self.engine, request), self)
+        each finished sample's usage recorded as it ends (one engine call per stream); its events
+        are published to ``watch`` as they are read (sample ``i`` as identity ``first_index + i``)."""
+        return MeteredStream(open_stream(self.engine, request), self, watch)
 
     async def aclose(self) -> None:
         return None  # the wrapped engine belongs to the caller
@@ -62,12 +64,14 @@ class MeteredEngine:
 
 class MeteredStream:
     """A :class:`~ponder.engines.streaming.SampleStream` whose samples' usage goes to a meter as
-    each ends; ``stop`` and ``cancel`` reach the engine's stream."""
+    each ends, and whose events go to ``watch`` (if any) as they are read; ``stop`` and
+    ``cancel`` reach the engine's stream."""
 
-    def __init__(self, stream: SampleStream, meter: MeteredEngine) -> None:
+    def __init__(self, stream: SampleStream, meter: MeteredEngine, watch: SampleWatch | None = None) -> None:
         self.inner = stream
         self.request = stream.request
         self._meter = meter
+        self._watch = watch
         meter.record(Usage(engine_calls=1))
 
     def stop(self, index: int) -> None:
@@ -80,9 +84,15 @@ class MeteredStream:
         return self._events()
 
     async def _events(self) -> AsyncIterator[StreamEvent]:
+        first = self.request.first_index
         async for event in self.inner:
             if isinstance(event, SampleDone):
                 self._meter.record(event.completion.usage)
+            if self._watch is not None:
+                if isinstance(event, SampleDelta):
+                    self._watch.grew(first + event.index, event.text, event.tokens)
+                else:
+                    self._watch.ended(first + event.index, event.completion.finish_reason)
             yield event
 
     async def completions(self) -> list[Completion]:

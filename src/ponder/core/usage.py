@@ -16,7 +16,9 @@ class Usage:
     counted apart in ``scorer_calls``, ``scorer_tokens`` (prompt plus completion tokens, as
     requested) and ``scorer_prompt_tokens_computed`` (the judges' prompt tokens the backend
     actually prefilled: a judge that continues the sample's own chat computes little more than
-    its question; a remote PRM that reports no such count adds 0).
+    its question; a remote PRM that reports no such count adds 0). ``interrupt_tokens`` counts the
+    completion tokens generated after an interrupt or an update (answer cues' answers, soft and
+    update continuations: :mod:`ponder.context.interrupts`), already counted in ``completion_tokens``.
     """
 
     prompt_tokens: int = 0
@@ -26,6 +28,7 @@ class Usage:
     scorer_calls: int = 0
     scorer_tokens: int = 0
     scorer_prompt_tokens_computed: int = 0
+    interrupt_tokens: int = 0
     wall_seconds: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:

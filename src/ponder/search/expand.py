@@ -16,12 +16,17 @@ and DVTS) hands it each partial split into its steps and reduces the step scores
 aggregation; ``joined`` (Puri et al.'s particle filtering) hands it the whole partial trajectory
 as ONE step, so it returns one score that judges the partial as a whole (a Qwen2.5-Math-PRM then
 sees a single ``<extra_0>``, after the last step).
+
+:func:`grown_nodes` is how the searches record the partials a step grew in their trace (the
+``grown`` key): identity, parent, score, finish reason and the new step's text, from which the
+trace viewer (:mod:`ponder.view`) draws the search tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ponder.context import StepContext
 from ponder.core.errors import UpstreamError
@@ -125,3 +130,20 @@ class Expander:
             return await self.prm.score_steps_in_chat(self.ctx.question, self.ctx.messages(), generated)
         cleaned = [([p.text.strip()] if p.text.strip() else []) if joined else p.clean_steps() for p in partials]
         return await self.prm.score_steps(self.ctx.question, cleaned)
+
+
+def grown_nodes(children: Sequence[Partial]) -> list[dict[str, Any]]:
+    """The trace record of the partials one step grew: ``id`` (identity), ``parent`` (the
+    identity of the partial it extends; ``None`` for a first step, whose parent is the empty
+    solution), ``score`` (PRM), ``finish`` (finish reason, ``None`` while unfinished) and
+    ``text`` (the new step, as generated)."""
+    return [
+        {
+            "id": child.index,
+            "parent": child.parent if len(child.steps) > 1 else None,
+            "score": None if child.score is None else round(child.score, 4),
+            "finish": child.finish_reason,
+            "text": child.steps[-1] if child.steps else "",
+        }
+        for child in children
+    ]

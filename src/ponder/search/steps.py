@@ -12,7 +12,8 @@ Defaults follow the papers. ``step_tokens`` is 1024, as Puri et al. 2025 allow o
 answer with ``\\boxed{`` (``answer_pattern="boxed"``): the papers stop on EOS or ``\\boxed``, not
 on a step that merely says "answer is"; ``answer_pattern="broad"`` (``\\boxed{``, "answer is",
 "Answer:", ``####``) is for models that do not box, and any other value is a regular expression,
-matched with a time limit (:mod:`ponder.core.patterns`). A step cut by ``step_tokens`` goes on
+matched with a time limit (:mod:`ponder.core.patterns`); ``"none"`` leaves it to EOS and the caps
+(search-and-learn's beam search, whose default this is). A step cut by ``step_tokens`` goes on
 by default (``capped_step="continue"``); search-and-learn counts it as a finished solution
 (``capped_step="finish"``, the default of its searches).
 """
@@ -32,6 +33,7 @@ from ponder.engines.base import Completion
 ANSWER_PATTERNS = {
     "boxed": r"\\boxed\{",  # the papers: a solution ends at EOS or when it boxes its answer
     "broad": r"\\boxed\{|answer is|[Aa]nswer:|####",  # for models that do not box their answers
+    "none": r"(?!)",  # no step ends a solution by what it says: only EOS, a cap or max_steps do
 }
 DEFAULT_ANSWER_PATTERN = "boxed"
 
@@ -51,7 +53,7 @@ class StepParams:
     answer_pattern: str = param(
         DEFAULT_ANSWER_PATTERN,
         "a complete step matching it states the final answer: boxed (\\boxed{), broad (also 'answer is', "
-        "'Answer:', ####) or a regex",
+        "'Answer:', ####), none (only EOS and the caps end a solution) or a regex",
     )
     temperature: float = param(0.8, "sampling temperature of each step (the run's --temperature overrides)")
     capped_step: Literal["continue", "finish"] = param(

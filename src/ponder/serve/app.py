@@ -11,6 +11,8 @@ enforces the request deadline: a run still going past it is cancelled (504). A c
 up stops its run. Unexpected failures are logged and answered in the API's error shape (a 500, or
 an ``error`` event ending a stream). Logs are JSON lines without prompts, answers or keys.
 Connection-level limits (slow clients, too many connections) are in :mod:`ponder.serve.connections`.
+Every completion is a run with an id (the ``X-Ponder-Run-Id`` header), which
+``POST /v1/ponder/runs/{id}/interrupt`` and ``/update`` reach while it goes (:mod:`ponder.serve.interrupts`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ponder.serve.aliases import listed_models
 from ponder.serve.completion import build_job, response_body
 from ponder.serve.config import ServeConfig
 from ponder.serve.errors import HTTPProblem, SafeJSONResponse, from_ponder_error, run_timeout
+from ponder.serve.interrupts import RUN_ID_HEADER, LiveRuns, add_run_routes
 from ponder.serve.logs import log_event
 from ponder.serve.middleware import BodyLimit, BodyTooLarge, Guard, RunSlots
 from ponder.serve.runs import ClientGone, RunLoop, RunTimeout, notifier, run_job, wait_for_run
@@ -56,6 +59,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     slots = RunSlots(config.max_concurrent)
     runs = RunLoop()
     app.state.runs = runs
+    live = app.state.live = LiveRuns()  # runs going, by id: for their interrupts and updates
     weakref.finalize(app, runs.stop_soon)
     # Inside `guard` (added later, so it wraps this): FastAPI must see BodyTooLarge itself, not
     # wrapped in the exception group of `guard`'s receive.
@@ -113,16 +117,19 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
         )
         deadline = asyncio.get_running_loop().time() + config.request_timeout + config.timeout_grace
         progress: asyncio.Queue[str] = asyncio.Queue()
+        holder = live.open(job.id)
         try:
-            future = runs.submit(run_job(job, engine, notifier(progress) if body.stream else None), slots.give)
+            future = runs.submit(run_job(job, engine, notifier(progress) if body.stream else None, holder), slots.give)
         except BaseException:
+            holder.end()
             slots.give()
             raise
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
-                stream_job(job, future, progress, include_usage, deadline, config.request_timeout),
+                stream_job(job, future, progress, include_usage, deadline, config.request_timeout, config.keep_alive),
                 media_type="text/event-stream",
+                headers={RUN_ID_HEADER: job.id},
             )
         try:
             results = await wait_for_run(future, deadline, request.is_disconnected)
@@ -135,6 +142,7 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
             raise HTTPProblem(499, "the client closed the connection", "client_closed_request") from None
         payload = response_body(job, results)
         log_event("done", id=job.id, tokens=payload["usage"]["total_tokens"], stop=[r.stop_reason for r in results])
-        return SafeJSONResponse(payload)
+        return SafeJSONResponse(payload, headers={RUN_ID_HEADER: job.id})
 
+    add_run_routes(app, live)
     return app

@@ -2,7 +2,10 @@
 
 Every string of a request is checked first: text that is not valid Unicode (a lone surrogate,
 which JSON can carry as ``"\\ud800"``) is refused with a 400 naming the field, before any run
-starts. ``n`` answers are ``n`` independent runs seeded ``seed, seed+1, ...``. Each choice's
+starts. Fields OpenAI defines that ponder does not use are ignored, as OpenAI's server ignores
+what it does not know; inside the ``ponder`` object every key must be one of its own or an option
+of the strategy, else a 400 names it. ``stop`` strings end the generator's samples
+(:mod:`ponder.serve.stops`). ``n`` answers are ``n`` independent runs seeded ``seed, seed+1, ...``. Each choice's
 message is the full text of a sample whose answer won (the first such sample). Usage counts
 everything the runs spent: generator prompts and completions, and the judges' tokens (counted as
 prompt tokens; a judge generates one token per call), with a breakdown under ``usage.ponder``.
@@ -10,6 +13,7 @@ prompt tokens; a judge generates one token per call), with a breakdown under ``u
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
@@ -40,6 +44,7 @@ class Job:
     created: int
     plans: tuple[RunPlan, ...]
     summary: bool
+    stop: tuple[str, ...] = ()
 
 
 def split_messages(request: ChatRequest) -> tuple[str | None, tuple[Message, ...], str]:
@@ -63,6 +68,33 @@ def check_client_options(strategy: str, options: Mapping[str, Any], config: Serv
         raise InvalidInputError(
             f"option {key!r} names a file or URL of the server and is not taken from requests{allowed}"
         )
+
+
+MAX_STOPS = 16
+
+
+def stop_strings(request: ChatRequest) -> tuple[str, ...]:
+    """The request's ``stop`` strings (one string or a list), checked: non-empty, at most :data:`MAX_STOPS`."""
+    stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
+    if len(stops) > MAX_STOPS:
+        raise InvalidInputError(f"stop: at most {MAX_STOPS} stop strings, got {len(stops)}")
+    for i, stop in enumerate(stops):
+        if not stop:
+            raise InvalidInputError(f"stop[{i}]: a stop string must not be empty")
+    return tuple(dict.fromkeys(stops))
+
+
+def check_ponder_keys(strategy: str, options: Mapping[str, Any]) -> None:
+    """Refuse a key of the ``ponder`` object that is neither its own nor an option of ``strategy``, naming it."""
+    own = sorted(PonderOptions.model_fields)
+    known = {f.name for f in dataclasses.fields(strategy_class(strategy).Params)}
+    for key in options:
+        if key not in known:
+            theirs = ", ".join(sorted(known)) or "none"
+            raise InvalidInputError(
+                f"ponder.{key}: unknown key; the ponder object takes {', '.join(own)} and the options of "
+                f"strategy {strategy!r}: {theirs}"
+            )
 
 
 def check_request_text(request: ChatRequest) -> None:
@@ -113,9 +145,9 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     max_tokens = request.max_completion_tokens or request.max_tokens or config.default_max_tokens
     if max_tokens > config.max_tokens_cap:
         raise InvalidInputError(f"max_tokens={max_tokens} exceeds this server's limit of {config.max_tokens_cap}")
-    if request.stop:
-        raise InvalidInputError("stop: stop strings are not supported by ponder's strategies; leave it unset")
+    stops = stop_strings(request)
     strategy = options.strategy or choice.strategy or config.default_strategy
+    check_ponder_keys(strategy, options.strategy_options())
     check_client_options(strategy, options.strategy_options(), config)
     system, history, question = split_messages(request)
     time_budget = min(options.time_budget or config.request_timeout, config.request_timeout)
@@ -146,6 +178,7 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
         created=int(time.time()),
         plans=plans,
         summary=options.summary,
+        stop=stops,
     )
 
 

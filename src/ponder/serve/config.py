@@ -24,7 +24,8 @@ class ServeConfig:
     name a file, folder or URL of this machine are refused from clients, except ``prm``: the
     self-evaluation PRM, or one of the PRM specs in ``prms`` that the operator allowed
     (``ponder serve --prm SPEC``). With ``code_execution`` off, requests whose run would execute
-    model-written code are refused (:mod:`ponder.serve.code_policy`).
+    model-written code are refused (:mod:`ponder.serve.code_policy`). A stream that has sent
+    nothing for ``keep_alive`` seconds sends a ``: keep-alive`` comment.
 
     Connections (applied by :func:`ponder.serve.connections.uvicorn_config`): a client must send
     a request's headers within ``header_timeout`` seconds and its body within ``body_timeout``
@@ -49,6 +50,7 @@ class ServeConfig:
     body_timeout: float = 30.0
     max_connections: int = 100
     code_execution: bool = True
+    keep_alive: float = 15.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -69,7 +71,7 @@ class ServeConfig:
             raise InvalidInputError(
                 f"default_max_tokens {self.default_max_tokens} exceeds max_tokens_cap {self.max_tokens_cap}"
             )
-        for name in ("request_timeout", "timeout_grace", "header_timeout", "body_timeout"):
+        for name in ("request_timeout", "timeout_grace", "header_timeout", "body_timeout", "keep_alive"):
             seconds = getattr(self, name)
             if not (math.isfinite(seconds) and seconds > 0):
                 raise InvalidInputError(f"{name} must be a number of seconds > 0, got {seconds}")

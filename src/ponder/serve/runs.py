@@ -33,7 +33,11 @@ from typing import Any, TypeVar
 from ponder.core.result import SolveResult
 from ponder.engines.base import Engine
 from ponder.sandbox import Filesystem, filesystem_view
+from ponder.serve.chunks import delta_line
 from ponder.serve.completion import Job
+from ponder.serve.interrupts import JobRuns
+from ponder.serve.reasoning import ReasoningText
+from ponder.serve.stops import with_stops
 from ponder.strategies import StrategyRun
 
 SANDBOX_FILESYSTEM: Filesystem = "python-only"
@@ -105,21 +109,37 @@ async def _ending(work: Coroutine[Any, Any, T], on_end: Callable[[], None] | Non
             on_end()
 
 
-async def run_job(job: Job, engine: Engine, note: Note | None = None) -> list[SolveResult]:
-    """Every run of ``job`` at once (on the run loop); ``note`` hears each finished step as an SSE
-    comment line. The first failure cancels the other runs and is raised as it is. Sandboxed
-    programs of these runs see the :data:`SANDBOX_FILESYSTEM` view (tasks inherit it)."""
+async def run_job(job: Job, engine: Engine, note: Note | None = None, live: JobRuns | None = None) -> list[SolveResult]:
+    """Every run of ``job`` at once (on the run loop), generating with ``job.stop`` added to their
+    requests (:mod:`ponder.serve.stops`; judges use ``engine`` as it is). ``note`` hears, as SSE
+    lines, each choice's leading sample as ``reasoning_content`` chunks (:mod:`ponder.serve.reasoning`)
+    and each finished step as a comment line. The first failure cancels the other runs and is
+    raised as it is. Sandboxed programs of these runs see the :data:`SANDBOX_FILESYSTEM` view
+    (tasks inherit it). ``live`` takes the runs while they go, for interrupts and updates
+    (:mod:`ponder.serve.interrupts`)."""
+    generator = with_stops(engine, job.stop)
+    runs = [p.start(generator, engine) for p in job.plans]
     try:
+        if live is not None:
+            live.attach(runs)
         with filesystem_view(SANDBOX_FILESYSTEM):
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(_drive(i, p.start(engine), note)) for i, p in enumerate(job.plans)]
+                tasks = [group.create_task(_drive(job, i, run, note)) for i, run in enumerate(runs)]
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
+    finally:
+        if live is not None:
+            live.end()
     return [task.result() for task in tasks]
 
 
-async def _drive(index: int, run: StrategyRun, note: Note | None) -> SolveResult:
+async def _drive(job: Job, index: int, run: StrategyRun, note: Note | None) -> SolveResult:
     try:
+        if note is not None:
+            say = note  # bound here: the watcher outlives the narrowing of `note`
+            run.ctx.watch(
+                ReasoningText(lambda text: say(delta_line(job, index, reasoning_content=text)), run.ctx.task.extract)
+            )
         while await run.step():
             if note is not None:
                 step = run.trace[-1]

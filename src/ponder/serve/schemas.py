@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class TextPart(BaseModel):
@@ -43,7 +43,8 @@ class StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """OpenAI's chat completion request; unknown OpenAI fields are accepted and ignored."""
+    """OpenAI's chat completion request; unknown fields are accepted and ignored (as OpenAI's server
+    does), and ``null`` stands for a field's default, as in OpenAI's API."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -59,3 +60,8 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     ponder: PonderOptions | None = None
+
+    @field_validator("n", "stream", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        return cls.model_fields[str(info.field_name)].default if value is None else value

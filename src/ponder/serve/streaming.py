@@ -1,8 +1,12 @@
 """Server-sent events in OpenAI's chunk format.
 
-While the runs step (on the run loop, :mod:`ponder.serve.runs`), progress goes out as SSE comment
-lines (``: ponder {...}``), which every SSE client, the official OpenAI ones included, skips;
-then each choice's answer text, its finish reason, the usage chunk when
+While the runs step (on the run loop, :mod:`ponder.serve.runs`), each choice's leading sample goes
+out as it is generated in ``delta.reasoning_content`` chunks (the field reasoning-model clients
+show as the model's thinking; :mod:`ponder.serve.reasoning`), and progress as SSE comment lines
+(``: ponder {...}`` after each step), which every SSE client, the official OpenAI ones included,
+skips. When nothing was sent for ``keep_alive`` seconds (a long step: a slow prefill, a judge), a
+``: keep-alive`` comment keeps proxies and clients from timing the connection out. Then each
+choice's answer text in ``delta.content``, its finish reason, the usage chunk when
 ``stream_options.include_usage`` asks for it, and ``data: [DONE]``. A failure after the stream
 began (a ponder error, the request deadline, or an unexpected exception, which is logged) is sent
 as an ``error`` event followed by ``data: [DONE]``: a stream never just stops.
@@ -12,71 +16,60 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from ponder.core.errors import PonderError
 from ponder.core.result import SolveResult
+from ponder.serve.chunks import DONE, KEEP_ALIVE, chunk_line, data_line, delta_line
 from ponder.serve.completion import Job, chosen, usage_body
 from ponder.serve.errors import HTTPProblem, from_ponder_error, internal_error, run_timeout
 from ponder.serve.logs import log_event, log_failure
 from ponder.serve.runs import RunTimeout
-
-DONE = "data: [DONE]\n\n"
-
-
-def _data(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload)}\n\n"  # ASCII-only JSON: any text can be sent
-
-
-def _chunk(job: Job, choices: list[dict[str, Any]], **extra: Any) -> str:
-    return _data(
-        {
-            "id": job.id,
-            "object": "chat.completion.chunk",
-            "created": job.created,
-            "model": job.model,
-            "choices": choices,
-            **extra,
-        }
-    )
 
 
 def _answer_chunks(job: Job, results: list[SolveResult], include_usage: bool) -> list[str]:
     chunks = []
     for index, result in enumerate(results):
         pick = chosen(result)
+        chunks.append(delta_line(job, index, content=pick.text if pick else ""))
         chunks.append(
-            _chunk(job, [{"index": index, "delta": {"content": pick.text if pick else ""}, "finish_reason": None}])
-        )
-        chunks.append(
-            _chunk(job, [{"index": index, "delta": {}, "finish_reason": pick.finish_reason if pick else "stop"}])
+            chunk_line(job, [{"index": index, "delta": {}, "finish_reason": pick.finish_reason if pick else "stop"}])
         )
     if include_usage:
-        chunks.append(_chunk(job, [], usage=usage_body(results)))
+        chunks.append(chunk_line(job, [], usage=usage_body(results)))
     return chunks
 
 
 async def _progress(
-    future: concurrent.futures.Future[list[SolveResult]], progress: asyncio.Queue[str], deadline: float
+    future: concurrent.futures.Future[list[SolveResult]],
+    progress: asyncio.Queue[str],
+    deadline: float,
+    keep_alive: float,
 ) -> AsyncGenerator[str, None]:
-    """The progress lines until the runs end (``future`` is then done); past ``deadline`` the
-    runs are cancelled and :class:`RunTimeout` raised. A client that leaves closes this
-    generator, which cancels the runs."""
+    """The progress lines until the runs end (``future`` is then done), with a keep-alive comment
+    after each ``keep_alive`` seconds without one; past ``deadline`` the runs are cancelled and
+    :class:`RunTimeout` raised. A client that leaves closes this generator, which cancels the runs."""
     waiting = asyncio.wrap_future(future)
     loop = asyncio.get_running_loop()
     getter: asyncio.Future[str] | None = None
+    last = loop.time()  # when a line was last sent
     try:
         while not waiting.done():
-            left = deadline - loop.time()
+            now = loop.time()
+            left = deadline - now
             if left <= 0:
                 raise RunTimeout
+            if now - last >= keep_alive:
+                last = now
+                yield KEEP_ALIVE
+                continue
             getter = asyncio.ensure_future(progress.get())
             either: set[asyncio.Future[Any]] = {getter, waiting}
-            await asyncio.wait(either, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, timeout=min(left, last + keep_alive - now), return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
+                last = loop.time()
                 yield getter.result()
             else:
                 getter.cancel()
@@ -98,9 +91,10 @@ async def stream_job(
     include_usage: bool,
     deadline: float,
     timeout: float,
+    keep_alive: float = 15.0,
 ) -> AsyncIterator[str]:
     """The SSE lines of ``job``, whose runs ``future`` holds (their progress arrives on ``progress``)."""
-    yield _chunk(
+    yield chunk_line(
         job,
         [
             {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
@@ -109,7 +103,7 @@ async def stream_job(
     )
     problem: HTTPProblem
     try:
-        async with aclosing(_progress(future, progress, deadline)) as lines:
+        async with aclosing(_progress(future, progress, deadline, keep_alive)) as lines:
             async for line in lines:
                 yield line
         chunks = _answer_chunks(job, future.result(), include_usage)
@@ -128,5 +122,5 @@ async def stream_job(
         return
     finally:
         future.cancel()  # no-op once the runs ended; else the client left: stop them
-    yield _data({"error": {"message": problem.message, "type": problem.kind, "param": None, "code": problem.code}})
+    yield data_line({"error": {"message": problem.message, "type": problem.kind, "param": None, "code": problem.code}})
     yield DONE

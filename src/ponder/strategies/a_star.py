@@ -32,7 +32,7 @@ from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
 from ponder.search.decide import AnswerRule, decide_partials
-from ponder.search.expand import Expander
+from ponder.search.expand import Expander, grown_nodes
 from ponder.search.steps import Partial, StepParams, root
 from ponder.strategies.base import StepInfo, Strategy, step_info
 
@@ -116,6 +116,7 @@ class AStar(Strategy[AStarParams, Frontier]):
             nodes=[(n.index, round(self.f(n), 4)) for n in chosen],
             children=[(c.index, round(c.score or 0.0, 4), c.finished) for c in children],
             frontier=len(state.open),
+            grown=grown_nodes(children),
         )
         return state, info
 

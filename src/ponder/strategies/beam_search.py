@@ -8,9 +8,15 @@ every copy by one step, score, set finished ones aside and keep the top N/M unfi
 search-and-learn, the search runs until no beam is left (every beam finished, or ``max_steps``
 reached), however many solutions finished on the way, and a step cut by its token cap
 (``step_tokens``, 2048 as there) counts as a finished solution (``capped_step="finish"``). The
-answer is decided over the top N finished solutions by PRM score (repeated in turn up to N when
-fewer finished, as there): the best one, or a score-weighted vote. Copies of a beam decode from
+answer is decided over the first N solutions to finish, in the order they finished (or, with
+``sort_completed=true``, the top N by PRM score; search-and-learn's ``sort_completed``, off by
+default there too), repeated in turn up to N when fewer finished, as there: the best one, or a
+score-weighted vote. Copies of a beam decode from
 one cached prefix on a forking engine.
+
+A solution finishes at EOS, at a capped step or at ``max_steps``; unlike the other searches, a
+step that boxes its answer does not end it (``answer_pattern="none"``, as search-and-learn's beam
+search; its DVTS does stop on ``boxed{``).
 
 Deviations: search-and-learn generates the step at its last iteration without the step
 delimiter (to EOS); here a solution that reaches ``max_steps`` finishes as ``length`` where it
@@ -26,7 +32,7 @@ from ponder.context import StepContext
 from ponder.core.decision import Decision
 from ponder.core.params import check, param
 from ponder.search.decide import AnswerRule, decide_partials
-from ponder.search.expand import Expander
+from ponder.search.expand import Expander, grown_nodes
 from ponder.search.steps import Partial, StepParams, root
 from ponder.strategies.base import StepInfo, Strategy, step_info
 
@@ -39,6 +45,14 @@ class BeamParams(StepParams):
     )
     width: int = param(4, "expansion width M: each beam gets about M children; N/M beams are kept")
     answer: AnswerRule = param("best", "best finished solution, or a vote weighted by PRM scores")
+    answer_pattern: str = param(
+        "none",
+        "a complete step matching it ends the solution: none (search-and-learn: EOS and caps only), boxed, "
+        "broad or a regex",
+    )
+    sort_completed: bool = param(
+        False, "decide over the top N finished solutions by score, not the first N to finish (search-and-learn)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,6 +97,7 @@ class BeamSearch(Strategy[BeamParams, Beams]):
             expanded=len(parents),
             finished=len(finished),
             kept=[(b.index, round(b.score or 0.0, 4)) for b in state.active],
+            grown=grown_nodes(children),
         )
         return state, info
 
@@ -91,10 +106,13 @@ class BeamSearch(Strategy[BeamParams, Beams]):
         return state.depth > 0 and not state.active
 
     def decide(self, state: Beams, ctx: StepContext) -> Decision:
-        """Over the N best finished solutions, repeated in turn up to N when fewer finished (the
-        beams while none has finished, e.g. when a budget ran out)."""
+        """Over the first N finished solutions (the top N by score with ``sort_completed``),
+        repeated in turn up to N when fewer finished (the beams while none has finished, e.g. when
+        a budget ran out)."""
         n = ctx.budget.generations
         ok = [p for p in state.completed if p.finish_reason != "error"]
-        best = sorted(ok, key=lambda p: -(p.score or 0.0))[:n]
+        if self.params.sort_completed:
+            ok = sorted(ok, key=lambda p: -(p.score or 0.0))  # a stable sort: ties keep finishing order
+        best = ok[:n]
         pool = [best[i % len(best)] for i in range(n)] if best else list(state.active)
         return decide_partials(pool, ctx.task, self.params.answer)

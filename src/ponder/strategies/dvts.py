@@ -20,11 +20,20 @@ from typing import ClassVar
 
 from ponder.context import StepContext
 from ponder.core.decision import Decision
+from ponder.core.params import param
 from ponder.search.decide import decide_partials
-from ponder.search.expand import Expander
+from ponder.search.expand import Expander, grown_nodes
 from ponder.search.steps import Partial, root
 from ponder.strategies.base import StepInfo, Strategy, step_info
 from ponder.strategies.beam_search import BeamParams
+
+
+@dataclass(frozen=True)
+class DVTSParams(BeamParams):
+    answer_pattern: str = param(
+        "boxed",
+        "a complete step matching it ends the solution: boxed (search-and-learn's DVTS), broad, none or a regex",
+    )
 
 
 @dataclass(frozen=True)
@@ -38,12 +47,12 @@ class Forest:
     depth: int = 0
 
 
-class DVTS(Strategy[BeamParams, Forest]):
+class DVTS(Strategy[DVTSParams, Forest]):
     """N/M independent subtrees, each greedy on the PRM."""
 
     name: ClassVar[str] = "dvts"
     summary: ClassVar[str] = "N/M independent subtrees, greedy on the PRM within each (search-and-learn)"
-    Params: ClassVar[type] = BeamParams
+    Params: ClassVar[type] = DVTSParams
 
     def init(self, ctx: StepContext) -> Forest:
         return Forest()
@@ -74,6 +83,8 @@ class DVTS(Strategy[BeamParams, Forest]):
             subtrees=len(live),
             best=[None if b is None else round(b.score or 0.0, 4) for b in state.beams],
             finished=sum(leaf is not None for leaf in state.leaves),
+            kept=[b.index for b in state.beams if b is not None],
+            grown=grown_nodes(children),
         )
         return state, info
 

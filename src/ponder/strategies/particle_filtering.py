@@ -49,7 +49,7 @@ from ponder.core.params import check, param
 from ponder.core.seeding import derive_seed
 from ponder.scorers.prm import NEUTRAL_SCORE, PrmInput
 from ponder.search.decide import decide_partials
-from ponder.search.expand import Expander
+from ponder.search.expand import Expander, grown_nodes
 from ponder.search.resampling import effective_sample_size, logit, resample, should_resample, softmax
 from ponder.search.steps import Partial, StepParams, prefix, root
 from ponder.strategies.base import StepInfo, Strategy
@@ -153,6 +153,10 @@ class ParticleFiltering(Strategy[ParticleFilteringParams, Swarm]):
             "scores": [None if p.score is None else round(p.score, 4) for p in state.particles],
             "log_weights": [round(w, 4) for w in log_weights],
             "ess": round(effective_sample_size(probs), 3),
+            "ids": [p.index for p in state.particles],  # the particle in each slot (copies share one)
+            "finishes": [p.finish_reason for p in state.particles],
+            "grown": grown_nodes(children),
+            "reference": state.reference is not None,  # slot 0 holds the reference particle
         }
         if not state.finished and should_resample(probs, self.params.ess_threshold):
             state, ancestors = self._resample(state, probs, ctx)

@@ -1,26 +1,48 @@
 """The generic loop: step a strategy until it is done, its budget runs out, or it is interrupted.
 
     run = StrategyRun(SelfConsistency(params), ctx)
-    await run.step()          # one step at a time, or
-    result = await run.run()  # to the end
-    run.interrupt()           # from another task: the run stops and keeps its best answer
-    run.result()              # the best answer so far, at any moment
+    await run.step()            # one step at a time, or
+    result = await run.run()    # to the end
+    run.interrupt("hard")       # from another task or thread: answer now, from the partial reasoning
+    run.interrupt("soft")       # conclude soon: live samples are told time is short
+    run.update("It is 5 apples, not 3.")  # new information for live and later samples
+    run.result()                # the best answer so far, at any moment
 
-A step cut short (interrupt or time budget) leaves the state as it was before that step. Each
-trace entry is the step's :class:`~ponder.strategies.base.StepInfo` with its number and its usage
-(what the ledger recorded during the step: generator and judge tokens and calls).
+Interrupts (:mod:`ponder.context.interrupts`) reach every live sample of the run. A hard interrupt
+concludes them (each answers from its partial reasoning after an answer cue), the step in
+progress finishes over those answers, and the run stops (``stop_reason="interrupted"``). When no
+sample is live (the step is scoring, or searching step-wise, or between steps), a hard interrupt
+stops at once and the result keeps the best answer of the steps already finished; so does a step
+that asks for new generations after a hard interrupt. A soft interrupt lets the live samples
+conclude under a reduced budget and stops the run after the step in progress. An update goes to
+the live samples and to every later one; the run goes on. ``interrupt`` and ``update`` may be
+called from any thread: they take effect on the run's event loop. What they did is in the trace
+(an ``interrupt`` entry after the step: the signals, each sample reached with the tokens it had
+generated and the extra tokens spent after it) and in ``usage.interrupt_tokens``.
+
+A step cut short (a hard interrupt with nothing live, or the time budget) leaves the state as it
+was before that step. Each trace entry is the step's :class:`~ponder.strategies.base.StepInfo`
+with its number and its usage (what the ledger recorded during the step: generator and judge
+tokens and calls).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
 
 from ponder.context import StepContext
+from ponder.context.interrupts import Mode, RunInterrupted
+from ponder.core.errors import InvalidInputError
 from ponder.core.result import SolveResult
 from ponder.core.usage import Usage
 from ponder.strategies.base import Algorithm
+
+Interrupt = Literal["hard", "soft"]
 
 
 class StrategyRun:
@@ -32,14 +54,67 @@ class StrategyRun:
         self.state = algorithm.init(ctx)
         self.trace: list[dict[str, Any]] = []
         self.stop_reason: str | None = None
-        self._interrupted = asyncio.Event()
+        self._interrupted = asyncio.Event()  # stop at once: the step in progress is dropped
+        self._finishing = False  # stop after the step in progress
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
 
-    def interrupt(self) -> None:
-        """Stop at once; the result keeps the best answer of the steps already finished."""
-        self._interrupted.set()
+    # -- interrupts (any thread) -----------------------------------------------------------------
+
+    def interrupt(self, mode: Interrupt = "hard") -> None:
+        """Interrupt the run: ``hard`` (answer now from the partial reasoning, then stop) or
+        ``soft`` (conclude soon, then stop); see the module docstring."""
+        if mode not in ("hard", "soft"):
+            raise InvalidInputError(f"unknown interrupt {mode!r}; use 'hard' or 'soft' (or update(text))")
+        self._on_loop(self._signal, mode, "")
+
+    def update(self, text: str) -> None:
+        """Give the run new information: live samples read it as an update note and go on; later
+        samples see it after the question."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError("the update is empty")
+        self._on_loop(self._signal, "update", text)
+
+    def interrupt_at(self, tokens: int, mode: Mode = "hard", text: str = "") -> None:
+        """Signal ``mode`` (an update with ``text``) once a live sample has generated ``tokens``
+        tokens (benchmarks interrupt at a point of the reasoning this way)."""
+        if mode == "update" and not text.strip():
+            raise InvalidInputError("an update needs its text")
+        if mode not in ("hard", "soft", "update"):
+            raise InvalidInputError(f"unknown interrupt {mode!r}; use 'hard', 'soft' or 'update'")
+        self._on_loop(self.ctx.interrupts.at_tokens, tokens, lambda: self._signal(mode, text))
+
+    def _on_loop(self, action: Callable[..., None], *args: Any) -> None:
+        """Run ``action`` on the run's event loop: now when called there (or before the run
+        started), else scheduled there from this thread."""
+        with self._lock:
+            loop = self._loop
+        if loop is None or loop.is_closed():
+            action(*args)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            action(*args)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the run is over
+            loop.call_soon_threadsafe(action, *args)
+
+    def _signal(self, mode: Mode, text: str) -> None:
+        if self.stop_reason is not None:
+            return  # the run is over: nothing to interrupt
+        reached = self.ctx.interrupts.signal(mode, text)
+        if mode in ("hard", "soft"):
+            self._finishing = True
+        if mode == "hard" and not reached:
+            self._interrupted.set()  # nothing live to conclude: stop at once
+
+    # -- stepping --------------------------------------------------------------------------------
 
     def _why_stop(self) -> str | None:
-        if self._interrupted.is_set():
+        if self._interrupted.is_set() or self._finishing:
             return "interrupted"
         if self.algorithm.done(self.state, self.ctx):
             return "done"
@@ -47,9 +122,12 @@ class StrategyRun:
 
     async def step(self) -> bool:
         """Run one step; False when the run has stopped (see :attr:`stop_reason`)."""
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
         if self.stop_reason is None:
             self.stop_reason = self._why_stop()
         if self.stop_reason is not None:
+            self._note_interrupts()
             return False
         before = self.ctx.ledger.recorded()
         work = asyncio.ensure_future(self.algorithm.step(self.state, self.ctx))
@@ -66,11 +144,24 @@ class StrategyRun:
         if work not in finished:
             work.cancel()
             self.stop_reason = "interrupted" if self._interrupted.is_set() else "seconds"
+            self._note_interrupts()
             return False
-        self.state, info = work.result()
+        try:
+            self.state, info = work.result()
+        except RunInterrupted:  # the step asked for more after a hard interrupt: it is dropped
+            self.stop_reason = "interrupted"
+            self._note_interrupts()
+            return False
         used = _spent(before, self.ctx.ledger.recorded())
         self.trace.append({"step": len(self.trace) + 1, **info.to_dict(), "usage": used})
+        self._note_interrupts()
         return True
+
+    def _note_interrupts(self) -> None:
+        """Put the interrupts not yet traced in the trace (after the step they happened in)."""
+        entry = self.ctx.interrupts.trace_entry()
+        if entry is not None:
+            self.trace.append({"step": len(self.trace) + 1, **entry})
 
     async def run(self) -> SolveResult:
         try:
@@ -91,7 +182,7 @@ class StrategyRun:
         params = dataclasses.asdict(given) if dataclasses.is_dataclass(given) and not isinstance(given, type) else {}
         settings = self.ctx.settings
         return SolveResult(
-            question=self.ctx.question,
+            question=self.ctx.asked,
             answer=decision.answer,
             strategy=self.algorithm.name,
             candidates=list(decision.candidates),

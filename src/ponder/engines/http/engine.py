@@ -42,7 +42,7 @@ from ponder.engines.base import Arrivals, Completion, EngineCapabilities, Engine
 from ponder.engines.chat_template import ChatTemplate, template_from_gguf
 from ponder.engines.http.outcome import Outcome
 from ponder.engines.http.payloads import ChunkReader, build_body, parse_response, stream_body
-from ponder.engines.http.profiles import PROFILES, EndpointProfile, detect_profile, get_profile
+from ponder.engines.http.profiles import PROFILES, EndpointProfile, detect_profile, get_profile, template_from_props
 from ponder.engines.http.redact import Redactor
 from ponder.engines.http.transport import DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy, Transport, shown_url
 from ponder.engines.http.wire import ModelList, read
@@ -70,7 +70,8 @@ class OpenAIEngine:
         api_key: sent as a bearer token; default ``$PONDER_API_KEY`` or ``$OPENAI_API_KEY``.
         profile: a name from :data:`PROFILES`, or ``auto`` to detect it from ``/v1/models``.
         chat_template: Jinja text or a ``.gguf`` path, used to continue partial answers through
-            text completions on servers that cannot continue a chat message.
+            text completions on servers that cannot continue a chat message (default: the one
+            the server gives, where its profile says where: llama-server's ``GET /props``).
         concurrency: most requests in flight (default 1 for one-at-a-time servers, else 16).
         timeout: total seconds one HTTP request may take, retries and their waits included
             (a stream: until its last event); retries: extra tries on 429, 5xx, drops.
@@ -159,13 +160,15 @@ class OpenAIEngine:
             probe = self._open_transport(concurrency=1)
             try:
                 models, headers = await probe.get("/v1/models")
+                where = f"{shown_url(self._root)}/v1/models"
+                listed = read(ModelList, models, f"the reply of {where}")
+                served = [m.id for m in listed.data or () if m.id is not None]
+                if self._profile_name == "auto":
+                    self.profile = detect_profile(models, dict(headers))
+                if self._template is None and self.profile.template_path is not None:
+                    self._template = await self._served_template(probe, self.profile.template_path)
             finally:
                 await probe.aclose()
-            where = f"{shown_url(self._root)}/v1/models"
-            listed = read(ModelList, models, f"the reply of {where}")
-            served = [m.id for m in listed.data or () if m.id is not None]
-            if self._profile_name == "auto":
-                self.profile = detect_profile(models, dict(headers))
             if self._model is None:
                 if not served:
                     raise ModelNotFoundError(f"{where} lists no model; pass --model")
@@ -178,6 +181,14 @@ class OpenAIEngine:
             self._width = self._concurrency or (1 if self.profile.serves_one_at_a_time else 16)
             self._transport = self._open_transport(concurrency=self._width)
             return self._transport
+
+    async def _served_template(self, probe: Transport, path: str) -> ChatTemplate | None:
+        """The chat template the server gives at ``path`` (llama-server's ``/props``), if any."""
+        try:
+            props, _ = await probe.get(path)
+        except EngineError:  # a server without it: continuation stays unavailable
+            return None
+        return template_from_props(props)
 
     def _open_transport(self, concurrency: int) -> Transport:
         return Transport(

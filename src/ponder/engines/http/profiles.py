@@ -5,7 +5,10 @@
   message and ``continue_final_message=true, add_generation_prompt=false`` (vLLM, SGLang);
 - ``template``: the text-completions endpoint with the chat template applied by ponder (servers
   that always start a new reply: llama.cpp's servers, Ollama, hosted OpenAI-style APIs - the
-  template comes from ``chat_template=``, a GGUF file, or llama-server's ``/props``).
+  template comes from ``chat_template=`` (Jinja text or a GGUF file), else from the server where
+  the profile names a ``template_path``: llama-server's ``GET /props`` gives ``chat_template``
+  (with ``bos_token`` and ``eos_token``), read once when the engine connects
+  (:func:`template_from_props`); a server without it leaves continuation unavailable, as before).
 
 ``streams`` says the server sends ``"stream": true`` replies as server-sent events and aborts a
 request whose stream the client closes (vLLM, SGLang, both llama.cpp servers, Ollama, OpenAI);
@@ -17,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ponder.core.errors import UnknownNameError
+from ponder.core.errors import InvalidModelError, UnknownNameError
+from ponder.core.text import check_text
+from ponder.engines.chat_template import ChatTemplate
 
 Continuation = Literal["continue_final_message", "template"]
 
@@ -37,6 +42,7 @@ class EndpointProfile:
     serves_one_at_a_time: bool  # more concurrent requests only queue
     streams: bool = False  # "stream": true sends server-sent events, and closing one aborts its request
     stream_usage: bool = False  # honours stream_options.include_usage (a last chunk with the usage)
+    template_path: str | None = None  # GET it for the chat template when none is given (llama-server: /props)
     notes: str = ""
 
 
@@ -98,6 +104,7 @@ PROFILES: dict[str, EndpointProfile] = {
             serves_one_at_a_time=False,
             streams=True,
             stream_usage=True,
+            template_path="/props",
             notes="llama-server; chat template from GET /props",
         ),
         EndpointProfile(
@@ -156,6 +163,25 @@ _OWNERS = {
     "openai-internal": "openai",
     "me": "llama-cpp-python",
 }
+
+
+def template_from_props(props: Any) -> ChatTemplate | None:
+    """The chat template in llama-server's ``GET /props`` reply (``chat_template``, with its
+    ``bos_token`` and ``eos_token``), or ``None`` when the reply has none (an older server, a
+    model without a template) or it cannot be used (not text, or not a template that compiles)."""
+    if not isinstance(props, dict):
+        return None
+    source = props.get("chat_template")
+    if not isinstance(source, str) or not source.strip():
+        return None
+    specials = {key: props.get(key) for key in ("bos_token", "eos_token")}
+    tokens = {key: value if isinstance(value, str) else "" for key, value in specials.items()}
+    try:
+        for key, value in (("chat_template", source), *tokens.items()):
+            check_text(value, f"{key} of /props")
+        return ChatTemplate(source, **tokens)
+    except (InvalidModelError, ValueError):
+        return None
 
 
 def get_profile(name: str) -> EndpointProfile:
