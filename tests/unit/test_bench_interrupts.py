@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from ponder.bench.api import abench
-from ponder.bench.interrupts import InterruptSpec, parse_interrupt
+from ponder.bench.interrupts import InterruptSpec, check_interruptible, parse_interrupt
 from ponder.bench.report import write_report
 from ponder.bench.store import MIGRATIONS, BenchStore
 from ponder.bench.types import Config
@@ -238,3 +238,44 @@ def test_the_cli_takes_interrupts(updates: Path, tmp_path: Path, monkeypatch: py
     assert "greedy@1 seed=0 hard@0.5" in result.output
     bad = CliRunner().invoke(cli, [*args, "--interrupt", "hard@2"])
     assert bad.exit_code == 1 and "the point 2 must be in (0, 1]" in bad.output
+
+
+async def test_self_doubt_counts_only_runs_that_received_the_update(updates: Path, tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    await abench(
+        str(updates),
+        strategies=["greedy"],
+        interrupts=["update@1:update"],  # at max_tokens: every sample has ended before, none is updated
+        max_tokens=64,
+        db=db,
+        engine=FakeEngine(model),
+        progress=False,
+    )
+    [rows] = stored(db).values()
+    assert not any(entry_of(r, "bench-interrupt")["interrupted"] for r in rows)
+    assert [r["correct"] for r in rows] == [0, 0, 0, 0]  # the original answers, graded against the updated gold
+    files = write_report(db, tmp_path / "report")
+    text = files.markdown.read_text()
+    section = text[text.index("## Interrupts") :]
+    [cells] = [[c.strip() for c in line.strip("| ").split("|")] for line in section.splitlines() if "update@1" in line]
+    assert cells[2] == "0" and cells[8] == "n/a" and cells[9] == "n/a"  # no self-doubt where no update came
+    assert "Accuracy (interrupted)" in section
+
+
+async def test_interrupts_are_refused_for_step_searches_and_engines_that_cannot_be_reached(
+    updates: Path, tmp_path: Path
+) -> None:
+    engine = FakeEngine(model)
+    for strategy in ("beam-search", "dvts", "a-star", "particle-filtering", "particle-gibbs"):
+        with pytest.raises(InvalidInputError, match=f"{strategy} searches step by step"):
+            await abench(
+                str(updates), strategies=[strategy], interrupts=["hard@0.5"], db=tmp_path / "b.db", engine=engine
+            )
+    check_interruptible(["none"], ["beam-search"])  # uninterrupted, a search is fine
+    assert engine.calls == 0
+
+    whole = FakeEngine(model)
+    whole.capabilities = replace(whole.capabilities, streams=False)  # a local engine serving whole samples
+    with pytest.raises(InvalidInputError, match="does not stream"):
+        await abench(str(updates), interrupts=["none", "soft@0.5"], db=tmp_path / "c.db", engine=whole)
+    assert whole.calls == 0

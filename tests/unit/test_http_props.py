@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 from tests.support.stub_server import StubServer
 
+import ponder
+from ponder.context.interrupts import answer_cue
 from ponder.core.errors import InvalidInputError
 from ponder.engines.base import GenerationRequest, Message
 from ponder.engines.http import OpenAIEngine
@@ -90,3 +92,22 @@ def test_props_without_a_usable_template_give_none(props: object) -> None:
 def test_props_tokens_that_are_not_text_are_left_out() -> None:
     template = template_from_props({"chat_template": TEMPLATE, "bos_token": 1, "eos_token": None})
     assert template is not None and template.render([Message("user", "q")]) == "<user>q<assistant>"
+
+
+async def test_a_fresh_llama_server_engine_continues_an_interrupted_sample_with_the_answer_cue() -> None:
+    """The template arrives when the engine connects, after the run opened its stream: a hard
+    interrupt reads the capability when it acts, so the sample is continued after the cue."""
+    with StubServer(owned_by="llamacpp") as server:
+        server.props = PROPS
+        server.chunk_delay = 0.05
+        engine = engine_for(server)
+        assert not engine.capabilities.raw_continuation  # before it has met the server
+        run = ponder.start("What is 2 + 2?", engine, budget=1, max_tokens=32)
+        run.interrupt_at(2, "hard")
+        result = await run.run()
+        await engine.aclose()
+    [candidate] = result.candidates
+    posts = server.posts()
+    assert len(posts) == 2 and posts[1][1] == "/v1/completions"
+    assert posts[1][2]["prompt"].endswith(answer_cue("math"))
+    assert answer_cue("math") in candidate.text and candidate.answer == "4"

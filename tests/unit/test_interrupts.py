@@ -360,3 +360,201 @@ async def test_signals_after_the_run_ended_do_nothing() -> None:
     run.update("too late")
     assert run.result().candidates == result.candidates and run.stop_reason == "done"
     assert not [e for e in run.trace if e["action"] == "interrupt"]
+
+
+# -- review fixes --------------------------------------------------------------------------------
+
+
+async def test_a_second_hard_interrupt_keeps_the_answers_being_formed() -> None:
+    for fork, remote in ((False, False), (True, True)):
+        run = ponder.start(QUESTION, FakeEngine(reasoning, fork=fork, remote=remote), budget=4, seed=3, max_tokens=64)
+        run.interrupt_at(5, "hard")
+        run.interrupt_at(5, "hard")  # reaches only samples already answering the first
+        run.interrupt_at(6, "hard")  # while they answer
+        result = await run.run()
+        assert result.stop_reason == "interrupted" and result.answer == "7", (fork, remote)
+        assert len(result.candidates) == 4 and all(c.text.endswith(CUE + " 7.") for c in result.candidates)
+        assert [s["signal"] for s in interrupt_entry(result)["samples"]] == [1, 1, 1, 1]
+
+
+async def test_a_hard_interrupt_after_all_answers_were_formed_keeps_the_step() -> None:
+    class Scored(TwoCalls):
+        """One streamed sample, then a pause (as a judge would take), then done."""
+
+        async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, StepInfo]:
+            first = await ctx.sample(1, temperature=0.5)
+            await asyncio.sleep(0.05)
+            return Samples(state.candidates + tuple(first), finished=True), step_info("sample")
+
+    plan = ponder.api.plan(QUESTION, budget=1, max_tokens=64)
+    run = dataclasses.replace(plan, algorithm=Scored()).start(FakeEngine(reasoning))
+    run.interrupt_at(3, "hard")
+    task = asyncio.ensure_future(run.run())
+    await asyncio.sleep(0.02)  # the sample has answered; the step pauses
+    run.interrupt("hard")
+    result = await task
+    assert result.answer == "7" and result.stop_reason == "interrupted"
+
+
+@pytest.mark.parametrize("mode", ["soft", "update"])
+async def test_a_soft_interrupt_or_update_leaves_a_sample_answering_a_hard_one_alone(mode: str) -> None:
+    engine = FakeEngine(reasoning)
+    run = ponder.start(QUESTION, engine, budget=2, max_tokens=64)
+    run.interrupt_at(5, "hard")
+    run.interrupt_at(5, mode, "Tom has 5 boxes.")  # at once after the hard one
+    run.interrupt_at(6, mode, "Tom has 6 boxes.")  # while the answers are written
+    result = await run.run()
+    assert result.answer == "7" and result.stop_reason == "interrupted"
+    for candidate, words in zip(result.candidates, (5, 4), strict=True):
+        assert candidate.text == " ".join(f"w{candidate.index}.{k}" for k in range(words)) + CUE + " 7."
+    assert {s["mode"] for s in interrupt_entry(result)["samples"]} == {"hard"}
+    assert len(engine.requests) == 3  # the samples and one answer each: nothing cut, nothing continued again
+
+
+async def test_a_server_that_takes_n_is_interrupted_through_per_sample_streams() -> None:
+    engine = FakeEngine(reasoning, fork=True, remote=True)
+    run = ponder.start(QUESTION, engine, budget=4, seed=3, max_tokens=64)
+    run.interrupt_at(5, "hard")
+    result = await run.run()
+    assert result.answer == "7" and len(result.candidates) == 4 and result.stop_reason == "interrupted"
+    # A plain solve still asks the server for all four samples in one request.
+    plain = FakeEngine(reasoning, fork=True, remote=True)
+    await ponder.asolve(QUESTION, engine=plain, budget=4, seed=3, max_tokens=64)
+    assert [r.n for r in plain.requests] == [4]
+
+
+class Connecting(FakeEngine):
+    """A server's engine that learns what it can do when it connects (on its first stream):
+    before, it reports no streaming and no raw continuation, like a fresh ``OpenAIEngine``."""
+
+    def __init__(self, script: Any) -> None:
+        super().__init__(script, remote=True)
+        self.known = self.capabilities
+        self.capabilities = dataclasses.replace(self.capabilities, streams=False, raw_continuation=False)
+
+    def stream(self, request: GenerationRequest) -> Any:
+        self.capabilities = self.known
+        return super().stream(request)
+
+
+async def test_a_fresh_server_engine_is_interrupted_once_it_has_connected() -> None:
+    engine = Connecting(reasoning)
+    run = ponder.start(QUESTION, engine, budget=2, max_tokens=64)
+    run.interrupt_at(5, "hard")
+    result = await run.run()
+    assert result.answer == "7" and all(c.text.endswith(CUE + " 7.") for c in result.candidates)
+
+    engine = Connecting(reasoning)
+    run = ponder.start(QUESTION, engine, budget=1, max_tokens=64)
+    run.interrupt_at(5, "soft")
+    [candidate] = (await run.run()).candidates
+    assert SOFT_NOTE in candidate.text and candidate.answer == "9"
+
+
+async def test_a_soft_interrupt_the_engine_cannot_continue_does_not_cut_the_sample() -> None:
+    engine = FakeEngine(reasoning)
+    engine.capabilities = dataclasses.replace(engine.capabilities, raw_continuation=False)
+    run = ponder.start(QUESTION, engine, budget=1, max_tokens=64)
+    run.interrupt_at(5, "soft")
+    run.interrupt_at(6, "update", "Tom has 5 boxes.")
+    [candidate] = (await run.run()).candidates
+    assert candidate.answer == "12" and candidate.finish_reason == "stop" and len(engine.requests) == 1
+
+
+class Steps(TwoCalls):
+    """A sampled first step, then a batched one (``sample_each``) that no interrupt can cut."""
+
+    async def step(self, state: Samples, ctx: StepContext) -> tuple[Samples, StepInfo]:
+        if not state.candidates:
+            first = await ctx.sample(2, temperature=0.5)
+            return Samples(tuple(first)), step_info("sample")
+        more = await ctx.sample_each([ctx.messages()], temperature=0.5)
+        return Samples(state.candidates + tuple(more), finished=True), step_info("sample-each")
+
+
+async def test_a_hard_interrupt_with_nothing_live_keeps_the_best_answer_so_far() -> None:
+    class SlowBatches(FakeEngine):
+        async def generate(self, requests: Sequence[GenerationRequest]) -> Any:
+            await asyncio.sleep(0.3)
+            return await super().generate(requests)
+
+    plan = ponder.api.plan(QUESTION, budget=3, max_tokens=64)
+    run = dataclasses.replace(plan, algorithm=Steps()).start(SlowBatches(reasoning))
+    assert await run.step()
+    task = asyncio.ensure_future(run.run())
+    await asyncio.sleep(0.05)  # the batched step is under way
+    run.interrupt("hard")
+    result = await asyncio.wait_for(task, 5)
+    assert result.stop_reason == "interrupted"
+    assert result.answer == "12" and len(result.candidates) == 2  # the first step's, not None
+
+
+async def test_repeated_signals_only_shrink_a_samples_token_cap() -> None:
+    def hurried(request: GenerationRequest, index: int) -> str:
+        if request.assistant_prefix:
+            return " ".join(f"h{k}" for k in range(80))
+        return reasoning(request, index)
+
+    settings = InterruptSettings(soft_budget=0.5, answer_tokens=4)
+    engine = FakeEngine(hurried)
+    run = ponder.start(QUESTION, engine, budget=1, max_tokens=64, interrupt_settings=settings)
+    run.interrupt_at(6, "soft")  # cap 6 + 29 = 35
+    run.interrupt_at(10, "soft")  # cap 10 + ceil(25 / 2) = 23, not 10 + 27
+    run.interrupt_at(14, "update", "Tom has 5 boxes.")  # 23 - 14 = 9 left, not 50
+    result = await run.run()
+    assert [r.max_tokens for r in engine.requests] == [64, 29, 13, 9]
+    assert result.candidates[0].completion_tokens == 23
+
+    engine = FakeEngine(hurried)  # an update after a soft interrupt does not restore the budget
+    run = ponder.start(QUESTION, engine, budget=1, max_tokens=64, interrupt_settings=settings)
+    run.interrupt_at(6, "soft")
+    run.interrupt_at(8, "update", "Tom has 5 boxes.")
+    await run.run()
+    assert [r.max_tokens for r in engine.requests] == [64, 29, 27]
+
+
+async def test_bad_arguments_from_another_thread_raise_in_that_thread() -> None:
+    run = ponder.start(QUESTION, FakeEngine(reasoning), budget=2, max_tokens=64, options={"batch": 1})
+    assert await run.step()  # the run is bound to this loop
+    errors: list[BaseException] = []
+
+    def send(call: Any, *args: Any) -> None:
+        try:
+            call(*args)
+        except BaseException as exc:
+            errors.append(exc)
+
+    calls = [
+        (run.update, "bad \ud800"),
+        (run.update, "  "),
+        (run.interrupt_at, 0, "hard"),
+        (run.interrupt_at, 5, "later"),
+        (run.interrupt_at, 5, "update", "bad \ud800"),
+        (run.interrupt, "later"),
+    ]
+    for call in calls:
+        thread = threading.Thread(target=send, args=call)
+        thread.start()
+        thread.join()
+    assert len(errors) == len(calls) and all(isinstance(e, InvalidInputError) for e in errors)
+    result = await run.run()
+    assert result.stop_reason == "done" and not run.ctx.interrupts.signals
+
+
+async def test_signals_sent_before_the_first_step_act_on_the_runs_loop() -> None:
+    run = ponder.start(QUESTION, FakeEngine(reasoning), budget=2, max_tokens=64)
+    acted: list[threading.Thread] = []
+    signal = run.ctx.interrupts.signal
+
+    def recorded(mode: Any, text: str = "") -> int:
+        acted.append(threading.current_thread())
+        return signal(mode, text)
+
+    run.ctx.interrupts.signal = recorded  # type: ignore[method-assign]
+    thread = threading.Thread(target=run.interrupt, args=("hard",))
+    thread.start()
+    thread.join()
+    assert acted == []  # nothing ran in the sending thread
+    result = await run.run()
+    assert acted == [threading.current_thread()]
+    assert result.stop_reason == "interrupted" and result.candidates == []

@@ -15,11 +15,20 @@ import pytest
 
 import ponder
 from ponder.context.live import LiveSamples
-from ponder.context.watch import SampleEnded, SampleEvent, SampleGrew, SampleKey, SampleStarted, streams_alike
+from ponder.context.watch import (
+    SampleEnded,
+    SampleEvent,
+    SampleGrew,
+    SampleKey,
+    SampleStarted,
+    stream_usage,
+    streams_alike,
+)
 from ponder.core.result import SolveResult
 from ponder.core.seeding import derive_seed
 from ponder.engines.base import EngineCapabilities, GenerationRequest
 from ponder.engines.fake import FakeEngine
+from ponder.engines.http import OpenAIEngine
 from ponder.scorers.prm import ScriptedPRM
 
 QUESTION = "What is 2 + 2?"
@@ -137,11 +146,21 @@ async def test_sampled_samples_grow_word_by_word_and_end_with_their_answers() ->
 
 
 async def test_several_samples_in_one_server_request_arrive_whole() -> None:
-    """A server that takes ``n`` seeds its samples differently from its per-sample streams, so
-    they are drawn as without a watcher and arrive whole, one delta each."""
-    _, events = await watched("self-consistency", {}, voting, fork=True, remote=True)
+    """A server that takes ``n`` seeds its samples differently from its per-sample streams, so a
+    watched run that is not interruptible draws them as without a watcher: they arrive whole, one
+    delta each. An interruptible run streams them, one stream per sample, so interrupts reach them."""
+    events: list[SampleEvent] = []
+    engine = FakeEngine(voting, fork=True, remote=True)
+    run = ponder.api.plan(QUESTION, budget=6, seed=7, max_tokens=64).start(engine, interruptible=False)
+    run.ctx.watch(events.append)
+    await run.run()
     grew = [e for e in events if isinstance(e, SampleGrew)]
     assert len(grew) == 6 and len({e.key for e in grew}) == 6
+    assert [r.n for r in engine.requests] == [6]
+
+    _, events = await watched("self-consistency", {}, voting, fork=True, remote=True)
+    grew = [e for e in events if isinstance(e, SampleGrew)]
+    assert len(grew) > 6 and len({e.key for e in grew}) == 6  # word by word
 
 
 def test_streams_alike() -> None:
@@ -151,6 +170,12 @@ def test_streams_alike() -> None:
     assert streams_alike(local, many) and streams_alike(server_n, one) and not streams_alike(server_n, many)
     assert streams_alike(dataclasses.replace(server_n, fork=False), many)  # fan-out: one request a sample
     assert not streams_alike(EngineCapabilities(), one)
+    # a server whose streams carry no usage (llama-cpp-python) would count differently
+    assert not streams_alike(dataclasses.replace(server_n, fork=False), one, stream_usage=False)
+    assert not stream_usage(OpenAIEngine(base_url="http://127.0.0.1:9", profile="llama-cpp-python"))
+    assert stream_usage(OpenAIEngine(base_url="http://127.0.0.1:9", profile="llama.cpp")) and stream_usage(
+        FakeEngine("x")
+    )
 
 
 async def test_continuations_carry_their_prefix_and_sub_contexts_have_scopes_of_their_own() -> None:

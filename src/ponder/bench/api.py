@@ -11,7 +11,7 @@ from typing import Any
 
 from ponder import __version__
 from ponder.bench.datasets import load_problems
-from ponder.bench.interrupts import canonical, parse_interrupt
+from ponder.bench.interrupts import canonical, check_interruptible, parse_interrupt
 from ponder.bench.runner import check_workers, file_sha256, run_benchmark
 from ponder.bench.store import BenchStore
 from ponder.bench.types import Config, ConfigTotals, Problem
@@ -111,6 +111,7 @@ async def abench(
     named: dict[str, Any] = dict(fields or {})  # question_field, answer_field, id_field, grader
     problems = load_problems(dataset, limit=limit, **named)
     _check_update_fields(problems, specs)
+    check_interruptible(specs, strategies, options)
     store = BenchStore(db)  # a database that cannot be written fails here, before a model is loaded
     try:
         return await _run_on_engine(
@@ -180,6 +181,7 @@ async def _run_on_engine(
             raise InvalidInputError("deterministic=True needs an engine created with deterministic=True")
         deterministic = deterministic or made is True
     try:
+        check_interruptible([spec for *_, spec in grid], capabilities=backend.capabilities)
         info = backend.info
         configs = [
             Config(

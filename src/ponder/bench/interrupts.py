@@ -7,7 +7,13 @@ configuration's stored *uninterrupted* result for that problem when there is one
 interruption then falls at that fraction of the run's own reasoning, as in Wu et al. 2025,
 "Are Large Reasoning Models Interruptible?"), else ``max_tokens``. Run the uninterrupted
 configuration first (``--interrupt none,hard@0.3``: ``none`` runs first) to get the former. A run
-whose samples all end before the point is not interrupted at all.
+whose samples all end before the point is not interrupted at all: the row's ``interrupted`` says
+whether a signal reached a live sample (or a hard one stopped the run), and the report counts them.
+
+Interrupts reach samples drawn as streams (:mod:`ponder.context.interruptible`); step-wise searches
+(beam search, DVTS, A*, particle filtering and Gibbs) grow their paths in batched continuations
+that no interrupt cuts, and a local engine that does not stream serves whole samples, so
+:func:`check_interruptible` refuses both up front rather than store runs never interrupted.
 
 - ``hard@P``: every live sample answers at once after an answer cue;
 - ``soft@P``: live samples are told time is short and go on under a reduced budget;
@@ -23,7 +29,7 @@ read (:mod:`ponder.bench.report_interrupts`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -32,8 +38,10 @@ from ponder.bench.types import BenchRow, Config, Problem
 from ponder.context.interrupts import InterruptSettings, answer_cue
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import SolveResult
-from ponder.engines.base import Engine
+from ponder.engines.base import Engine, EngineCapabilities
+from ponder.registry import get_strategy
 from ponder.scorers import Scorer
+from ponder.search.steps import StepParams
 
 NONE = "none"
 BENCH_ENTRY = "bench-interrupt"
@@ -75,6 +83,30 @@ def parse_interrupt(spec: str) -> InterruptSpec | None:
     if mode != "update" and field:
         raise InvalidInputError(f"bad interrupt {spec!r}: only updates name a field")
     return InterruptSpec(mode, value, field or "", gold_field or "")  # type: ignore[arg-type]
+
+
+def check_interruptible(
+    specs: Sequence[str],
+    strategies: Sequence[str] = (),
+    options: Mapping[str, Any] | None = None,
+    capabilities: EngineCapabilities | None = None,
+) -> None:
+    """Refuse interrupt specs (other than none) for strategies whose samples no interrupt reaches
+    (step-wise searches) or an engine that serves only whole samples (a local one that does not
+    stream), in one error, before anything runs."""
+    wanted = [text for text in specs if parse_interrupt(text) is not None]
+    if not wanted:
+        return
+    searches = [name for name in strategies if isinstance(get_strategy(name, options).params, StepParams)]
+    if searches:
+        raise InvalidInputError(
+            f"--interrupt {','.join(wanted)}: {', '.join(searches)} searches step by step in batched continuations"
+            " that interrupts cannot reach; interrupt sampling strategies (self-consistency, best-of-n, deepconf, ...)"
+        )
+    if capabilities is not None and not capabilities.streams and not capabilities.remote:
+        raise InvalidInputError(
+            f"--interrupt {','.join(wanted)}: the engine does not stream, so no sample can be interrupted mid-way"
+        )
 
 
 def canonical(spec: str) -> str:
@@ -138,10 +170,19 @@ async def solve_interrupted(
         "at_tokens": tokens,
         "reference": "uninterrupted" if reference is not None else "max_tokens",
         "reference_tokens": round(base, 2),
-        "interrupted": any(e.get("action") == "interrupt" for e in result.trace),
+        "interrupted": interrupted(result, spec),
         "cue": answer_cue(task, settings.answer_cue),
         "note": settings.soft_note if spec.mode == "soft" else "",
     }
     if spec.mode == "update":
         entry.update(update=text, original_gold=problem.gold, grader=problem.grader)
     return graded, result, entry
+
+
+def interrupted(result: SolveResult, spec: InterruptSpec) -> bool:
+    """Whether the signal acted on the run: it reached a live sample, or (hard) stopped the run at
+    once with no sample live (a signal that fired on samples already at their end did nothing)."""
+    entries = [e for e in result.trace if e.get("action") == "interrupt"]
+    if any(e.get("samples") for e in entries):
+        return True
+    return bool(entries) and spec.mode == "hard" and result.stop_reason == "interrupted"

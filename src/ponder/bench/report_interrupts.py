@@ -3,9 +3,12 @@
 Configurations stored with an interrupt spec (``ponder bench --interrupt``:
 :mod:`ponder.bench.interrupts`) are grouped with the configuration that differs only in having
 none (same data set, strategy, options, budget, seed, temperature, max tokens, engine, model).
-For each group the section gives the uninterrupted accuracy and, per interrupt, its accuracy
-(updates: against the updated gold), how many runs were actually interrupted (a run whose samples
-all end before the point is not), the extra tokens spent after the interrupts per problem, and
+For each group the section gives the uninterrupted accuracy and, per interrupt, its accuracy over
+all problems (updates: against the updated gold), how many runs were actually interrupted (a run
+whose samples all end before the point is not) and the accuracy over those runs alone (a run that
+finished before the point answers as if uninterrupted: updates graded against the updated gold
+then count a run that never saw the update), the extra tokens spent after the interrupts per
+problem, and
 counts of the failure modes of Wu et al. 2025 ("Are Large Reasoning Models Interruptible?"),
 found by these detectors (words are whitespace-separated: stored rows keep text, not tokens):
 
@@ -14,8 +17,9 @@ found by these detectors (words are whitespace-separated: stored rows keep text,
 - **panic** (soft): a hurried sample (its text holds the soft note) that answers wrongly within
   :data:`PANIC_FRACTION` of the typical reasoning length after the note (typical: the median
   words of the uninterrupted configuration's samples; n/a without them): it gave up reasoning;
-- **self-doubt** (update): a run whose answer misses the updated gold but matches the original
-  one: it did not take the update in.
+- **self-doubt** (update): an interrupted run (one that received the update) whose answer misses
+  the updated gold but matches the original one: it did not take the update in. Runs that
+  finished before the update's point are not checked (they never saw it).
 
 :func:`write_interrupt_plot` draws accuracy against the point, one line per mode, the
 uninterrupted accuracy as a dashed line, one panel per group.
@@ -64,6 +68,7 @@ class InterruptPoint:
     leakage: Count
     panic: Count
     self_doubt: Count
+    interrupted_accuracy: float | None = None  # over the interrupted runs (None: none was)
 
 
 @dataclass(frozen=True)
@@ -110,11 +115,12 @@ def panic(rows: Sequence[BenchRow], typical: float | None, fraction: float = PAN
 
 
 def self_doubt(rows: Sequence[BenchRow]) -> Count:
-    """Updated runs whose answer misses the updated gold and gives the original one."""
+    """Updated runs whose answer misses the updated gold and gives the original one (runs that
+    were not interrupted never received the update: they are not checked)."""
     checked = found = 0
     for row in rows:
         entry = _entry(row)
-        if "original_gold" not in entry or row.stop_reason.startswith("error"):
+        if "original_gold" not in entry or not entry.get("interrupted") or row.stop_reason.startswith("error"):
             continue
         checked += 1
         original = Problem(row.problem_id, row.question, str(entry["original_gold"]), entry.get("grader", "math"), {})
@@ -130,6 +136,10 @@ def _typical_words(rows: Sequence[BenchRow]) -> float | None:
 
 def _accuracy(rows: Sequence[BenchRow]) -> float:
     return sum(r.correct for r in rows) / len(rows) if rows else 0.0
+
+
+def _interrupted(rows: Sequence[BenchRow]) -> list[BenchRow]:
+    return [r for r in rows if _entry(r).get("interrupted")]
 
 
 def _extra_tokens(row: BenchRow) -> int:
@@ -158,6 +168,7 @@ def interrupt_groups(loaded: Sequence[ConfigRows], labels: Sequence[str]) -> lis
         for config, member_label, rows in members:
             spec = parse_interrupt(config.interrupt)
             assert spec is not None
+            reached = _interrupted(rows)
             group.points.append(
                 InterruptPoint(
                     label=member_label,
@@ -165,12 +176,13 @@ def interrupt_groups(loaded: Sequence[ConfigRows], labels: Sequence[str]) -> lis
                     mode=spec.mode,
                     point=spec.point,
                     problems=len(rows),
-                    interrupted=sum(bool(_entry(r).get("interrupted")) for r in rows),
+                    interrupted=len(reached),
                     accuracy=_accuracy(rows),
                     extra_tokens=sum(_extra_tokens(r) for r in rows) / len(rows),
                     leakage=leakage(rows) if spec.mode == "hard" else Count(),
                     panic=panic(rows, typical) if spec.mode == "soft" else Count(),
                     self_doubt=self_doubt(rows) if spec.mode == "update" else Count(),
+                    interrupted_accuracy=_accuracy(reached) if reached else None,
                 )
             )
         group.points.sort(key=lambda p: (MODES.index(p.mode), p.point, p.spec))
@@ -195,8 +207,8 @@ def interrupts_markdown(groups: Sequence[InterruptGroup], image: str | None = No
             f"**{group.label}**: {baseline}",
             "",
             "| Interrupt | Problems | Interrupted | Accuracy | Δ vs uninterrupted | Extra tokens | Leakage | Panic |"
-            " Self-doubt |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            " Self-doubt | Accuracy (interrupted) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for p in group.points:
             delta = "" if group.baseline is None else f"{100 * (p.accuracy - group.baseline):+.1f} pt"
@@ -210,15 +222,19 @@ def interrupts_markdown(groups: Sequence[InterruptGroup], image: str | None = No
                 str(p.leakage),
                 str(p.panic),
                 str(p.self_doubt),
+                "n/a" if p.interrupted_accuracy is None else f"{100 * p.interrupted_accuracy:.1f}%",
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(
         f"Interrupt points are fractions of each problem's uninterrupted reasoning length when it was stored, else of"
-        f" max_tokens; updates are graded against the updated gold. Leakage: concluded samples writing more than"
+        f" max_tokens; updates are graded against the updated gold. Accuracy is over all problems (a run that ended"
+        f" before the point answers as if uninterrupted); Accuracy (interrupted) over the Interrupted runs alone."
+        f" Leakage: concluded samples writing more than"
         f" {LEAKAGE_WORDS} words after the answer cue; panic: hurried samples answering wrongly within"
-        f" {PANIC_FRACTION:.0%} of the uninterrupted samples' median length after the note; self-doubt: updated runs"
-        f" giving the original answer instead of the updated one (found/checked)."
+        f" {PANIC_FRACTION:.0%} of the uninterrupted samples' median length after the note; self-doubt: interrupted"
+        f" runs (those that received the update) giving the original answer instead of the updated one"
+        f" (found/checked)."
     )
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ from ponder.context.interruptible import LiveStream
 from ponder.context.interrupts import Interrupts
 from ponder.context.metered import MeteredEngine, MeteredStream
 from ponder.context.scorers import RunScorers
-from ponder.context.watch import SampleWatch, Watcher, streams_alike
+from ponder.context.watch import SampleWatch, Watcher, stream_usage, streams_alike
 from ponder.core.budget import Budget
 from ponder.core.confidence import token_confidence
 from ponder.core.ledger import Ledger
@@ -126,7 +126,8 @@ class StepContext:
         """Publish every generator sample of this context and its sub-contexts to ``watcher`` as it
         grows (:mod:`ponder.context.watch`). The samples are the same with and without a watcher:
         :meth:`sample` then draws through the engine's stream only where that returns the same
-        samples (:func:`~ponder.context.watch.streams_alike`)."""
+        samples, usage included (:func:`~ponder.context.watch.streams_alike`); an interruptible
+        run's :meth:`sample` streams anyway (see there)."""
         self._watch = SampleWatch(watcher, self.task.extract)
         for child in self._children:
             child._watch = self._watch.child()
@@ -201,9 +202,12 @@ class StepContext:
     ) -> list[Candidate]:
         """Draw ``n`` new generations of one chat (the question's, or ``messages``) as candidates,
         in one request. The ledger charges them and names their identities, so batches drawn
-        step by step are the same samples one big batch would draw. With a watcher, or in a run
-        whose interrupts reach ``sample`` (``Interrupts.streams``), they are drawn through the
-        engine's stream where that returns the same samples."""
+        step by step are the same samples one big batch would draw. In a run whose interrupts
+        reach ``sample`` (``Interrupts.streams``: an interruptible run) they are drawn through the
+        engine's stream when it streams or is a server's (whose profile is known only once it
+        connects): one stream per sample on a server, seeded per sample, so on a server that
+        takes ``n`` the texts can differ from one ``n``-sample request's; with a watcher only,
+        where the stream returns the same samples (:func:`~ponder.context.watch.streams_alike`)."""
         self.interrupts.check()
         identities = self.ledger.spend(n)
         request = GenerationRequest(
@@ -219,8 +223,15 @@ class StepContext:
             stop=stop,
             top_logprobs=top_logprobs,
         )
-        streamed = self._watch is not None or self.interrupts.streams
-        if streamed and streams_alike(self.engine.capabilities, request):
+        capabilities = self.engine.capabilities
+        # An interruptible run streams on any engine that streams, and on any server's engine
+        # whatever it reports before its first request (it learns its profile when it connects,
+        # inside the stream); a local engine that does not stream serves whole samples either way.
+        interruptible = self.interrupts.streams and (capabilities.streams or capabilities.remote)
+        alike = self._watch is not None and streams_alike(
+            capabilities, request, stream_usage=stream_usage(self.engine.engine)
+        )
+        if interruptible or alike:
             completions = await self._live(request).completions()
         else:
             [completions] = await self.engine.generate([request])
@@ -272,7 +283,7 @@ class StepContext:
             resume,
             self.engine.record,
             task=self.task.name,
-            continues=self.engine.capabilities.raw_continuation,
+            continues=lambda: self.engine.capabilities.raw_continuation,  # read when a signal acts
         )
 
     async def sample_each(

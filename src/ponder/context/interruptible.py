@@ -12,12 +12,24 @@ logprobs, so a watcher of confidences does not stop a sample that is concluding)
 :class:`~ponder.engines.streaming.SampleDone` with the whole text, all segments' tokens, usage
 and logprobs, and the last segment's finish reason. ``stop(i)`` reaches whichever segment of
 sample ``i`` is running; a sample its consumer stopped is not continued.
+
+A sample already answering (after a hard interrupt's cue, or with one pending) is left alone by
+every later signal: a second hard interrupt counts it as reached (it is answering already), and a
+soft interrupt or an update does not cut its answer. A sample's token cap only shrinks: a soft
+interrupt caps it at what it had generated plus ``soft_budget`` of what its cap (not
+``max_tokens``) left, and a later soft interrupt or update goes on from that cap; a signal still
+leaves a sample at least ``answer_tokens`` to conclude. Whether the engine can continue a partial
+answer (``raw_continuation``) is read when a signal acts, not when the stream opens: a server's
+engine learns it when it connects (llama-server's chat template comes from ``/props``). A soft
+interrupt or an update that arrives while the engine says it cannot continue waits for the
+sample's next text to ask again (so that a stream still connecting is not cut for nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,6 +63,13 @@ class _Sample:
     stopped: bool = False  # by the consumer
     done: bool = False
     concluding: bool = False  # the running segment answers an answer cue
+    waiting: bool = False  # pending soft/update signals wait to learn whether the engine can continue
+    cap: int | None = None  # the tokens the sample may generate in all (None: the request's max_tokens)
+
+    @property
+    def answering(self) -> bool:
+        """Whether the sample answers a hard interrupt (concluding, or about to)."""
+        return self.concluding or any(s.mode == "hard" for s in self.pending)
 
 
 @dataclass
@@ -83,18 +102,19 @@ class LiveStream:
         record: Callable[[Usage], None],
         *,
         task: str,
-        continues: bool,
+        continues: bool | Callable[[], bool],
     ) -> None:
         """``open_stream`` opens continuations; ``record`` meters their extra tokens; ``task``
-        names the answer task (its answer cue); ``continues``: the engine can continue a partial
-        answer (``raw_continuation``)."""
+        names the answer task (its answer cue); ``continues``: whether the engine can continue a
+        partial answer (``raw_continuation``), or a function that says so when asked (read each
+        time a signal acts: a server's engine learns it when it connects)."""
         self.inner = stream
         self._record = record
         self.request = stream.request
         self._interrupts = interrupts
         self._open = open_stream
         self._task = task
-        self._continues = continues  # the engine can continue a partial answer
+        self._can_continue = continues
         first = self.request.first_index
         self._samples = [_Sample(i, first + i) for i in range(self.request.n)]
         self._sources = [_Source(stream, dict(enumerate(self._samples)), aiter(stream))]
@@ -123,20 +143,37 @@ class LiveStream:
 
     # -- interrupts ----------------------------------------------------------------------------
 
+    def _continues(self) -> bool:
+        """Whether the engine can continue a partial answer, as it knows now."""
+        return self._can_continue() if callable(self._can_continue) else self._can_continue
+
     def interrupt(self, signal: Signal) -> int:
-        """Stop every running sample to continue it after ``signal``; how many were reached."""
-        if not self._continues and signal.mode != "hard":
-            return 0  # nothing to continue with: only samples started later see an update
+        """Stop every running sample to continue it after ``signal``; how many were reached (a
+        sample already answering a hard interrupt counts for a hard one, and is left alone)."""
         reached = 0
         for sample in self._samples:
             if sample.done or sample.stopped:
                 continue
-            if signal.mode == "hard" and (sample.concluding or any(s.mode == "hard" for s in sample.pending)):
-                continue  # already answering
+            if sample.answering:  # its answer is being formed: no signal cuts it
+                reached += signal.mode == "hard"
+                continue
             sample.pending.append(signal)
-            self._stop_running(sample)
+            if signal.mode == "hard" or self._continues():
+                sample.waiting = False
+                self._stop_running(sample)
+            else:  # the engine cannot continue it (or does not know yet): ask again at its next text
+                sample.waiting = True
             reached += 1
         return reached
+
+    def _resolve_waiting(self, sample: _Sample) -> None:
+        """Pending soft/update signals of ``sample`` act now if the engine can continue it, else
+        they are dropped (the sample goes on; samples started later still see an update)."""
+        sample.waiting = False
+        if self._continues():
+            self._stop_running(sample)
+        else:
+            sample.pending = [s for s in sample.pending if s.mode == "hard"]
 
     # -- events --------------------------------------------------------------------------------
 
@@ -181,12 +218,17 @@ class LiveStream:
     def _handle(self, source: _Source, event: StreamEvent) -> list[StreamEvent]:
         sample = source.samples[event.index]
         if isinstance(event, SampleDelta):
+            if sample.waiting:
+                self._resolve_waiting(sample)
             tokens = sample.tokens + event.tokens
             out = SampleDelta(sample.index, event.text, tokens, () if sample.concluding else event.logprobs)
             self._interrupts.grew(tokens)
             return [out]
         del source.samples[event.index]
         completion = event.completion
+        if sample.waiting:  # it ended before its signals could act
+            sample.waiting = False
+            sample.pending = [s for s in sample.pending if s.mode == "hard"]
         if source.continuation:
             self._ended_continuation(sample, completion)
         resumed = completion.finish_reason == "cancelled" and sample.pending and not sample.stopped
@@ -229,11 +271,11 @@ class LiveStream:
         generated = sample.tokens + partial.completion_tokens
         for signal in signals:
             sample.records.append(self._interrupts.record(signal, sample.identity, generated))
-        if not self._continues:  # a hard interrupt on an engine that cannot continue: keep the partial
+        fresh = generated == 0 and not sample.text and all(s.mode == "update" for s in signals)
+        if not fresh and not self._continues():  # an engine that cannot continue: keep the partial
             for record in sample.records[-len(signals) :]:
                 record.continued = False
             return False
-        fresh = generated == 0 and not sample.text and all(s.mode == "update" for s in signals)
         if fresh:  # nothing to continue: begin again on the updated question
             sample.usage = sample.usage + partial.usage
         else:
@@ -258,12 +300,13 @@ class LiveStream:
         settings = self._interrupts.settings
         base = self.request
         hard = any(s.mode == "hard" for s in signals)
-        left = max(base.max_tokens - generated, 1)
+        cap = base.max_tokens if sample.cap is None else sample.cap
+        left = max(cap - generated, 0)
         if fresh:
             for record in sample.records[-len(signals) :]:
                 record.restarted = True
             notes = "".join(settings.update_question.format(text=s.text) for s in signals)
-            return replace(base, n=1, first_index=sample.identity, max_tokens=left, **_asked_again(base, notes))
+            return replace(base, n=1, first_index=sample.identity, max_tokens=max(left, 1), **_asked_again(base, notes))
         for signal in signals:
             if signal.mode == "soft":
                 sample.text += settings.soft_note
@@ -275,9 +318,10 @@ class LiveStream:
             for record in sample.records[-len(signals) :]:
                 record.concluded = True
             budget = settings.answer_tokens
-        elif any(s.mode == "soft" for s in signals):
-            budget = settings.soft_tokens(left)
         else:
+            if any(s.mode == "soft" for s in signals):  # the cap only shrinks: a soft one from what is left
+                sample.cap = min(cap, generated + math.ceil(settings.soft_budget * left))
+                left = sample.cap - generated
             budget = max(left, settings.answer_tokens)
         seed = derive_seed(base.seed, sample.identity, sample.segments + 1)
         continued: dict[str, Any] = (

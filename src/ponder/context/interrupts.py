@@ -15,12 +15,15 @@ prefix cache serves the prompt and the partial text):
 - **soft**: the sample stops; ``soft_note`` ("time is short, conclude now") is appended and it
   continues with ``soft_budget`` of the tokens it had left (at least ``answer_tokens``);
 - **update**: the sample stops; the update, in ``update_note``, is appended and it continues with
-  the tokens it had left. A sample that had generated nothing yet restarts on the updated
+  the tokens it had left. A sample's token cap only shrinks: what a soft interrupt left is what a
+  later soft interrupt or update counts from. A sample that had generated nothing yet restarts on the updated
   question instead, and every sample started later sees the updated question
   (:meth:`Interrupts.question`: the question, then each update under ``update_question``).
 
 The paper inserts its interrupt at a point of a finished trace and regenerates from there; this is
-the same done live, on a running sample. A sample that had already finished is left as it is. An
+the same done live, on a running sample. A sample that had already finished is left as it is, and
+so is one answering a hard interrupt: a later hard interrupt counts it as reached (the runner
+then never drops the step), a soft interrupt or an update does not cut its answer. An
 engine that cannot continue a partial answer (``raw_continuation``) gets soft interrupts and
 updates for new samples only, and a hard interrupt ends its live samples with their partial text.
 
@@ -169,8 +172,9 @@ class Interrupts:
     """The signals of one run and the live samples they reach (see the module docstring); shared
     by a run's context and its sub-contexts. Call it on the run's event loop (the runner does).
 
-    ``streams`` makes :meth:`StepContext.sample <ponder.context.StepContext.sample>` draw through
-    the engine's stream where that returns the same samples, so interrupts reach its samples too.
+    ``streams`` (an interruptible run) makes :meth:`StepContext.sample
+    <ponder.context.StepContext.sample>` draw through the engine's stream (on a server that takes
+    ``n``, one stream per sample, seeded per sample), so interrupts reach its samples too.
     """
 
     settings: InterruptSettings = field(default_factory=InterruptSettings)

@@ -13,7 +13,8 @@ A sample is named by a :data:`SampleKey`, ``(scope, identity)``: its identity in
 and the context that drew it (a nested strategy's ledger counts identities from 0 again). Samples
 drawn with :meth:`~ponder.context.StepContext.sample` or :meth:`~ponder.context.StepContext.stream`
 on an engine that streams grow as they are generated (the context then draws ``sample``'s samples
-through the engine's stream, which returns the same samples: see :func:`streams_alike`); samples
+through the engine's stream where that returns the same samples with the same usage, see
+:func:`streams_alike`; an interruptible run streams them anyway); samples
 of batched calls (continuations, one generation per chat) arrive whole, one delta each. Judges'
 generations are not samples and are not published. Watchers run on the run's event loop, between
 its awaits: keep them quick.
@@ -63,11 +64,22 @@ SampleEvent = SampleStarted | SampleGrew | SampleEnded
 Watcher = Callable[[SampleEvent], None]
 
 
-def streams_alike(capabilities: EngineCapabilities, request: GenerationRequest) -> bool:
-    """Whether ``engine.stream(request)`` returns the samples ``engine.generate([request])`` would:
-    an engine that streams does, except a server's engine asked for several samples of a server
-    that takes ``n`` (one request for all, seeded once, where its stream sends one per sample)."""
-    return capabilities.streams and not (capabilities.remote and capabilities.fork and request.n > 1)
+def streams_alike(capabilities: EngineCapabilities, request: GenerationRequest, *, stream_usage: bool = True) -> bool:
+    """Whether ``engine.stream(request)`` returns the samples ``engine.generate([request])`` would,
+    with the same usage: an engine that streams does, except a server's engine asked for several
+    samples of a server that takes ``n`` (one request for all, seeded once, where its stream sends
+    one per sample), and a server whose streams carry no usage (``stream_usage`` False:
+    llama-cpp-python's, whose streamed samples count no prompt tokens and estimate their own)."""
+    if not capabilities.streams or not stream_usage:
+        return False
+    return not (capabilities.remote and capabilities.fork and request.n > 1)
+
+
+def stream_usage(engine: object) -> bool:
+    """Whether ``engine``'s streams report usage: an HTTP engine's profile says
+    (``stream_usage``); other engines count their own tokens."""
+    profile = getattr(engine, "profile", None)
+    return bool(getattr(profile, "stream_usage", True))
 
 
 class SampleWatch:

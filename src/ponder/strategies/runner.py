@@ -15,8 +15,12 @@ sample is live (the step is scoring, or searching step-wise, or between steps), 
 stops at once and the result keeps the best answer of the steps already finished; so does a step
 that asks for new generations after a hard interrupt. A soft interrupt lets the live samples
 conclude under a reduced budget and stops the run after the step in progress. An update goes to
-the live samples and to every later one; the run goes on. ``interrupt`` and ``update`` may be
-called from any thread: they take effect on the run's event loop. What they did is in the trace
+the live samples and to every later one; the run goes on. A hard interrupt that follows one
+already delivered to live samples never drops the step: those samples are answering, and the
+step finishes over their answers; a soft interrupt or an update leaves a sample that is answering
+alone. ``interrupt``, ``update`` and ``interrupt_at`` may be called from any thread: they check
+their arguments in the calling thread (raising there) and take effect on the run's event loop
+(signals sent before the run's first step wait for it). What they did is in the trace
 (an ``interrupt`` entry after the step: the signals, each sample reached with the tokens it had
 generated and the extra tokens spent after it) and in ``usage.interrupt_tokens``.
 
@@ -36,9 +40,10 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from ponder.context import StepContext
-from ponder.context.interrupts import Mode, RunInterrupted
+from ponder.context.interrupts import MODES, Mode, RunInterrupted
 from ponder.core.errors import InvalidInputError
 from ponder.core.result import SolveResult
+from ponder.core.text import check_text
 from ponder.core.usage import Usage
 from ponder.strategies.base import Algorithm
 
@@ -56,8 +61,10 @@ class StrategyRun:
         self.stop_reason: str | None = None
         self._interrupted = asyncio.Event()  # stop at once: the step in progress is dropped
         self._finishing = False  # stop after the step in progress
+        self._hard_delivered = False  # a hard interrupt reached live samples: they are answering
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        self._waiting: list[tuple[Callable[..., None], tuple[Any, ...]]] = []  # sent before the first step
 
     # -- interrupts (any thread) -----------------------------------------------------------------
 
@@ -71,26 +78,30 @@ class StrategyRun:
     def update(self, text: str) -> None:
         """Give the run new information: live samples read it as an update note and go on; later
         samples see it after the question."""
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInputError("the update is empty")
+        _check_update(text)
         self._on_loop(self._signal, "update", text)
 
     def interrupt_at(self, tokens: int, mode: Mode = "hard", text: str = "") -> None:
         """Signal ``mode`` (an update with ``text``) once a live sample has generated ``tokens``
         tokens (benchmarks interrupt at a point of the reasoning this way)."""
-        if mode == "update" and not text.strip():
-            raise InvalidInputError("an update needs its text")
-        if mode not in ("hard", "soft", "update"):
+        if mode not in MODES:
             raise InvalidInputError(f"unknown interrupt {mode!r}; use 'hard', 'soft' or 'update'")
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise InvalidInputError(f"an interrupt point must be a whole number of tokens >= 1, got {tokens!r}")
+        if mode == "update":
+            _check_update(text)
         self._on_loop(self.ctx.interrupts.at_tokens, tokens, lambda: self._signal(mode, text))
 
     def _on_loop(self, action: Callable[..., None], *args: Any) -> None:
-        """Run ``action`` on the run's event loop: now when called there (or before the run
-        started), else scheduled there from this thread."""
+        """Run ``action`` on the run's event loop: now when called there, scheduled there from
+        another thread, or (before the run's first step) when that step begins, on its loop."""
         with self._lock:
             loop = self._loop
-        if loop is None or loop.is_closed():
-            action(*args)
+            if loop is None:
+                self._waiting.append((action, args))
+                return
+        if loop.is_closed():
+            action(*args)  # the run is over (its loop is gone): nothing can race with it
             return
         try:
             running = asyncio.get_running_loop()
@@ -102,14 +113,25 @@ class StrategyRun:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the run is over
             loop.call_soon_threadsafe(action, *args)
 
+    def _bind(self) -> None:
+        """Bind the run to the running loop (at each step) and apply what was sent before."""
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            waiting, self._waiting = self._waiting, []
+        for action, args in waiting:
+            action(*args)
+
     def _signal(self, mode: Mode, text: str) -> None:
         if self.stop_reason is not None:
             return  # the run is over: nothing to interrupt
         reached = self.ctx.interrupts.signal(mode, text)
         if mode in ("hard", "soft"):
             self._finishing = True
-        if mode == "hard" and not reached:
-            self._interrupted.set()  # nothing live to conclude: stop at once
+        if mode == "hard":
+            if reached:
+                self._hard_delivered = True
+            elif not self._hard_delivered:
+                self._interrupted.set()  # nothing live to conclude: stop at once
 
     # -- stepping --------------------------------------------------------------------------------
 
@@ -122,8 +144,7 @@ class StrategyRun:
 
     async def step(self) -> bool:
         """Run one step; False when the run has stopped (see :attr:`stop_reason`)."""
-        with self._lock:
-            self._loop = asyncio.get_running_loop()
+        self._bind()
         if self.stop_reason is None:
             self.stop_reason = self._why_stop()
         if self.stop_reason is not None:
@@ -200,6 +221,13 @@ class StrategyRun:
             engine={"name": self.ctx.engine.info.name, "model": self.ctx.engine.info.model},
             stop_reason=self.stop_reason or "running",
         )
+
+
+def _check_update(text: str) -> None:
+    """Refuse an update that is not text, empty, or not valid Unicode (in the caller's thread)."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError("the update is empty")
+    check_text(text, "the update")
 
 
 def _spent(before: Usage, after: Usage) -> dict[str, int]:
