@@ -22,8 +22,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("serve",),
     ("__init__",),  # the package itself: the library's front door (ponder.solve, ponder.route, ...)
     ("view",),  # the trace viewer: results and the bench store as HTML pages
+    ("tune",),  # ponder tune: architecture search over the bench runner, with a reusable holdout
     ("bench",),
     ("api",),
+    ("memory",),  # concept memory across questions (ArcMemo)
     ("registry",),
     ("pipelines",),
     ("strategies",),
