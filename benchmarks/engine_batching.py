@@ -1,31 +1,46 @@
-"""Throughput of the embedded engine: one sequence against n samples forked from one prompt.
+"""Throughput of a local engine: one sequence against n samples forked from one prompt.
 
 Prints one JSON object: tokens/s of one sequence; for n = 4, 8, 16 forked samples of one prompt,
 aggregate tokens/s, its ratio to one sequence, and prompt tokens computed against requested.
 Each point is the median of --repeats runs, each on an emptied cache (cold prompt).
 
     python benchmarks/engine_batching.py [--model NAME_OR_PATH] [--max-tokens 128] [--repeats 3]
+    python benchmarks/engine_batching.py --engine vllm --model HF_MODEL   # on a GPU, with ponder[vllm]
+
+``--engine llama`` (the default) is the embedded engine; ``--engine vllm`` the in-process vLLM
+engine (its prefix cache emptied between runs; the samples share the prompt through it).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
+from typing import Any
 
-from ponder.engines.base import GenerationRequest
+from ponder.engines.base import Engine, GenerationRequest
 from ponder.engines.llama import LlamaEngine
+from ponder.engines.registry import create_engine
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a map in a bottle."
 
 
-def measure(engine: LlamaEngine, n: int, max_tokens: int, repeats: int) -> dict[str, float | int]:
+async def empty_cache(engine: Engine) -> None:
+    """The engine's prefix cache emptied, so that each run computes its prompt."""
+    if isinstance(engine, LlamaEngine):
+        engine.reset_cache()
+    elif hasattr(engine, "reset_prefix_cache"):
+        await engine.reset_prefix_cache()
+
+
+async def measure(engine: Engine, n: int, max_tokens: int, repeats: int) -> dict[str, float | int]:
     runs = []
     for repeat in range(repeats):
         request = GenerationRequest.chat(PROMPT, n=n, max_tokens=max_tokens, temperature=0.8, seed=repeat)
-        engine.reset_cache()
+        await empty_cache(engine)
         started = time.perf_counter()
-        completions = engine.generate_sync([request])[0]
+        completions = (await engine.generate([request]))[0]
         seconds = time.perf_counter() - started
         tokens = sum(c.completion_tokens for c in completions)
         runs.append((tokens / seconds, tokens, seconds, completions))
@@ -40,35 +55,47 @@ def measure(engine: LlamaEngine, n: int, max_tokens: int, repeats: int) -> dict[
     }
 
 
+def create(args: argparse.Namespace, sizes: list[int]) -> Engine:
+    if args.engine == "llama":
+        return LlamaEngine(args.model, n_ctx=8192, n_seq_max=max(sizes) + 1)
+    if not args.model:
+        raise SystemExit("--engine vllm needs --model (a Hugging Face model id or folder)")
+    return create_engine("vllm", model=args.model, max_model_len=4096)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engine = create(args, sizes)
+    try:
+        await measure(engine, 1, 16, 1)  # warm-up
+        single = await measure(engine, 1, args.max_tokens, args.repeats)
+        forked = []
+        for n in sizes:
+            point = await measure(engine, n, args.max_tokens, args.repeats)
+            point["ratio_to_one_sequence"] = round(point["tokens_per_second"] / single["tokens_per_second"], 2)
+            forked.append(point)
+        return {
+            "engine": engine.info.name,
+            "model": engine.info.model,
+            "threads": engine.info.details.get("n_threads"),
+            "max_tokens": args.max_tokens,
+            "repeats": args.repeats,
+            "one_sequence": single,
+            "forked": forked,
+        }
+    finally:
+        await engine.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("llama", "vllm"), default="llama")
     parser.add_argument("--model", default=None)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="4,8,16")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    with LlamaEngine(args.model, n_ctx=8192, n_seq_max=max(sizes) + 1) as engine:
-        measure(engine, 1, 16, 1)  # warm-up
-        single = measure(engine, 1, args.max_tokens, args.repeats)
-        forked = []
-        for n in sizes:
-            point = measure(engine, n, args.max_tokens, args.repeats)
-            point["ratio_to_one_sequence"] = round(point["tokens_per_second"] / single["tokens_per_second"], 2)
-            forked.append(point)
-        print(
-            json.dumps(
-                {
-                    "model": engine.info.model,
-                    "threads": engine.info.details["n_threads"],
-                    "max_tokens": args.max_tokens,
-                    "repeats": args.repeats,
-                    "one_sequence": single,
-                    "forked": forked,
-                },
-                indent=2,
-            )
-        )
+    print(json.dumps(asyncio.run(run(args)), indent=2))
 
 
 if __name__ == "__main__":

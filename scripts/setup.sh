@@ -29,6 +29,15 @@ if [ -z "$wheel" ]; then
 fi
 "${PIP[@]}" install --quiet "$wheel"
 "${PIP[@]}" install --quiet --find-links "$WHEELS" -e ".[$EXTRAS]"
+# llama.cpp's own server (it batches concurrent requests), from the same pinned llama.cpp, cached
+# like the wheel (about 5-8 minutes once per machine). Set-up goes on without it: the llama-server
+# tests and benchmarks/peers' llama-server rows then skip. PONDER_SKIP_LLAMA_SERVER=1 leaves it out.
+if [ "${PONDER_SKIP_LLAMA_SERVER:-0}" != 1 ]; then
+  log=${TMPDIR:-/tmp}/ponder-llama-server-build.log
+  LLAMA_CPP_VERSION=$LLAMA_CPP_VERSION PYTHON="$VENV/bin/python" "$(dirname "$0")/llama-server.sh" --build-only \
+    >/dev/null 2>"$log" \
+    || echo "llama-server did not build (see $log): the llama-server tests will be skipped"
+fi
 # A browser for the trace viewer's test (tests/unit/test_view_browser.py skips without one):
 # Playwright cannot download its own here, so use the distribution's Chromium when it can be had.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

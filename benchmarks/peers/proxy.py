@@ -13,7 +13,9 @@ Adjustments (both recorded in the benchmark's settings):
 - a request with ``n > 1`` to a server that ignores ``n`` (llama-cpp-python always answers with one
   choice) is sent upstream as ``n`` one-choice requests whose choices and usage are merged (without
   this, optillm's best-of-n would score a single sample). A request's ``seed``, if any, becomes
-  ``seed + i`` for the i-th one.
+  ``seed + i`` for the i-th one. They go one after another to a server that serves one request at
+  a time, and all at once (``parallel_n``) to one that batches concurrent requests (llama-server:
+  its own ``n`` needs ``n`` free slots at once and reports the usage of the first choice only).
 
 Streamed requests (``"stream": true``, as ponder's DeepConf sends) are relayed event by event, so
 a client that closes its stream early (DeepConf stopping a trace) closes the upstream one too and
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,10 +79,15 @@ class Adjustments:
 
     max_tokens_field: bool = True  # rename max_completion_tokens to max_tokens
     expand_n: bool = True  # split n > 1 into n one-choice requests
+    parallel_n: bool = False  # send those n requests at once (a server that batches them)
 
     def to_dict(self) -> dict[str, bool]:
         """The switches as a JSON-ready dict."""
-        return {"max_completion_tokens_to_max_tokens": self.max_tokens_field, "expand_n": self.expand_n}
+        return {
+            "max_completion_tokens_to_max_tokens": self.max_tokens_field,
+            "expand_n": self.expand_n,
+            "expand_n_in_parallel": self.parallel_n,
+        }
 
 
 def rewrite_body(body: dict[str, Any], adjust: Adjustments) -> dict[str, Any]:
@@ -159,6 +167,15 @@ class StreamCount:
         return {"usage": self.usage or {"prompt_tokens": 0, "completion_tokens": self.tokens}}
 
 
+class ProxyServer(ThreadingHTTPServer):
+    """A thread per connection, and room for many connections at once: with the standard backlog
+    of 5, a burst of new connections (4 problems x 8 samples) loses some SYNs, and each of those
+    waits a second for its retry."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
 class CountingProxy:
     """Start with ``with CountingProxy(upstream) as proxy:``; clients use ``proxy.url``.
 
@@ -212,8 +229,7 @@ class CountingProxy:
                 self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
                 self.wfile.flush()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = ProxyServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -352,12 +368,23 @@ class CountingProxy:
     def _post_split(
         self, method: str, path: str, body: dict[str, Any], headers: dict[str, str], n: int
     ) -> tuple[int, bytes, str]:
-        parts: list[dict[str, Any]] = []
+        ones = []
         for i in range(n):
             one = {**body, "n": 1}
             if body.get("seed") is not None:
                 one["seed"] = int(body["seed"]) + i
-            status, payload, content_type = self._post_json(method, path, one, headers)
+            ones.append(one)
+        if self.adjust.parallel_n:
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                answers = list(pool.map(lambda one: self._post_json(method, path, one, headers), ones))
+        else:
+            answers = []
+            for one in ones:
+                answers.append(self._post_json(method, path, one, headers))
+                if answers[-1][0] >= 400:
+                    break
+        parts: list[dict[str, Any]] = []
+        for status, payload, content_type in answers:
             if status >= 400:
                 return status, payload, content_type
             parts.append(json.loads(payload))

@@ -1,12 +1,16 @@
-"""ponder against its_hub and optillm on one OpenAI-compatible server: accuracy, tokens, wall time.
+"""ponder against its_hub and optillm on OpenAI-compatible servers: accuracy, tokens, wall time.
 
-Runs the first ``--limit`` MAWPS SingleOp problems through every system x strategy x budget:
+Runs the first ``--limit`` MAWPS SingleOp problems through every system x strategy x budget x
+server x concurrency (problems in flight at once, ``--concurrency``, default 1 and 4):
 
-1. server phase: start llama-cpp-python's server with the embedded model (or use ``--url``), put
-   a counting proxy in front of it, and run ponder's HTTP engine, its_hub and optillm (through
-   its own proxy, a subprocess) against it; then stop the server;
+1. server phase, once per server (``--servers``): start llama-cpp-python's server (one request at
+   a time) or llama.cpp's ``llama-server --parallel 8`` (continuous batching; built beforehand by
+   ``scripts/llama-server.sh --build-only``) with the embedded model, or use ``--url``; put a
+   counting proxy in front of it, and run ponder's HTTP engine, its_hub and optillm (through its
+   own proxy, a subprocess) against it at each concurrency; then stop the server;
 2. embedded phase: only then load the model in this process for ponder's embedded engine (two
-   llama.cpp computations at once on a small machine slow both down by orders of magnitude).
+   llama.cpp computations at once on a small machine slow both down by orders of magnitude), at
+   each concurrency.
 
 Writes ``OUT.json`` (settings, versions, every raw number, every answer) and ``OUT.md`` (the
 table), rewriting both after each configuration so an interrupted run keeps what it measured.
@@ -15,13 +19,13 @@ Installs nothing: its_hub comes from the ``bench-peers`` extra, optillm from its
     python benchmarks/peers/run.py [--limit 30] [--budgets 4,8] [--url URL] [--model GGUF]
         [--systems ponder-http,ponder-embedded,its_hub,optillm] [--max-tokens 128] [--out PATH]
         [--strategies self-consistency,best-of-n,particle-filtering,deepconf]
+        [--servers llama-cpp-python,llama-server] [--concurrency 1,4] [--parallel 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import sys
 import time
@@ -32,121 +36,30 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # makes `peers` importable as a package
 
 from peers import report
+from peers.cli import parse_args
+from peers.itshub import ItsHubSystem
 from peers.measure import run_config
+from peers.optillm_system import OptillmSystem
 from peers.proxy import Adjustments, CountingProxy
-from peers.servers import find_optillm, optillm_version, server_profile, start_llama_server
-from peers.systems import (
-    DEEPCONF_LOW,
-    OPTILLM_SC_SAMPLES,
-    SC,
-    STRATEGIES,
-    ItsHubSystem,
-    OptillmSystem,
-    Setup,
-    System,
-    ponder_embedded,
-    ponder_http,
+from peers.servers import (
+    ManagedProcess,
+    find_optillm,
+    llama_server_binary,
+    optillm_version,
+    server_profile,
+    start_batching_server,
+    start_llama_server,
 )
+from peers.systems import OPTILLM_SC_SAMPLES, SC, Setup, System, ponder_embedded, ponder_http
 from ponder.bench.datasets import Problem, load_problems
 from ponder.core.settings import DEFAULT_SYSTEM_PROMPT
 from ponder.engines.http.profiles import PROFILES
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVER_SYSTEMS = ("ponder-http", "its_hub", "optillm")
-ALL_SYSTEMS = ("ponder-http", "its_hub", "optillm", "ponder-embedded")
 SERVED_ALIAS = "smollm2"
-
-
-def csv(kind: type, choices: tuple[str, ...] | None = None) -> Any:
-    """An argparse type for a comma-separated list (checked against ``choices`` when given)."""
-
-    def parse(text: str) -> list[Any]:
-        items = [kind(part.strip()) for part in text.split(",") if part.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError("give at least one value")
-        bad = [item for item in items if choices is not None and item not in choices]
-        if bad:
-            known = ", ".join(choices or ())
-            raise argparse.ArgumentTypeError(f"unknown {', '.join(map(str, bad))}; choose from {known}")
-        return items
-
-    return parse
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """An argparse type for a JSON object (strategy options)."""
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object")
-    return value
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--dataset", default="mawps-singleop", help="a ponder.bench data set (default mawps-singleop)")
-    parser.add_argument("--limit", type=int, default=30, help="first N problems (default 30)")
-    parser.add_argument("--budgets", type=csv(int), default=[4, 8], help="comma-separated budgets (default 4,8)")
-    parser.add_argument("--systems", type=csv(str, ALL_SYSTEMS), default=list(ALL_SYSTEMS))
-    parser.add_argument("--strategies", type=csv(str, STRATEGIES), default=list(STRATEGIES))
-    parser.add_argument("--url", help="an OpenAI-compatible server root to use instead of starting llama-cpp-python's")
-    parser.add_argument(
-        "--model",
-        help="GGUF path or ponder model name for the started server and the embedded "
-        "engine (default: the embedded SmolLM2-135M); with --url, the served "
-        "model's GGUF",
-    )
-    parser.add_argument("--model-name", help="served model name (default: the first /v1/models lists)")
-    parser.add_argument(
-        "--chat-template",
-        help="for ponder's HTTP engine on servers that cannot continue a message (default: the GGUF's)",
-    )
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument(
-        "--temperature", type=float, default=0.8, help="sampling temperature (optillm fixes its own: 1)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-ctx", type=int, default=4096, help="context of the started server")
-    parser.add_argument("--judge-max-tokens", type=int, default=64, help="its_hub's LLM judge reply cap")
-    parser.add_argument(
-        "--pf-options",
-        type=json_object,
-        default={},
-        help='ponder\'s particle-filtering options as JSON, e.g. \'{"prm": "self-eval-prm"}\'',
-    )
-    parser.add_argument(
-        "--bon-options",
-        type=json_object,
-        default={"scorer": "self-eval"},
-        help='ponder\'s best-of-n options as JSON (default {"scorer": "self-eval"})',
-    )
-    parser.add_argument(
-        "--deepconf-options",
-        type=json_object,
-        default=dict(DEEPCONF_LOW),
-        help='ponder\'s deepconf options as JSON (default {"eta": 10}: DeepConf-low, online, '
-        "as benchmarks/fewer_tokens.py)",
-    )
-    parser.add_argument(
-        "--pf-max-steps", type=int, default=40, help="its_hub particle filtering's step limit (default 40, as ponder's)"
-    )
-    parser.add_argument(
-        "--optillm-bin", help="the optillm executable (default: $PONDER_OPTILLM_BIN, .venv-optillm, PATH)"
-    )
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds one request may take")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=ROOT / "benchmarks" / "results" / "peers",
-        help="output path without suffix: writes .json and .md (default benchmarks/results/peers)",
-    )
-    args = parser.parse_args(argv)
-    if args.limit < 1 or args.max_tokens < 1 or any(b < 1 for b in args.budgets):
-        parser.error("--limit, --max-tokens and budgets must be >= 1")
-    return args
+IN_PROCESS = "in-process"  # the embedded engine's rows: no server
+PROFILE_SERVERS = {"llama.cpp": "llama-server", "llama-cpp-python": "llama-cpp-python"}  # --url: its label
+__all__ = ["main", "parse_args", "plan"]
 
 
 def plan(system: str, args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -184,7 +97,8 @@ class Recorder:
             status = f"{result['accuracy']:.0%} in {result['wall_seconds']:.1f} s"
         else:
             status = f"{result['status']}: {result.get('reason')}"
-        print(f"[peers] {result['system']} {result['strategy']} @{result['budget']}: {status}", flush=True)
+        where = f"{result.get('server')} x{result.get('concurrency', 1)}"
+        print(f"[peers] {result['system']} {result['strategy']} @{result['budget']} ({where}): {status}", flush=True)
         self.save()
 
     def save(self) -> tuple[Path, Path]:
@@ -193,16 +107,36 @@ class Recorder:
 
 
 async def run_systems(
-    systems: list[System], args: argparse.Namespace, recorder: Recorder, proxy: CountingProxy | None
+    systems: list[System], args: argparse.Namespace, recorder: Recorder, proxy: CountingProxy | None, server: str
 ) -> None:
-    """Open each system, run its plan, close it."""
+    """Open each system, run its plan at each concurrency, close it."""
     for system in systems:
         await system.open()
         try:
-            for strategy, budget in plan(system.name, args):
-                recorder.add(await run_config(system, strategy, budget, recorder.problems, proxy))
+            for concurrency in args.concurrency:
+                for strategy, budget in plan(system.name, args):
+                    result = await run_config(system, strategy, budget, recorder.problems, proxy, concurrency)
+                    recorder.add({**result, "server": server})
         finally:
             await system.close()
+
+
+def skip_server(recorder: Recorder, args: argparse.Namespace, names: list[str], server: str, reason: str) -> None:
+    """Record every configuration of ``names`` on ``server`` as unavailable, with the reason."""
+    for name in names:
+        for concurrency in args.concurrency:
+            for strategy, budget in plan(name, args):
+                recorder.add(
+                    {
+                        "system": name,
+                        "strategy": strategy,
+                        "budget": budget,
+                        "concurrency": concurrency,
+                        "server": server,
+                        "status": "unavailable",
+                        "reason": reason,
+                    }
+                )
 
 
 def make_setup(args: argparse.Namespace, url: str, model: str, profile: Any, model_path: str | None) -> Setup:
@@ -226,31 +160,66 @@ def make_setup(args: argparse.Namespace, url: str, model: str, profile: Any, mod
     )
 
 
+def start_server(kind: str, args: argparse.Namespace, model_path: str | None) -> ManagedProcess:
+    """Start one of the ``--servers`` with the benchmark's model (served as ``SERVED_ALIAS``)."""
+    assert model_path is not None
+    print(f"[peers] starting {kind} on {model_path}", flush=True)
+    if kind == "llama-server":
+        return start_batching_server(model_path, parallel=args.parallel, n_ctx=args.server_ctx, alias=SERVED_ALIAS)
+    return start_llama_server(model_path, n_ctx=args.n_ctx, alias=SERVED_ALIAS)
+
+
 async def server_phase(
     args: argparse.Namespace, recorder: Recorder, model_path: str | None, optillm: str | None
 ) -> None:
-    """ponder-http, its_hub and optillm against one server behind the counting proxy."""
+    """ponder-http, its_hub and optillm against each server (``--url``, else each of ``--servers``
+    in turn) behind the counting proxy."""
     wanted = [name for name in SERVER_SYSTEMS if name in args.systems]
-    if not wanted:
-        return
+    if wanted:
+        for kind in [None] if args.url else args.servers:
+            await one_server(kind, args, recorder, model_path, optillm, wanted)
+
+
+async def one_server(
+    kind: str | None,
+    args: argparse.Namespace,
+    recorder: Recorder,
+    model_path: str | None,
+    optillm: str | None,
+    wanted: list[str],
+) -> None:
+    """The server systems against one server: ``--url`` (``kind`` None) or one the benchmark starts."""
     server = None
     try:
-        if args.url:
+        if kind is None:
             root = args.url
+        elif kind == "llama-server" and llama_server_binary() is None:
+            reason = "llama-server is not built: run scripts/llama-server.sh --build-only (about 5-8 minutes)"
+            skip_server(recorder, args, wanted, kind, reason)
+            return
         else:
-            assert model_path is not None
-            print(f"[peers] starting llama_cpp.server on {model_path}", flush=True)
-            server = start_llama_server(model_path, n_ctx=args.n_ctx, alias=SERVED_ALIAS)
+            try:
+                server = start_server(kind, args, model_path)
+            except RuntimeError as exc:
+                skip_server(recorder, args, wanted, kind, f"{kind} did not start: {exc}")
+                return
             root = server.url
         profile, served = server_profile(root)
+        label = kind or PROFILE_SERVERS.get(profile.name, profile.name)
         model = args.model_name or (served[0] if served else SERVED_ALIAS)
-        adjust = Adjustments(max_tokens_field=profile.max_tokens_field == "max_tokens", expand_n=not profile.supports_n)
-        recorder.meta.update(
-            server=root if args.url else "llama_cpp.server (started by the benchmark)",
-            profile=profile.name,
-            model=model,
-            proxy_adjustments=adjust.to_dict(),
+        adjust = Adjustments(
+            max_tokens_field=profile.max_tokens_field == "max_tokens",
+            expand_n=not profile.supports_n,
+            parallel_n=not profile.serves_one_at_a_time,
         )
+        recorder.meta["servers"][label] = {
+            "url": root if kind is None else f"{kind} (started by the benchmark)",
+            "profile": profile.name,
+            "model": model,
+            "proxy_adjustments": adjust.to_dict(),
+            **({"parallel": args.parallel, "ctx": args.server_ctx} if kind == "llama-server" else {}),
+        }
+        recorder.meta.setdefault("model", model)
         with CountingProxy(root, adjust, timeout=args.timeout) as proxy:
             setup = make_setup(args, proxy.url, model, profile, model_path)
             optillm_release = recorder.meta["versions"].get("optillm")
@@ -260,14 +229,14 @@ async def server_phase(
                 "optillm": lambda: OptillmSystem(setup, optillm, proxy.url, optillm_release),
             }
             systems = [makers[name]() for name in wanted]
-            await run_systems(systems, args, recorder, proxy)
+            await run_systems(systems, args, recorder, proxy, label)
             optillm_system = next((s for s in systems if isinstance(s, OptillmSystem)), None)
             if optillm_system is not None:
-                recorder.meta["optillm_start_seconds"] = optillm_system.start_seconds
+                recorder.meta["servers"][label]["optillm_start_seconds"] = optillm_system.start_seconds
     finally:
         if server is not None:
             server.stop()
-            print("[peers] llama_cpp.server stopped", flush=True)
+            print(f"[peers] {kind} stopped", flush=True)
 
 
 async def embedded_phase(args: argparse.Namespace, recorder: Recorder, model_path: str | None) -> None:
@@ -276,7 +245,7 @@ async def embedded_phase(args: argparse.Namespace, recorder: Recorder, model_pat
         return
     profile = PROFILES["generic"]
     setup = make_setup(args, "", recorder.meta.get("model") or SERVED_ALIAS, profile, model_path)
-    await run_systems([ponder_embedded(setup)], args, recorder, None)
+    await run_systems([ponder_embedded(setup)], args, recorder, None, IN_PROCESS)
 
 
 async def main_async(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -292,6 +261,8 @@ async def main_async(args: argparse.Namespace) -> tuple[Path, Path]:
         "budgets": args.budgets,
         "systems": args.systems,
         "strategies": args.strategies,
+        "concurrency": args.concurrency,
+        "servers": {},
         "max_tokens": args.max_tokens,
         "temperature": args.temperature,
         "seed": args.seed,

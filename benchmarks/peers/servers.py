@@ -1,4 +1,10 @@
-"""Subprocess servers for the peer benchmark: llama-cpp-python's OpenAI server and optillm's proxy.
+"""Subprocess servers for the peer benchmark: the two llama.cpp servers and optillm's proxy.
+
+- ``llama-cpp-python``: ``python -m llama_cpp.server``, which serves one request at a time;
+- ``llama-server``: llama.cpp's own server through ``scripts/llama-server.sh`` (``--parallel N``
+  slots, continuous batching), which prints its URL as its first line; the benchmark never builds
+  it (:func:`llama_server_binary` says whether ``scripts/llama-server.sh --build-only`` has);
+- optillm's proxy.
 
 Each binds a free 127.0.0.1 port, is waited on until its health URL answers, and is stopped with
 SIGTERM (then SIGKILL) by ``stop()`` or on leaving a ``with`` block. Their output goes to a log
@@ -9,6 +15,7 @@ file so a failed start can say why. Nothing is installed here: optillm must alre
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,6 +30,8 @@ import httpx
 from ponder.engines.http.profiles import EndpointProfile, detect_profile
 
 REPO = Path(__file__).resolve().parents[2]
+LLAMA_SERVER_SCRIPT = REPO / "scripts" / "llama-server.sh"
+SERVER_KINDS = ("llama-cpp-python", "llama-server")
 OPTILLM_ENV = "PONDER_OPTILLM_BIN"
 OPTILLM_PLACES = (REPO / ".venv-optillm" / "bin" / "optillm",)
 
@@ -119,8 +128,45 @@ def start_llama_server(
         alias,
     ]
     server = ManagedProcess(
-        "llama-server", command, f"http://127.0.0.1:{port}", "/v1/models", env={"OMP_WAIT_POLICY": "PASSIVE"}
+        "llama-cpp-python", command, f"http://127.0.0.1:{port}", "/v1/models", env={"OMP_WAIT_POLICY": "PASSIVE"}
     )
+    server.wait_ready(timeout)
+    return server
+
+
+def llama_server_binary(script: Path = LLAMA_SERVER_SCRIPT) -> Path | None:
+    """The llama-server binary ``script`` would run, if it is built (its cache directory and
+    pinned version read from the script, as it reads them, environment first); else None."""
+    try:
+        text = script.read_text()
+    except OSError:
+        return None
+    pinned = re.search(r"LLAMA_CPP_VERSION=\$\{LLAMA_CPP_VERSION:-([^}]+)\}", text)
+    version = os.environ.get("LLAMA_CPP_VERSION") or (pinned.group(1) if pinned else None)
+    if version is None:
+        return None
+    root = Path(os.environ.get("PONDER_LLAMA_SERVER_DIR") or Path.home() / ".cache" / "ponder" / "llama-server")
+    binary = root / version / "bin" / "llama-server"
+    return binary if binary.is_file() and os.access(binary, os.X_OK) else None
+
+
+def start_batching_server(
+    model_path: str,
+    *,
+    parallel: int = 8,
+    n_ctx: int = 8192,
+    alias: str = "smollm2",
+    timeout: float = 180.0,
+    script: Path = LLAMA_SERVER_SCRIPT,
+) -> ManagedProcess:
+    """llama.cpp's ``llama-server`` with ``parallel`` slots sharing an ``n_ctx`` context, serving
+    ``model_path`` as ``alias`` on a free port (``.url`` is its root); it must be built already."""
+    if llama_server_binary(script) is None:
+        raise RuntimeError(f"llama-server is not built: run {script} --build-only (about 5-8 minutes)")
+    port = free_port()
+    command = [str(script), "--parallel", str(parallel), "--port", str(port), "--ctx", str(n_ctx)]
+    command += ["--model", model_path, "--", "--alias", alias]
+    server = ManagedProcess("llama-server", command, f"http://127.0.0.1:{port}", "/health")
     server.wait_ready(timeout)
     return server
 

@@ -14,6 +14,7 @@ from ponder.core.result import Candidate, SolveResult
 from ponder.core.settings import SolveSettings
 from ponder.core.usage import Usage
 from ponder.engines import Completion, Engine, FakeEngine, GenerationRequest, Message, create_engine
+from ponder.tune import atune, tune
 
 __version__ = version("ponder")  # the one version number is in pyproject.toml
 
@@ -37,5 +38,7 @@ __all__ = [
     "route",
     "solve",
     "start",
+    "atune",
+    "tune",
     "__version__",
 ]

@@ -137,7 +137,11 @@ def test_specs_carry_options_after_a_question_mark(installed: None) -> None:
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        ("vllm:x", "'vllm:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL] (see `ponder engines`)"),
+        (
+            "nope:x",
+            "'nope:x' is not an engine spec: use llama:MODEL, openai:BASE_URL[#MODEL] or vllm:MODEL"
+            " (see `ponder engines`)",
+        ),
         ("llama:m?model=n", "'llama:m?model=n': option 'model' is given twice"),
         ("llama:m?n_ctx", "'llama:m?n_ctx': option 'n_ctx' must look like KEY=VALUE"),
         ("llama:m?n_ctx=1&n_ctx=2", "'llama:m?n_ctx=1&n_ctx=2': option 'n_ctx' is given twice"),

@@ -18,21 +18,12 @@ from ponder.engines.http.profiles import PROFILES
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from peers import report, run
+from peers.itshub import ItsHubSystem
 from peers.measure import run_config
+from peers.optillm_system import OptillmSystem
 from peers.proxy import Adjustments, CountingProxy, merge_responses, rewrite_body
 from peers.servers import find_optillm
-from peers.systems import (
-    BON,
-    DEEPCONF,
-    PF,
-    SC,
-    ItsHubSystem,
-    OptillmSystem,
-    Setup,
-    Unavailable,
-    ponder_embedded,
-    ponder_http,
-)
+from peers.systems import BON, DEEPCONF, PF, SC, Setup, Unavailable, ponder_embedded, ponder_http
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "2 + 2?"}]}
 
@@ -176,9 +167,13 @@ def test_report_ratios_targets_and_reasons() -> None:
     assert opt["wall_ratio"] == 0.4 and not opt["accuracy_within_noise"] and not opt["meets_target"]
     assert "vs_ponder" not in rows[("ponder-http", SC)]
     table = report.markdown(built)
-    assert "| self-consistency | 4 | its_hub | ok | 40.0% " in table and "0.80x" in table and "(acc. differs)" in table
+    assert (
+        "| self-consistency | 4 | 1 |  | its_hub | ok | 40.0% " in table
+        and "0.80x" in table
+        and "(acc. differs)" in table
+    )
     assert "optillm has no particle-filtering approach" in table
-    assert table.index("ponder-http") < table.index("| self-consistency | 4 | its_hub")
+    assert table.index("ponder-http") < table.index("| self-consistency | 4 | 1 |  | its_hub")
 
 
 def test_report_notes_deepconf_and_unreported_stream_tokens() -> None:
@@ -203,9 +198,9 @@ def test_report_notes_deepconf_and_unreported_stream_tokens() -> None:
     )
     assert [r["strategy"] for r in built["rows"]] == [SC, DEEPCONF, DEEPCONF]  # deepconf after the others
     table = report.markdown(built)
-    assert "| deepconf | 4 | ponder-http | ok |" in table
+    assert "| deepconf | 4 | 1 |  | ponder-http | ok |" in table
     assert "DeepConf-low (online, eta 10); prompt tokens of 6 streamed request(s) unreported" in table
-    assert "| deepconf | 4 | optillm | unavailable |" in table and "local inference mode" in table
+    assert "| deepconf | 4 | 1 |  | optillm | unavailable |" in table and "local inference mode" in table
 
 
 def test_wilson_interval() -> None:
@@ -372,10 +367,10 @@ def test_the_script_writes_json_and_markdown(tmp_path: Path) -> None:
             ]
         )
     data = json.loads(out.with_suffix(".json").read_text())
-    assert data["meta"]["complete"] and data["meta"]["profile"] == "llama-cpp-python"
+    assert data["meta"]["complete"] and data["meta"]["servers"]["llama-cpp-python"]["profile"] == "llama-cpp-python"
     statuses = {(c["system"], c["budget"]): c["status"] for c in data["configs"]}
     assert statuses == {("ponder-http", 2): "ok", ("ponder-embedded", 2): "unavailable"}
-    assert "| self-consistency | 2 | ponder-http | ok |" in out.with_suffix(".md").read_text()
+    assert "| self-consistency | 2 | 1 | llama-cpp-python | ponder-http | ok |" in out.with_suffix(".md").read_text()
 
 
 def test_the_script_writes_deepconf_rows(tmp_path: Path) -> None:
@@ -402,7 +397,10 @@ def test_the_script_writes_deepconf_rows(tmp_path: Path) -> None:
     statuses = {c["system"]: c["status"] for c in data["configs"]}
     assert statuses == {"ponder-http": "ok", "its_hub": "unavailable", "optillm": "unavailable"}
     table = out.with_suffix(".md").read_text()
-    assert "| deepconf | 4 | ponder-http | ok |" in table and "DeepConf-low (online, eta 10)" in table
+    assert (
+        "| deepconf | 4 | 1 | llama-cpp-python | ponder-http | ok |" in table
+        and "DeepConf-low (online, eta 10)" in table
+    )
 
 
 def test_plan_adds_optillm_budget_for_self_consistency() -> None:

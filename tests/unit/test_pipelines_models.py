@@ -191,7 +191,7 @@ async def test_a_name_that_reaches_the_run_unchecked_is_still_a_clear_error() ->
 @pytest.mark.parametrize(
     ("model", "problem"),
     [
-        ("ftp:x", "model 'ftp:x' is not an engine spec: use llama:MODEL or openai:BASE_URL[#MODEL]"),
+        ("ftp:x", "model 'ftp:x' is not an engine spec: use llama:MODEL, openai:BASE_URL[#MODEL] or vllm:MODEL"),
         ("llama:m.gguf?n_ctx=big", "model 'llama:m.gguf?n_ctx=big': option n_ctx='big': expected int"),
         (
             "llama:m.gguf?base_url=x",

@@ -37,6 +37,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from html import escape
+from pathlib import Path
 
 import numpy as np
 
@@ -129,6 +130,8 @@ def _family_key(config: StoredConfig) -> tuple[object, ...]:
         config.engine,
         config.model,
         config.interrupt,  # runs under an interrupt are a family of their own
+        config.pipeline,  # so is each pipeline config
+        config.memory,  # and each concept memory
     )
 
 
@@ -136,7 +139,8 @@ def _family_label(config: StoredConfig) -> str:
     """The configuration's label with its budget written as N (as :attr:`Config.label` builds it)."""
     options = "".join(f" {k}={v}" for k, v in config.options.items())
     temperature = "" if config.temperature is None else f" T={config.temperature:g}"
-    return f"{config.strategy}@N{options}{temperature} seed={config.seed}"
+    memory = f" memory={Path(json.loads(config.memory)['path']).name}" if config.memory else ""
+    return f"{config.strategy}@N{options}{temperature} seed={config.seed}{memory}"
 
 
 def _distinct_labels(firsts: Sequence[StoredConfig]) -> list[str]:

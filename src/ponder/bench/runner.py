@@ -1,13 +1,14 @@
 """Running configurations over problems into the store, resumably, with a progress bar.
 
 For each configuration, the problems it has no stored result for are solved with
-``ponder.asolve`` on the shared engine, ``workers`` at a time (asyncio tasks on the one event
-loop and the one engine, which batches concurrent callers where it can; no extra engines); the
-answer and every candidate are graded (in a worker thread: HumanEval grading runs code) and each
-result is committed the moment it is ready, in whatever order the problems finish. The event loop
-is the store's one writer. A row holds nothing that depends on that order: besides its timings
-(``seconds``, ``created``), only ``prompt_tokens_computed`` and ``scorer_prompt_tokens_computed``
-can vary, with what an engine's prefix cache happened to hold, as they do between any two runs.
+``ponder.asolve`` (its strategy and options, or its pipeline config) on the shared engine,
+``workers`` at a time (asyncio tasks on the one event loop and the one engine, which batches
+concurrent callers where it can; no extra engines); the answer and every candidate are graded
+(in a worker thread: HumanEval grading runs code) and each result is committed the moment it is
+ready, in whatever order the problems finish. The event loop is the store's one writer. A row
+holds nothing that depends on that order: besides its timings (``seconds``, ``created``), only
+``prompt_tokens_computed`` and ``scorer_prompt_tokens_computed`` can vary, with what an engine's
+prefix cache happened to hold, as they do between any two runs.
 
 A sample's text can depend, in the last float bits, on the engine's history (the KV cache's cell
 layout, what shared the batch). So that a row does not depend on which problems ran before it in
@@ -30,23 +31,27 @@ uninterrupted row for that problem when there is one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from tqdm import tqdm
 
 from ponder.api import asolve
 from ponder.bench.graders import grade, task_for
 from ponder.bench.interrupts import parse_interrupt, reference_tokens, solve_interrupted
+from ponder.bench.memory_run import check_resume, memory_arguments, solve_in_order
 from ponder.bench.store import BenchStore
 from ponder.bench.types import BenchRow, CandidateRow, Config, ConfigTotals, Problem
 from ponder.core.errors import BackendUnavailableError, EngineTimeoutError, InvalidInputError, PonderError
 from ponder.core.result import Candidate, SolveResult
 from ponder.engines.base import Engine
+from ponder.memory import Memory
 from ponder.scorers import Scorer, ScorerInfo
 from ponder.verifiers import UnitTestVerifier
 
@@ -142,11 +147,13 @@ async def solve_one(
     *,
     fresh_cache: bool = False,
     references: Mapping[str, float] | None = None,
+    memory: Memory | None = None,
 ) -> BenchRow:
     """One problem under one configuration, graded (a bad-input error becomes a failed row);
     ``fresh_cache`` first empties the engine's cache (when it has one to reset), so that the row
     does not depend on what ran before it (see the module docstring). ``references``: the
-    reasoning length of each problem's uninterrupted row, for a configuration with an interrupt."""
+    reasoning length of each problem's uninterrupted row, for a configuration with an interrupt.
+    ``memory``: read before the run, written after it when graded right (:mod:`ponder.bench.memory_run`)."""
     started = time.perf_counter()
     reset = getattr(engine, "reset_cache", None)
     if fresh_cache and callable(reset):
@@ -165,17 +172,22 @@ async def solve_one(
             )
             row = await asyncio.to_thread(record_for, graded, result)
             return replace(row, trace=(*row.trace, entry))
+        chosen: dict[str, Any] = (
+            {"pipeline": json.loads(config.pipeline)}
+            if config.pipeline
+            else {"strategy": config.strategy, "options": dict(config.options)}
+        )
         result = await asolve(
             problem.question,
             engine=engine,
-            strategy=config.strategy,
-            options=dict(config.options),
+            **chosen,
             budget=config.budget,
             seed=config.seed,
             temperature=config.temperature,
             max_tokens=config.max_tokens,
             task=task_for(problem.grader),
             scorers=scorers_for(problem),
+            **memory_arguments(memory, problem, config),
         )
     except (BackendUnavailableError, EngineTimeoutError):
         raise  # the engine cannot serve: stop, store nothing, let a rerun retry
@@ -292,9 +304,11 @@ async def run_benchmark(
     workers: int = 1,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    memory: Memory | None = None,
 ) -> list[ConfigTotals]:
     """Solve every (configuration, problem) pair not yet stored, ``workers`` problems at a time,
-    committing each row as it finishes; return per-configuration totals."""
+    committing each row as it finishes; return per-configuration totals. With ``memory``, the
+    problems are solved one at a time, in order, reading and writing it (:mod:`ponder.bench.memory_run`)."""
     check_workers(workers)
     summaries: list[ConfigTotals] = []
     wanted = {p.id for p in problems}
@@ -308,7 +322,15 @@ async def run_benchmark(
         tally = _Tally(store, config_id, bar, done=len(stored), correct=correct)
         references = uninterrupted_lengths(store, config) if config.interrupt else None
         try:
-            await solve_concurrently(engine, todo, config, workers=workers, on_row=tally.commit, references=references)
+            if memory is not None:
+                if todo:
+                    check_resume(store, config_id, memory)
+                solving = functools.partial(solve_one, engine, config=config, fresh_cache=True, memory=memory)
+                await solve_in_order(todo, solving, memory, tally.commit)
+            else:
+                await solve_concurrently(
+                    engine, todo, config, workers=workers, on_row=tally.commit, references=references
+                )
         finally:
             bar.close()
         correct = tally.correct

@@ -1,7 +1,8 @@
 """The records the benchmark harness passes between its modules, in one place.
 
 - :class:`Problem`: one benchmark question (read by ``datasets``, judged by ``graders``);
-- :class:`Config`: one configuration to benchmark; :class:`StoredConfig`: one as the store holds it;
+- :class:`Config`: one configuration to benchmark (a strategy, or a pipeline config as
+  :func:`canonical_pipeline` JSON); :class:`StoredConfig`: one as the store holds it;
 - :class:`BenchRow` (with its :class:`CandidateRow` s): one problem's outcome under one
   configuration, the ``results`` row of the store. :meth:`BenchRow.to_dict` is the one place that
   says what a stored row is (16 keys, the JSON/SQLite shape); :meth:`BenchRow.from_dict` reads
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
 JsonObject = dict[str, Any]
@@ -37,11 +39,21 @@ class Problem:
     data: dict[str, Any]
 
 
+def canonical_pipeline(data: Mapping[str, Any]) -> str:
+    """A pipeline config's data as the canonical JSON a :class:`Config` holds (sorted keys, compact)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class Config:
     """One configuration to benchmark. ``interrupt`` is an interrupt spec (``hard@0.3``,
     ``soft@0.5``, ``update@0.5:FIELD``: :mod:`ponder.bench.interrupts`), ``""`` for none; it is
-    part of the key and the label only when set, so configurations stored before it keep theirs."""
+    part of the key and the label only when set, so configurations stored before it keep theirs.
+    ``pipeline`` is a pipeline config (:func:`canonical_pipeline` JSON) run instead of a strategy
+    (``strategy`` is then ``pipeline``, ``options`` empty and ``budget`` what it may spend); it too
+    is part of the key and the label only when set. ``memory`` is a concept memory's file and
+    settings (canonical JSON, :func:`ponder.bench.memory_run.memory_key`) the problems read and
+    write in order; it too is part of the key and the label only when set."""
 
     dataset: str
     strategy: str
@@ -53,6 +65,8 @@ class Config:
     model: str
     options: tuple[tuple[str, Any], ...] = ()
     interrupt: str = ""
+    pipeline: str = ""
+    memory: str = ""
 
     @property
     def key(self) -> str:
@@ -70,15 +84,25 @@ class Config:
         }
         if self.interrupt:
             fields["interrupt"] = self.interrupt
+        if self.pipeline:
+            fields["pipeline"] = json.loads(self.pipeline)
+        if self.memory:
+            fields["memory"] = json.loads(self.memory)
         return json.dumps(fields, sort_keys=True)
 
     @property
     def label(self) -> str:
-        """How reports name it: ``self-consistency@8 T=0.8 seed=0``."""
+        """How reports name it: ``self-consistency@8 T=0.8 seed=0``; a pipeline by its config's
+        name: ``pipeline generate-critique-fuse@4 seed=0``."""
         options = "".join(f" {k}={v}" for k, v in self.options)
         temperature = "" if self.temperature is None else f" T={self.temperature:g}"
         interrupt = f" {self.interrupt}" if self.interrupt else ""
-        return f"{self.strategy}@{self.budget}{options}{temperature} seed={self.seed}{interrupt}"
+        if self.memory:
+            interrupt += f" memory={Path(json.loads(self.memory)['path']).name}"
+        name = self.strategy
+        if self.pipeline:
+            name = f"{self.strategy} {json.loads(self.pipeline).get('name', 'pipeline')}"
+        return f"{name}@{self.budget}{options}{temperature} seed={self.seed}{interrupt}"
 
 
 @dataclass(frozen=True)
@@ -99,11 +123,15 @@ class StoredConfig:
     engine: str
     model: str
     interrupt: str = ""  # "" in rows stored before interrupts (schema 3)
+    pipeline: str = ""  # read from the key (no column of its own): "" for strategies
+    memory: str = ""  # read from the key too: "" without a memory
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredConfig:
-        """From a ``configs`` row (``options`` as its JSON text)."""
+        """From a ``configs`` row (``options`` as its JSON text; a pipeline config from ``key``)."""
         temperature = row["temperature"]
+        pipeline = json.loads(row["key"]).get("pipeline")
+        memory = json.loads(row["key"]).get("memory")
         return cls(
             id=int(row["id"]),
             run_id=int(row["run_id"]),
@@ -119,6 +147,8 @@ class StoredConfig:
             engine=str(row["engine"]),
             model=str(row["model"]),
             interrupt=str(row.get("interrupt") or ""),
+            pipeline="" if pipeline is None else canonical_pipeline(pipeline),
+            memory="" if memory is None else json.dumps(memory, sort_keys=True, separators=(",", ":")),
         )
 
     @property
@@ -135,6 +165,8 @@ class StoredConfig:
             model=self.model,
             options=tuple(self.options.items()),
             interrupt=self.interrupt,
+            pipeline=self.pipeline,
+            memory=self.memory,
         )
 
 

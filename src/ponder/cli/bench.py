@@ -10,6 +10,7 @@ import click
 
 from ponder.bench.api import DeterminismWarning
 from ponder.bench.api import bench as run_bench
+from ponder.bench.distributed import DEFAULT_CHUNK
 from ponder.bench.report import INTERRUPTS_PNG, write_report
 from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.failure import fail
@@ -37,7 +38,21 @@ def _warn(
 
 @click.command()
 @click.argument("dataset")
-@click.option("--strategy", "-s", default="self-consistency", show_default=True, help="comma-separated strategies")
+@click.option(
+    "--strategy",
+    "-s",
+    default=None,
+    help="comma-separated strategies  [default: self-consistency, none with --pipeline]",
+)
+@click.option(
+    "--pipeline",
+    "-p",
+    "pipelines",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="a pipeline config (YAML or JSON) to run beside the strategies, at the budget it can spend (repeatable)",
+)
 @click.option("--budget", "-n", default="1", show_default=True, help="comma-separated budgets, e.g. 1,2,4,8")
 @click.option("--seed", default="0", show_default=True, help="comma-separated seeds")
 @click.option("--temperature", "-t", default=None, help="comma-separated temperatures [default: each strategy's]")
@@ -75,10 +90,41 @@ def _warn(
     "update@P:FIELD[:GOLD_FIELD] (P: a fraction of the uninterrupted run's length when stored, else of "
     "--max-tokens; none runs first), e.g. none,hard@0.2,soft@0.5,update@0.5:update",
 )
+@click.option(
+    "--ray",
+    "ray",
+    default=None,
+    metavar="ADDRESS",
+    help="solve the problems on a Ray cluster: auto (the running one), local (a new one here) or "
+    "ray://HOST:PORT; each task creates the engine on its worker (--base-url A,B,... spreads the tasks over "
+    "several servers), this process alone writes --db. Needs pip install 'ponder[ray]'",
+)
+@click.option(
+    "--ray-chunk",
+    type=int,
+    default=DEFAULT_CHUNK,
+    show_default=True,
+    help="with --ray: problems of one configuration per Ray task (a lost worker repeats at most these)",
+)
+@click.option(
+    "--memory",
+    default=None,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="a concept memory file (created when missing) that the problems read before they are solved and "
+    "write to once graded right, one at a time in the data set's order; one configuration only, --workers 1",
+)
+@click.option(
+    "--memory-select",
+    type=click.Choice(["lexical", "model"]),
+    default=None,
+    help="with --memory: choose concepts by word overlap (default, no model call) or ask the model",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def bench(
     dataset: str,
-    strategy: str,
+    strategy: str | None,
+    pipelines: tuple[str, ...],
     budget: str,
     seed: str,
     temperature: str | None,
@@ -94,12 +140,19 @@ def bench(
     workers: int,
     deterministic: bool,
     interrupt: str,
+    ray: str | None,
+    ray_chunk: int,
+    memory: str | None,
+    memory_select: str | None,
     quiet: bool,
 ) -> None:
-    """Benchmark strategies x budgets x seeds on DATASET (a built-in name, a JSONL path or hf:NAME)."""
+    """Benchmark strategies x budgets x seeds (and pipelines x seeds) on DATASET (a built-in name, a JSONL
+    path or hf:NAME)."""
     try:
         if workers < 1:
             raise InvalidInputError(f"--workers must be >= 1 (problems solved at once), got {workers}")
+        if memory_select is not None and memory is None:
+            raise InvalidInputError("--memory-select applies with --memory FILE")
         fields = {
             k: v
             for k, v in {
@@ -115,7 +168,10 @@ def bench(
             warnings.showwarning = _warn  # one line on stderr, while the run goes on
             summaries = run_bench(
                 dataset,
-                strategies=_list(str, strategy, "strategy"),
+                strategies=_list(str, strategy, "strategy")
+                if strategy is not None
+                else ([] if pipelines else ["self-consistency"]),
+                pipelines=list(pipelines),
                 budgets=_list(int, budget, "budget"),
                 seeds=_list(int, seed, "seed"),
                 temperatures=_list(float, temperature, "temperature") if temperature else [None],
@@ -130,6 +186,10 @@ def bench(
                 workers=workers,
                 deterministic=deterministic,
                 interrupts=_list(str, interrupt, "interrupt") or ["none"],
+                ray=ray,
+                ray_chunk=ray_chunk,
+                memory=memory,
+                memory_selection=memory_select or "lexical",
             )
     except PonderError as exc:
         fail(str(exc))

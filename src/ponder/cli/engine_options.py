@@ -47,8 +47,8 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "-e",
             default=DEFAULT_ENGINE,
             show_default=True,
-            help="backend: llama (embedded), openai (any OpenAI-compatible server) or an installed "
-            "plugin; `ponder engines` lists them with their options",
+            help="backend: llama (embedded), openai (any OpenAI-compatible server), vllm (in-process, on a "
+            "GPU) or an installed plugin; `ponder engines` lists them with their options",
         ),
         click.option(
             "--engine-option",
@@ -63,7 +63,7 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "-m",
             default=None,
             help="= -E model=...; llama: GGUF path, hf:OWNER/REPO/FILE.gguf or a built-in name "
-            "[default: smollm2-135m]; openai: the served model name",
+            "[default: smollm2-135m]; openai: the served model name; vllm: a Hugging Face model",
         ),
         click.option(
             "--base-url", default=None, help="= -E base_url=...; openai: the server, e.g. http://127.0.0.1:8000"

@@ -3,11 +3,13 @@
 ponder solve "QUESTION" [--strategy NAME | --pipeline FILE] [--budget N] [--engine NAME] [--model PATH_OR_NAME]
              [-E ENGINE_OPTION=VALUE ...]
              [--temperature T] [--max-tokens N] [--seed S] [-o KEY=VALUE ...] [--json] [--quiet] [--html FILE]
+             [--memory FILE [--memory-write never|confident] [--memory-select lexical|model]]
 ponder strategies
 ponder engines
 ponder datasets [--json]
 ponder route DATASET --out router.json [--limit N] [--trajectories all|T,...]
 ponder view DB [--config ID_OR_LABEL] [--problem ID] [--out FILE]
+ponder tune DATASET [--space FILE] [--trials N] [--pareto] [--max-tokens-per-problem N] [--out DIR] [--db FILE]
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from ponder.cli.datasets import datasets
 from ponder.cli.engine_options import engine_options, parse_options
 from ponder.cli.engines import engines
 from ponder.cli.failure import fail
-from ponder.cli.interrupt import solve_interruptibly
+from ponder.cli.interrupt import open_memory, solve_interruptibly
 from ponder.cli.live import LiveView, wants_live
 from ponder.cli.render import format_result
 from ponder.cli.route import route
 from ponder.cli.serve import serve
+from ponder.cli.tune import tune
 from ponder.cli.view import view
 from ponder.core.errors import PonderError
 from ponder.core.params import describe
@@ -81,6 +84,27 @@ def cli() -> None:
     metavar="FILE",
     help="also write the run (samples, votes, tree, usage) as an HTML page",
 )
+@click.option(
+    "--memory",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="a concept memory file (created when missing): the concepts that fit the question go into the "
+    "system prompt (ArcMemo)",
+)
+@click.option(
+    "--memory-write",
+    type=click.Choice(["never", "confident"]),
+    default=None,
+    help="with --memory: never add concepts (default), or add what a run teaches when its winning "
+    "answer has >= 0.8 of the vote (nothing on the command line verifies an answer)",
+)
+@click.option(
+    "--memory-select",
+    type=click.Choice(["lexical", "model"]),
+    default=None,
+    help="with --memory: choose concepts by word overlap (default, no model call) or ask the model (one call)",
+)
 def solve(
     question: str,
     strategy: str,
@@ -97,13 +121,16 @@ def solve(
     as_json: bool,
     quiet: bool,
     html: str | None,
+    memory: str | None,
+    memory_write: str | None,
+    memory_select: str | None,
 ) -> None:
     """Answer QUESTION, spending up to BUDGET generations. Ctrl-C once: answer now from the partial
     reasoning; twice: abort. On a terminal a live view shows the samples growing and the vote
     (--quiet: not)."""
     view = LiveView(Console(file=sys.stdout)) if wants_live(quiet=quiet, as_json=as_json, stream=sys.stdout) else None
     try:
-        with view or contextlib.nullcontext():
+        with open_memory(memory, memory_write, memory_select) as remembering, view or contextlib.nullcontext():
             result = solve_interruptibly(
                 question,
                 strategy=strategy,
@@ -119,6 +146,7 @@ def solve(
                 time_budget=time_budget,
                 pipeline=pipeline,
                 on_start=view.attach if view is not None else None,
+                memory=remembering,
             )
     except PonderError as exc:
         fail(str(exc))
@@ -156,6 +184,7 @@ cli.add_command(report)
 cli.add_command(route)
 cli.add_command(view)
 cli.add_command(datasets)
+cli.add_command(tune)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,9 @@ from ponder.core.errors import BackendUnavailableError, PonderError
 from ponder.engines.base import Engine
 from ponder.engines.named import EngineSpec
 from ponder.engines.registry import engine_plugin
+from ponder.pipelines.source import read_config
+from ponder.registry import load_pipeline
+from ponder.scorers import SCORERS
 
 SECONDS = click.FloatRange(min=0, min_open=True)
 
@@ -32,6 +35,15 @@ SECONDS = click.FloatRange(min=0, min_open=True)
     "the server's first model, asked at start]",
 )
 @click.option("--strategy", default="self-consistency", show_default=True, help="strategy when a request names none")
+@click.option(
+    "--pipeline",
+    "pipeline",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="a pipeline config (YAML or JSON, e.g. from `ponder tune`) that requests naming no strategy run "
+    "instead of --strategy, at the budget it can spend unless they set one",
+)
 @click.option("--budget", type=int, default=4, show_default=True, help="generations when a request names none")
 @click.option("--max-budget", type=int, default=64, show_default=True, help="most generations per request")
 @click.option("--max-concurrent", type=int, default=4, show_default=True, help="runs at once; more get 429")
@@ -78,6 +90,29 @@ SECONDS = click.FloatRange(min=0, min_open=True)
     metavar="SPEC",
     help="a PRM clients may name with the prm option (vllm:URL#MODEL, http:URL); repeatable",
 )
+@click.option(
+    "--memory",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="a concept memory file (created when missing) that every request reads: the concepts that fit its "
+    "question go into the system prompt; requests cannot name or skip it",
+)
+@click.option(
+    "--memory-write",
+    type=click.Choice(["never", "confident"]),
+    default="never",
+    show_default=True,
+    help="with --memory: add what a run teaches when its winning answer has >= 0.8 of the vote (confident); "
+    "nothing a server runs is verified",
+)
+@click.option(
+    "--memory-select",
+    type=click.Choice(["lexical", "model"]),
+    default="lexical",
+    show_default=True,
+    help="with --memory: choose concepts by word overlap (no model call) or ask the model (one call per request)",
+)
 def serve(
     host: str,
     port: int,
@@ -85,6 +120,7 @@ def serve(
     engine: EngineSpec,
     served_name: str | None,
     strategy: str,
+    pipeline: str | None,
     budget: int,
     max_budget: int,
     max_concurrent: int,
@@ -94,6 +130,9 @@ def serve(
     max_connections: int,
     code_execution: str,
     prms: tuple[str, ...],
+    memory: str | None,
+    memory_write: str,
+    memory_select: str,
 ) -> None:
     """Serve inference-time strategies behind the OpenAI chat completions API.
 
@@ -104,12 +143,17 @@ def serve(
 
         from ponder.registry import strategy_class
         from ponder.serve import ServeConfig, create_app
+        from ponder.serve.app import open_memory
         from ponder.serve.connections import listening_socket, uvicorn_config
         from ponder.serve.logs import configure
     except ImportError as exc:
         fail(str(BackendUnavailableError(f"the server needs the server extra: {exc.name} is missing")))
     try:
         strategy_class(strategy)
+        operator_pipeline = None
+        if pipeline is not None:  # checked here for errors with the file's lines; clients never name a file
+            name = load_pipeline(pipeline, scorers=SCORERS, engines=()).name
+            operator_pipeline = {**read_config(pipeline)[0], "name": name}
         config = ServeConfig.with_env_key(  # checked before the engine loads; named once it has
             **({"model_name": served_name} if served_name else {}),
             api_key=server_key,
@@ -123,7 +167,15 @@ def serve(
             max_connections=max_connections,
             code_execution=code_execution == "on",
             prms=prms,
+            default_pipeline=operator_pipeline,
+            memory=memory,
+            memory_write=memory_write,
+            memory_selection=memory_select,
         )
+        if config.memory is not None:  # an unusable memory file fails before the engine loads
+            opened = open_memory(config)
+            if opened is not None:
+                opened.close()
         sock = listening_socket(host, port)  # before the engine loads: a port in use fails at once
     except PonderError as exc:
         fail(str(exc))
@@ -150,6 +202,8 @@ def serve(
         pass
     finally:
         app.state.runs.close(final=backend.aclose())  # the engine's connections live on the run loop
+        if app.state.memory is not None:
+            app.state.memory.close()
         sock.close()
 
 

@@ -12,7 +12,9 @@ A pipeline component's ``model: NAME`` resolves, in this order, to
    - ``llama:MODEL``: the embedded llama.cpp engine, ``MODEL`` as ``--model`` takes it (a
      built-in name, a ``.gguf`` path, ``hf:OWNER/REPO/FILE.gguf``), e.g. ``llama:model.gguf?n_ctx=4096``;
    - ``openai:BASE_URL`` or ``openai:BASE_URL#MODEL``: an OpenAI-compatible server (without
-     ``#MODEL`` the server's first model), e.g. ``openai:http://127.0.0.1:8000#qwen?timeout=30``.
+     ``#MODEL`` the server's first model), e.g. ``openai:http://127.0.0.1:8000#qwen?timeout=30``;
+   - ``vllm:MODEL``: a Hugging Face model run in-process by vLLM (a GPU and ``ponder[vllm]``),
+     e.g. ``vllm:Qwen/Qwen2.5-0.5B-Instruct?max_model_len=4096``.
 
 Any other name containing ``:`` is a bad spec; a plain name no engine was passed under is an
 error too. Both are :class:`~ponder.core.errors.InvalidInputError` saying what to do instead.

@@ -16,9 +16,10 @@ from ponder.engines.base import Engine
 from ponder.engines.http.plugin import PLUGIN as OPENAI
 from ponder.engines.llama.plugin import PLUGIN as LLAMA
 from ponder.engines.plugin import EnginePlugin, plugin_from_factory
+from ponder.engines.vllm.plugin import PLUGIN as VLLM
 
 GROUP = "ponder.engines"
-BUILTIN: dict[str, EnginePlugin] = {LLAMA.name: LLAMA, OPENAI.name: OPENAI}
+BUILTIN: dict[str, EnginePlugin] = {LLAMA.name: LLAMA, OPENAI.name: OPENAI, VLLM.name: VLLM}
 DEFAULT_ENGINE = "llama"
 
 

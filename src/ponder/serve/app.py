@@ -13,6 +13,8 @@ an ``error`` event ending a stream). Logs are JSON lines without prompts, answer
 Connection-level limits (slow clients, too many connections) are in :mod:`ponder.serve.connections`.
 Every completion is a run with an id (the ``X-Ponder-Run-Id`` header), which
 ``POST /v1/ponder/runs/{id}/interrupt`` and ``/update`` reach while it goes (:mod:`ponder.serve.interrupts`).
+With the operator's concept memory (``ServeConfig.memory``), every run reads it first and, under
+``memory_write="confident"``, writes to it after; a request cannot name, change or skip it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ponder.core.errors import PonderError
 from ponder.engines.base import Engine
+from ponder.memory import Memory
+from ponder.memory.memory import Selection, WritePolicy
 from ponder.serve.aliases import listed_models
 from ponder.serve.completion import build_job, response_body
 from ponder.serve.config import ServeConfig
@@ -48,11 +52,22 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid value')}"
 
 
+def open_memory(config: ServeConfig) -> Memory | None:
+    """The operator's concept memory (``config.memory``) opened with its policy, or ``None``."""
+    if config.memory is None:
+        return None
+    write: WritePolicy = "confident" if config.memory_write == "confident" else "never"
+    selection: Selection = "model" if config.memory_selection == "model" else "lexical"
+    return Memory(config.memory, write=write, selection=selection)
+
+
 def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     """An app serving ``engine`` with ``config``'s limits; run it with uvicorn (``ponder serve``,
     with :func:`ponder.serve.connections.uvicorn_config`). ``app.state.runs`` is the
     :class:`~ponder.serve.runs.RunLoop` its runs execute on: close it (with the engine's
-    ``aclose()``) when the server stops; it is stopped anyway when the app is collected."""
+    ``aclose()``) when the server stops; it is stopped anyway when the app is collected.
+    ``app.state.memory`` is the operator's concept memory (``None`` without one), opened here and
+    closed when the app is collected (close it with the engine)."""
     app = FastAPI(
         title="ponder", description="Inference-time scaling behind the OpenAI API.", version=version("ponder")
     )
@@ -61,6 +76,9 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
     app.state.runs = runs
     live = app.state.live = LiveRuns()  # runs going, by id: for their interrupts and updates
     weakref.finalize(app, runs.stop_soon)
+    memory = app.state.memory = open_memory(config)
+    if memory is not None:
+        weakref.finalize(app, memory.close)
     # Inside `guard` (added later, so it wraps this): FastAPI must see BodyTooLarge itself, not
     # wrapped in the exception group of `guard`'s receive.
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
@@ -119,7 +137,9 @@ def create_app(engine: Engine, config: ServeConfig = ServeConfig()) -> FastAPI:
         progress: asyncio.Queue[str] = asyncio.Queue()
         holder = live.open(job.id)
         try:
-            future = runs.submit(run_job(job, engine, notifier(progress) if body.stream else None, holder), slots.give)
+            future = runs.submit(
+                run_job(job, engine, notifier(progress) if body.stream else None, holder, memory), slots.give
+            )
         except BaseException:
             holder.end()
             slots.give()

@@ -4,9 +4,11 @@ Every string of a request is checked first: text that is not valid Unicode (a lo
 which JSON can carry as ``"\\ud800"``) is refused with a 400 naming the field, before any run
 starts. Fields OpenAI defines that ponder does not use are ignored, as OpenAI's server ignores
 what it does not know; inside the ``ponder`` object every key must be one of its own or an option
-of the strategy, else a 400 names it. ``stop`` strings end the generator's samples
-(:mod:`ponder.serve.stops`). ``n`` answers are ``n`` independent runs seeded ``seed, seed+1, ...``. Each choice's
-message is the full text of a sample whose answer won (the first such sample). Usage counts
+of the strategy, else a 400 names it. A request that names no strategy runs the operator's
+pipeline (``ponder serve --pipeline FILE``) when there is one, else the default strategy.
+``stop`` strings end the generator's samples (:mod:`ponder.serve.stops`). ``n`` answers are ``n``
+independent runs seeded ``seed, seed+1, ...``. Each choice's message is the full text of a sample
+whose answer won (the first such sample). Usage counts
 everything the runs spent: generator prompts and completions, and the judges' tokens (counted as
 prompt tokens; a judge generates one token per call), with a breakdown under ``usage.ponder``.
 """
@@ -89,6 +91,11 @@ def check_ponder_keys(strategy: str, options: Mapping[str, Any]) -> None:
     own = sorted(PonderOptions.model_fields)
     known = {f.name for f in dataclasses.fields(strategy_class(strategy).Params)}
     for key in options:
+        if key.startswith("memory") and key not in known:
+            raise InvalidInputError(
+                f"ponder.{key}: the concept memory is the server operator's (ponder serve --memory FILE); "
+                "a request cannot name, change or skip it"
+            )
         if key not in known:
             theirs = ", ".join(sorted(known)) or "none"
             raise InvalidInputError(
@@ -136,7 +143,9 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     options = request.ponder or PonderOptions()
     if request.n > config.max_n:
         raise InvalidInputError(f"n={request.n} exceeds this server's limit of {config.max_n}")
-    budget = options.budget or choice.budget or config.default_budget
+    named = options.strategy or choice.strategy
+    pipeline = config.default_pipeline if named is None else None  # the operator's pipeline, if any
+    budget = options.budget or choice.budget or (config.pipeline_budget() if pipeline else config.default_budget)
     if budget * request.n > config.max_budget:
         raise InvalidInputError(
             f"budget {budget} x n {request.n} exceeds this server's limit of {config.max_budget} "
@@ -146,7 +155,7 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     if max_tokens > config.max_tokens_cap:
         raise InvalidInputError(f"max_tokens={max_tokens} exceeds this server's limit of {config.max_tokens_cap}")
     stops = stop_strings(request)
-    strategy = options.strategy or choice.strategy or config.default_strategy
+    strategy = named or ("pipeline" if pipeline is not None else config.default_strategy)
     check_ponder_keys(strategy, options.strategy_options())
     check_client_options(strategy, options.strategy_options(), config)
     system, history, question = split_messages(request)
@@ -167,6 +176,7 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
             max_tokens=max_tokens,
             seed=seed + i,
             task=options.task or "math",
+            pipeline=pipeline,
         )
         for i in range(request.n)
     )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ponder.core.errors import InvalidInputError
+from ponder.registry import load_pipeline
+from ponder.scorers import SCORERS
 
 API_KEY_VARIABLE = "PONDER_SERVE_API_KEY"
 
@@ -31,6 +34,17 @@ class ServeConfig:
     a request's headers within ``header_timeout`` seconds and its body within ``body_timeout``
     seconds after them, else it gets 408 and is disconnected; past ``max_connections`` open
     connections, requests get 503.
+
+    ``default_pipeline`` (``ponder serve --pipeline FILE``: the config's data, read by the operator;
+    clients never name a file) is what requests that name no strategy (in ``ponder.strategy`` or a
+    ``MODEL::STRATEGY`` alias) run, at the budget it can spend unless the request sets one; it is
+    validated here (its ``model`` keys must be engine specs, its scorers built-in ones).
+
+    ``memory`` (``ponder serve --memory FILE``; the operator's, never a client's) is a concept
+    memory file every request reads (``memory_selection``: ``lexical`` or ``model``); runs write to
+    it only with ``memory_write="confident"`` (nothing a server runs is verified, so the default
+    is ``never``): when the winning answer holds at least 0.8 of the vote. The memory is shared by
+    every client (concepts learned from one client's questions reach the others' prompts).
     """
 
     model_name: str = "ponder"
@@ -51,6 +65,10 @@ class ServeConfig:
     max_connections: int = 100
     code_execution: bool = True
     keep_alive: float = 15.0
+    default_pipeline: Mapping[str, Any] | None = field(default=None, compare=False)
+    memory: str | None = None
+    memory_write: str = "never"
+    memory_selection: str = "lexical"
 
     def __post_init__(self) -> None:
         for name in (
@@ -75,8 +93,22 @@ class ServeConfig:
             seconds = getattr(self, name)
             if not (math.isfinite(seconds) and seconds > 0):
                 raise InvalidInputError(f"{name} must be a number of seconds > 0, got {seconds}")
+        if self.memory_write not in ("never", "confident"):
+            raise InvalidInputError(f"memory_write must be never or confident, got {self.memory_write!r}")
+        if self.memory_selection not in ("lexical", "model"):
+            raise InvalidInputError(f"memory_selection must be lexical or model, got {self.memory_selection!r}")
         if "::" in self.model_name:
             raise InvalidInputError("the served model name must not contain '::' (the alias separator)")
+        if self.default_pipeline is not None and self.pipeline_budget() > self.max_budget:
+            raise InvalidInputError(
+                f"the pipeline can spend {self.pipeline_budget()} generations, over max_budget {self.max_budget}"
+            )
+
+    def pipeline_budget(self) -> int:
+        """The generations :attr:`default_pipeline` can spend (validating it); 0 without one."""
+        if self.default_pipeline is None:
+            return 0
+        return load_pipeline(self.default_pipeline, scorers=SCORERS, engines=()).generations()
 
     @classmethod
     def with_env_key(cls, **options: Any) -> ServeConfig:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from ponder.core.result import SolveResult
 from ponder.engines.base import Engine
+from ponder.memory import Memory
 from ponder.sandbox import Filesystem, filesystem_view
 from ponder.serve.chunks import delta_line
 from ponder.serve.completion import Job
@@ -109,16 +110,29 @@ async def _ending(work: Coroutine[Any, Any, T], on_end: Callable[[], None] | Non
             on_end()
 
 
-async def run_job(job: Job, engine: Engine, note: Note | None = None, live: JobRuns | None = None) -> list[SolveResult]:
+async def run_job(
+    job: Job,
+    engine: Engine,
+    note: Note | None = None,
+    live: JobRuns | None = None,
+    memory: Memory | None = None,
+) -> list[SolveResult]:
     """Every run of ``job`` at once (on the run loop), generating with ``job.stop`` added to their
     requests (:mod:`ponder.serve.stops`; judges use ``engine`` as it is). ``note`` hears, as SSE
     lines, each choice's leading sample as ``reasoning_content`` chunks (:mod:`ponder.serve.reasoning`)
     and each finished step as a comment line. The first failure cancels the other runs and is
     raised as it is. Sandboxed programs of these runs see the :data:`SANDBOX_FILESYSTEM` view
     (tasks inherit it). ``live`` takes the runs while they go, for interrupts and updates
-    (:mod:`ponder.serve.interrupts`)."""
+    (:mod:`ponder.serve.interrupts`). ``memory`` (the operator's) is read before the runs start, each
+    plan's concepts going into its system prompt, and written after they end, by its policy."""
     generator = with_stops(engine, job.stop)
-    runs = [p.start(generator, engine) for p in job.plans]
+    try:
+        plans = [await p.recalling(memory, engine) for p in job.plans] if memory is not None else list(job.plans)
+    except BaseException:
+        if live is not None:
+            live.end()
+        raise
+    runs = [p.start(generator, engine) for p in plans]
     try:
         if live is not None:
             live.attach(runs)
@@ -130,7 +144,10 @@ async def run_job(job: Job, engine: Engine, note: Note | None = None, live: JobR
     finally:
         if live is not None:
             live.end()
-    return [task.result() for task in tasks]
+    results = [task.result() for task in tasks]
+    if memory is None:
+        return results
+    return [await p.remember(result, memory, engine) for p, result in zip(plans, results, strict=True)]
 
 
 async def _drive(job: Job, index: int, run: StrategyRun, note: Note | None) -> SolveResult:

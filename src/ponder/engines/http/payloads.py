@@ -87,7 +87,7 @@ def build_body(
     return COMPLETIONS, {**body, "prompt": prompt}
 
 
-def _chat_logprobs(logprobs: ChatLogprobs | None) -> tuple[TokenLogprob, ...] | None:
+def _chat_logprobs(logprobs: ChatLogprobs | TextLogprobs | None) -> tuple[TokenLogprob, ...] | None:
     if logprobs is None or logprobs.content is None:
         return None
     return tuple(
@@ -97,6 +97,10 @@ def _chat_logprobs(logprobs: ChatLogprobs | None) -> tuple[TokenLogprob, ...] | 
 
 
 def _text_logprobs(logprobs: TextLogprobs | None) -> tuple[TokenLogprob, ...] | None:
+    """A text completion's logprobs: OpenAI's legacy columns (``tokens``, ``token_logprobs``,
+    ``top_logprobs``), or the chat format (``content``) that llama-server sends there."""
+    if logprobs is not None and logprobs.tokens is None:
+        return _chat_logprobs(logprobs)
     if logprobs is None or logprobs.tokens is None:
         return None
     tops = logprobs.top_logprobs or [None] * len(logprobs.tokens)

@@ -99,13 +99,16 @@ PROFILES: dict[str, EndpointProfile] = {
             continuation="template",
             supports_seed=True,
             supports_logprobs=True,
-            reports_cached_tokens=False,
+            reports_cached_tokens=True,
             completions_endpoint=True,
             serves_one_at_a_time=False,
             streams=True,
             stream_usage=True,
             template_path="/props",
-            notes="llama-server; chat template from GET /props",
+            notes="llama-server: batches concurrent requests (--parallel slots); chat template from GET /props; "
+            "its n needs that many free slots at once (more than --parallel is refused) and reports the first "
+            "choice's usage only, so ponder fans out; cached prompt tokens in usage.prompt_tokens_details; "
+            "text-completion logprobs in the chat format (content); continue_final_message only in recent builds",
         ),
         EndpointProfile(
             "ollama",

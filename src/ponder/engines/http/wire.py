@@ -75,6 +75,7 @@ class TextLogprobs(_Wire):
     tokens: list[Text] | None = None
     token_logprobs: list[float | None] | None = None
     top_logprobs: list[dict[Text, float] | None] | None = None
+    content: list[ChatTokenLogprob] | None = None  # llama-server: text completions' logprobs in the chat format
 
 
 class Choice(_Wire):

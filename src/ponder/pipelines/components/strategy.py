@@ -2,9 +2,10 @@
 
 The strategy runs to its end inside the layer on a step context of its own: the run's engine, or
 the one its ``model`` names (metered for the run too), the run's scorers, ``budget`` generations
-(fewer when the run has fewer left), what is left of the run's token and time budgets (over them,
-it stops with its best answer so far) and a seed derived from the run's and the component's first
-sample identity, so its samples differ from the other components'. It contributes the candidate
+(fewer when the run has fewer left), its own ``temperature`` when set (else the run's), what is
+left of the run's token and time budgets (over them, it stops with its best answer so far) and a
+seed derived from the run's and the component's first sample identity, so its samples differ from
+the other components'. It contributes the candidate
 behind its answer (``keep: answer``) or all its candidates (``keep: all``), renumbered into the
 pipeline's sample identities; its own trace goes into the layer's trace. Strategies are found by
 name through the lookup the pipeline loader is given (:func:`ponder.registry.load_pipeline` hands
@@ -36,11 +37,13 @@ class StrategyParams:
     options: Mapping[str, Any] = field(default_factory=dict, metadata={"help": "the strategy's own parameters"})
     budget: int = param(4, "generations the strategy may spend")
     keep: Literal["answer", "all"] = param("answer", "contribute the answer's candidate, or all candidates")
+    temperature: float | None = param(None, "the strategy's sampling temperature [default: the run's]")
     model: str | None = param(None, MODEL_HELP + "; its scorers judge on the run's scorer engine")
 
     def __post_init__(self) -> None:
         check_model(self.model)
         check(self.budget >= 1, f"budget must be >= 1, got {self.budget}")
+        check(self.temperature is None or self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
 
 
 class StrategyComponent:
@@ -64,10 +67,13 @@ class StrategyComponent:
 
     def context(self, slot: Slot) -> StepContext:
         """The strategy's own context: the slot's engine (the run's, or the one ``model`` names), the
-        run's scorers and settings, its own budget (with what
+        run's scorers and settings (with its own temperature, when set), its own budget (with what
         is left of the run's token and time budgets, so it stops with its best answer) and seed."""
         outer = slot.ctx
-        settings = dataclasses.replace(outer.settings, seed=derive_seed(outer.settings.seed, slot.first_index))
+        temperature = outer.settings.temperature if self.params.temperature is None else self.params.temperature
+        settings = dataclasses.replace(
+            outer.settings, seed=derive_seed(outer.settings.seed, slot.first_index), temperature=temperature
+        )
         return outer.child(slot.allowed, settings, own_identities=True)
 
     async def run(self, state: PipelineState, slot: Slot) -> Output:
