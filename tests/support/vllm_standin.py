@@ -39,6 +39,10 @@ class EngineGenerateError(Exception):
     """vLLM's wrapper of an unexpected failure in ``generate`` (no message; the cause says it)."""
 
 
+class VLLMClientError(Exception):
+    """The base of vLLM's bad-request errors in recent versions (not a ``ValueError`` there)."""
+
+
 class RequestOutputKind(enum.Enum):
     CUMULATIVE = 0
     DELTA = 1
@@ -223,12 +227,14 @@ class StandInLLM:
 
     def _cut(self, text: str, params: SamplingParams) -> tuple[str, str, str | None]:
         hits = sorted((at, s) for s in params.stop or () if (at := text.find(s)) >= 0)
-        finish, stop_reason = self.finish_with or "stop", None
+        finish, stop_reason = "stop", None
         if hits:
             text, stop_reason = text[: hits[0][0]], hits[0][1]
         pieces = split(text)
         if params.max_tokens is not None and len(pieces) > params.max_tokens:
             text, finish, stop_reason = "".join(pieces[: params.max_tokens]), "length", None
+        if self.finish_with is not None:
+            finish, stop_reason = self.finish_with, None
         return text, finish, stop_reason
 
     def _logprobs(

@@ -23,7 +23,7 @@ from ponder.cli.main import cli
 from ponder.core.errors import ContextOverflowError, InvalidInputError
 from ponder.engines.base import Completion, GenerationRequest
 from ponder.engines.fake import FakeEngine
-from ponder.memory import Memory, MemoryStore
+from ponder.memory import Memory, MemoryStore, MemoryStoreError
 from ponder.memory.concepts import HEADER
 from ponder.memory.prompts import ABSTRACT_SYSTEM
 from ponder.scorers import ExactChecker
@@ -229,6 +229,26 @@ def test_a_failed_write_keeps_the_answer_and_says_why(tmp_path: Path) -> None:
         assert memory.store.count() == 0
     assert result.answer == "7"
     assert result.trace[-1]["decision"] == "error" and "does not fit" in result.trace[-1]["reason"]
+
+
+def test_a_store_that_refuses_the_write_still_counts_the_abstractions_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The abstraction call ran (and was paid for) before the file refused its concepts: its tokens
+    stay in the trace and in the result's usage."""
+    plain = asyncio.run(asolve(FIRST, engine=FakeEngine(script), budget=2))
+    with Memory(tmp_path / "memory.db") as memory:
+
+        def busy(*args: object, **options: object) -> None:
+            raise MemoryStoreError(f"cannot write to the memory file {tmp_path / 'memory.db'}: database is locked")
+
+        monkeypatch.setattr(memory.store, "add", busy)
+        result = asyncio.run(asolve(FIRST, engine=FakeEngine(script), budget=2, memory=memory, verify=lambda r: True))
+    write = result.trace[-1]
+    assert result.answer == "7" and write["decision"] == "error" and "database is locked" in write["reason"]
+    assert write["added"] == [] and write["usage"]["completion_tokens"] == len(CONCEPT.split())
+    assert result.usage.completion_tokens == plain.usage.completion_tokens + len(CONCEPT.split())
+    assert result.usage.engine_calls == plain.usage.engine_calls + 1
 
 
 def test_a_stepped_run_reads_before_it_starts_and_the_caller_writes_after(tmp_path: Path) -> None:

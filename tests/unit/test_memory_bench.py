@@ -244,6 +244,39 @@ def test_a_run_stopped_mid_way_resumes_to_the_rows_of_an_uninterrupted_run(tmp_p
         ]
 
 
+def test_a_stop_right_after_a_memory_write_keeps_its_row_and_the_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C cancels a run at its next await. One arriving just after p1's memory write (while its row
+    is graded) must find that row committed with it, so the rerun resumes (not refused) to the rows and
+    memory of an uninterrupted run."""
+    data = toy(tmp_path / "toy.jsonl")
+    bench(data, tmp_path / "whole.db", Engine(), memory=tmp_path / "whole-memory.db")
+    write = Memory.write
+
+    async def write_then_stop(self: Memory, *args: Any, **options: Any) -> Any:
+        written = await write(self, *args, **options)
+        if str(options.get("source", "")).endswith("#p1"):
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # what Ctrl-C does to the run's task
+        return written
+
+    monkeypatch.setattr(Memory, "write", write_then_stop)
+    with pytest.raises(asyncio.CancelledError):
+        bench(data, tmp_path / "stopped.db", Engine(), memory=tmp_path / "stopped-memory.db")
+    monkeypatch.setattr(Memory, "write", write)
+    [(_, partial)] = stored(tmp_path / "stopped.db").values()
+    assert [row.problem_id for row in partial] == ["p0", "p1"]  # p1's row came with its write
+    [totals] = bench(data, tmp_path / "stopped.db", Engine(), memory=tmp_path / "stopped-memory.db")
+    assert totals.new == 3
+    [(_, whole)] = stored(tmp_path / "whole.db").values()
+    [(_, resumed)] = stored(tmp_path / "stopped.db").values()
+    assert [comparable(r) for r in resumed] == [comparable(r) for r in whole]
+    with MemoryStore(tmp_path / "whole-memory.db") as a, MemoryStore(tmp_path / "stopped-memory.db") as b:
+        assert [(x.concept_id, x.added) for x in a.additions()] == [(x.concept_id, x.added) for x in b.additions()]
+
+
 def test_a_resume_is_refused_when_the_memory_holds_writes_no_stored_row_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,16 @@ def test_bad_caps_are_refused() -> None:
 )
 def test_parse_selection(reply: str, picked: list[int] | None) -> None:
     assert parse_selection(reply, 6) == picked
+
+
+def test_parse_selection_of_a_long_run_of_digits_is_quick() -> None:
+    """A reply such as a question's long number echoed back: the bare-list pattern once tried every
+    way to split a run of digits (2^n: tens of seconds at 28 digits, days at 45), blocking the event loop."""
+    started = time.perf_counter()
+    assert parse_selection("1" * 28 + " apples", 5) is None
+    assert parse_selection("1" * 200 + "x", 5) is None
+    assert parse_selection("1" * 60, 5) is None  # a bare "list" whose one number is out of range
+    assert time.perf_counter() - started < 1.0
 
 
 def metered(script: list[str]) -> tuple[FakeEngine, MeteredEngine, Ledger]:

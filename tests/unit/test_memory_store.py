@@ -123,6 +123,28 @@ def test_duplicates_within_one_batch_are_stored_once(tmp_path: Path) -> None:
         assert store.count() == 1
 
 
+def test_a_rolled_back_add_leaves_no_ghost_in_the_deduplication(tmp_path: Path) -> None:
+    """An add that fails mid-way is rolled back whole; the store must not then treat the concept it
+    had inserted as stored (matching it, under an id that does not exist) when it is offered again."""
+    path = tmp_path / "m.db"
+    concept = NewConcept("two amounts are combined", "add the two amounts", "p1")
+    with MemoryStore(path) as store:
+        other = sqlite3.connect(path)
+        other.execute("ALTER TABLE additions RENAME TO hidden")  # the log insert after the concept's fails
+        other.commit()
+        with pytest.raises(MemoryStoreError, match="cannot write to the memory file"):
+            store.add([concept])
+        other.execute("ALTER TABLE hidden RENAME TO additions")
+        other.commit()
+        other.close()
+        assert store.count() == 0 and store.additions() == []  # nothing of the failed add was kept
+        [outcome] = store.add([concept])
+        assert outcome.added and store.count() == 1
+        assert [(a.concept_id, a.added) for a in store.additions()] == [(outcome.id, True)]
+        [again] = store.add([NewConcept("two amounts are combined", "add the two amounts", "p2")])
+        assert (again.id, again.added) == (outcome.id, False)
+
+
 def test_additions_log_keeps_the_order_of_offers(tmp_path: Path) -> None:
     with MemoryStore(tmp_path / "m.db") as store:
         store.add([NewConcept("first situation here", "first suggestion here", "p1")])

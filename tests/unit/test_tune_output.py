@@ -122,6 +122,7 @@ def test_ponder_serve_refuses_a_bad_pipeline_file_in_one_line(tmp_path: Path) ->
 def test_a_config_that_would_not_load_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown component type"):
         write_config({"layers": [{"type": "nope"}]}, tmp_path / "x.yaml")
+    assert not (tmp_path / "x.yaml").exists()  # no file that would not load is left behind
 
 
 async def test_atune_runs_in_an_event_loop(tmp_path: Path) -> None:

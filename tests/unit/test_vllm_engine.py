@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.support.vllm_standin import RequestOutputKind, SamplingParams, StandInLLM, StandInTokenizer
+from tests.support.vllm_standin import (
+    RequestOutputKind,
+    SamplingParams,
+    StandInLLM,
+    StandInTokenizer,
+    VLLMClientError,
+)
 
 import ponder
 from ponder.cli.main import cli
@@ -188,6 +194,34 @@ async def test_a_stopped_sample_is_aborted_and_keeps_its_text() -> None:
     assert sample_1 in llm.aborted and llm.requests[0][0] not in llm.aborted
 
 
+class StoppingTokenizer(StandInTokenizer):
+    """Runs ``then`` (once) right after the engine has tokenized a prompt: in the loop's next
+    round, after the engine has created its sample tasks and before they take their first step."""
+
+    then: Any = None
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        if self.then is not None:
+            asyncio.get_running_loop().call_soon(self.then)
+            self.then = None
+        return super().encode(text, add_special_tokens)
+
+
+@pytest.mark.parametrize("share_prefill", [False, True])
+async def test_a_sample_stopped_before_its_request_starts_still_ends(share_prefill: bool) -> None:
+    tokenizer = StoppingTokenizer()
+    llm = StandInLLM(lambda prompt, seed: "one two three", tokenizer_impl=tokenizer)
+    engine = engine_on(llm, share_prefill=share_prefill)
+    stream = engine.stream(GenerationRequest.chat(QUESTION, n=2))
+    tokenizer.then = stream.cancel if share_prefill else lambda: stream.stop(1)
+    row = await asyncio.wait_for(stream.completions(), 5)  # no hang: every sample says it ended
+    if share_prefill:  # cancelled before sample 0 started: nothing was sent
+        assert [c.finish_reason for c in row] == ["cancelled", "cancelled"] and llm.requests == []
+    else:
+        assert [(c.finish_reason, c.text) for c in row] == [("stop", "one two three"), ("cancelled", "")]
+        assert len(llm.requests) == 1  # sample 1 never reached vLLM
+
+
 async def test_cancelling_the_call_aborts_every_sample() -> None:
     llm = StandInLLM(lambda prompt, seed: "word " * 50, token_delay=0.01)
     engine = engine_on(llm)
@@ -220,13 +254,42 @@ async def test_rows_arrive_as_each_request_finishes() -> None:
     [
         (ValueError("bad stop"), InvalidInputError, "vLLM refused the request: ValueError: bad stop"),
         (type("EngineDeadError", (RuntimeError,), {})("gone"), BackendUnavailableError, "vLLM engine is dead"),
-        (RuntimeError("boom"), EngineError, "vLLM failed: RuntimeError: boom"),
+        (type("VLLMValidationError", (VLLMClientError,), {})("max_tokens"), InvalidInputError, "refused"),
+        (RuntimeError("boom"), EngineError, "vLLM failed: RuntimeError: boom"),  # the cause of EngineGenerateError
     ],
 )
 async def test_vllm_errors_become_ponder_errors(raised: Exception, expected: type, message: str) -> None:
     llm = StandInLLM(lambda prompt, seed: "one two three", fail_with=raised)
     with pytest.raises(expected, match=message):
         await engine_on(llm).generate([GenerationRequest.chat(QUESTION, n=2)])
+
+
+@pytest.mark.parametrize(
+    ("reason", "finish", "error"),
+    [
+        ("error", "error", "vLLM failed on the request (finish_reason 'error')"),
+        ("abort", "error", "vLLM aborted the request"),
+        ("repetition", "length", None),
+        ("something-new", "error", "vLLM ended the request: finish_reason 'something-new'"),
+    ],
+)
+async def test_finish_reasons_other_than_stop_and_length(reason: str, finish: str, error: str | None) -> None:
+    llm = StandInLLM(lambda prompt, seed: "one two three", finish_with=reason)
+    [[completion]] = await engine_on(llm).generate([GenerationRequest.chat(QUESTION, logprobs=True)])
+    assert (completion.finish_reason, completion.error) == (finish, error)
+    assert completion.text == ("" if error else "one two three") and completion.stop_sequence is None
+    assert (completion.logprobs is None) == (error is not None)
+
+
+def test_the_engine_serves_in_one_event_loop() -> None:
+    llm = saying("4")
+    engine = engine_on(llm)
+    request = GenerationRequest.chat(QUESTION)
+    [[first]] = asyncio.run(engine.generate([request]))
+    assert first.text == "4"
+    with pytest.raises(EngineError, match="serves in the one event loop it started in"):
+        asyncio.run(engine.generate([request]))  # vLLM's output handler is a task of the first loop
+    assert len(llm.requests) == 1
 
 
 async def test_closing_shuts_vllm_down_and_refuses_more_work() -> None:

@@ -148,9 +148,14 @@ async def abench(
     check_interruptible(specs, strategies, options)
     if ray is None:
         check_single_endpoint(engine_options or {})
+        if ray_chunk != DEFAULT_CHUNK:  # not silently ignored (a RayCluster passed as engine has its own)
+            raise InvalidInputError("--ray-chunk (ray_chunk=) applies with --ray ADDRESS (ray=)")
     if memory is not None:
         grid_size = len(strategies) * len(budgets) * len(specs) + len(piped)
-        check_memory_run(configs=grid_size * len(seeds) * len(temperatures), workers=workers, interrupts=specs, ray=ray)
+        on_ray = ray if ray is not None else engine.address if isinstance(engine, RayCluster) else None
+        check_memory_run(
+            configs=grid_size * len(seeds) * len(temperatures), workers=workers, interrupts=specs, ray=on_ray
+        )
     remembering, owns_memory = open_bench_memory(memory, memory_selection) if memory is not None else (None, False)
     try:
         store = BenchStore(db)  # a database that cannot be written fails here, before a model is loaded

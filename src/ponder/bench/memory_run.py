@@ -18,9 +18,10 @@ tokens) first in its trace, ``memory.write`` last (the decision, the concepts ad
 the abstraction's tokens) with ``memory_additions``, the length of the memory's additions log
 once the row's write was committed. The row's usage includes those tokens.
 
-Resume: the memory's write for a problem is committed before the problem's row, and a run stops
-(Ctrl-C, an engine failure) either before that write or after the row. A rerun skips the stored
-problems, and the memory already holds their writes, so it gives the same rows as an
+Resume: the memory's write for a problem is committed before the problem's row, and the row is
+graded and committed with no await after the write (:func:`~ponder.bench.runner.solve_one`),
+so a run stops (Ctrl-C, an engine failure) either before that write or after the row. A rerun
+skips the stored problems, and the memory already holds their writes, so it gives the same rows as an
 uninterrupted run (with the engine reproducing its samples, as for any resumed run). Before
 resuming, the memory's additions log is checked against the last stored row's
 ``memory_additions``: additions no stored row made (a run killed in the instant between a write

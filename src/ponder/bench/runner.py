@@ -193,6 +193,11 @@ async def solve_one(
         raise  # the engine cannot serve: stop, store nothing, let a rerun retry
     except PonderError as exc:
         return failed_record(problem, exc, time.perf_counter() - started)
+    if memory is not None:
+        # No await between the memory's write (committed inside asolve) and the row's commit, so a stop
+        # (Ctrl-C cancels at an await) cannot fall between them (ponder.bench.memory_run: resume). Grading
+        # on the loop blocks nothing else: a run with a memory solves one problem at a time.
+        return record_for(problem, result)
     return await asyncio.to_thread(record_for, problem, result)  # grading may run code: keep the loop free
 
 

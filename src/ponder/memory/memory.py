@@ -13,13 +13,18 @@ a verified solution teaches after.
   ``write="confident"`` and when the winning answer holds at least ``confident_share`` of the
   vote; a run found wrong (``verified=False``) never writes. Writing abstracts at most
   ``max_new`` concepts from the winning candidate's text (one model call) and adds them to the
-  store, deduplicated (``dedup_threshold``); the :class:`Written` carries ``memory.write``.
+  store, deduplicated (``dedup_threshold``); the :class:`Written` carries ``memory.write``. A
+  store that refuses the addition (a busy or read-only file) gives ``decision: error`` with the
+  abstraction's usage, which was spent all the same.
 - :meth:`Memory.record_outcome` counts the use (and success) of the concepts a run was given.
 
 Every model call goes through a :class:`~ponder.context.metered.MeteredEngine` over a ledger of
 its own (a budget of one generation and ``read_max_tokens`` or ``write_max_tokens`` tokens), so
 the :class:`~ponder.core.usage.Usage` each step reports is exactly what it spent. Store calls run
-in a worker thread, so a busy file (another process writing) does not stall the event loop.
+in a worker thread, so a busy file (another process writing) does not stall the event loop, except
+:meth:`Memory.record_outcome`, which is synchronous on purpose: called right after a write, it
+adds no await (no point where Ctrl-C can land) between the write and what follows it
+(:meth:`ponder.api.RunPlan.remember`, and a benchmark row's commit: :mod:`ponder.bench.memory_run`).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from ponder.core.usage import Usage
 from ponder.engines.base import Engine
 from ponder.memory.concepts import Concept, estimate_tokens, question_source, render_concepts
 from ponder.memory.select import TokenCount, select_by_model, select_lexical, token_counter
-from ponder.memory.store import DEFAULT_THRESHOLD, MemoryStore
+from ponder.memory.store import DEFAULT_THRESHOLD, MemoryStore, MemoryStoreError
 from ponder.memory.write import abstract
 
 Selection = Literal["lexical", "model"]
@@ -295,7 +300,13 @@ class Memory:
             seed=seed,
             trace=details,
         )
-        outcomes = await asyncio.to_thread(self.store.add, new, threshold=self.dedup_threshold) if new else []
+        try:
+            outcomes = await asyncio.to_thread(self.store.add, new, threshold=self.dedup_threshold) if new else []
+        except MemoryStoreError as exc:  # the file refused the write: the abstraction was still paid for
+            usage = ledger.usage()
+            trace.update(decision="error", reason=str(exc), added=[], matched=[], concepts=[], usage=usage.to_dict())
+            trace.update(reply=details.get("reply"), notes=details.get("notes", []))
+            return Written((), (), usage, trace)
         usage = ledger.usage()
         added = tuple(o.id for o in outcomes if o.added)
         matched = tuple(o.id for o in outcomes if not o.added)

@@ -47,7 +47,7 @@ MAX_TRIES = 64
 """The most concepts :func:`fit` tries (each try counts the tokens of a whole block)."""
 
 _ES_AFTER = ("s", "x", "z", "ch", "sh")
-_LIST_ONLY = re.compile(r"(?:\d+|and|[\s,;.#])+", re.IGNORECASE)
+_LIST_ONLY = re.compile(r"(?:\d|and|[\s,;.#])+", re.IGNORECASE)  # one character (or "and") a turn: linear time
 _RELEVANT = re.compile(r"relevant(?:\s+(?:lessons?|concepts?))?\s*[:=]\s*(.*)", re.IGNORECASE)
 
 

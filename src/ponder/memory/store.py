@@ -19,7 +19,8 @@ again; the most similar stored concept's id is returned, marked as matched.
 Concurrency: the file is in WAL mode with a busy timeout, so several threads (one store object,
 or one each) and several processes may add concepts at once; each :meth:`MemoryStore.add` runs
 in one ``BEGIN IMMEDIATE`` transaction and deduplicates against everything committed before it,
-so no concept is lost and none is stored twice by two writers. The same holds for opening: the
+so no concept is lost and none is stored twice by two writers; an add that fails is rolled back
+whole, and the object's deduplication caches forget it too. The same holds for opening: the
 first writer to open a new file creates the schema, later ones see it.
 
 A file that cannot be used (a folder, an unreadable or read-only file, something that is not an
@@ -235,6 +236,15 @@ class MemoryStore:
                 if not text.strip():
                     raise InvalidInputError(f"a concept's {what} is empty")
             check_text(concept.source, "a concept's source")
+        try:
+            return self._add(new, threshold)
+        except BaseException:
+            with self._lock:  # rolled back: forget what the caches took from it (they are read afresh)
+                self._keys, self._sets, self._seen = {}, [], 0
+            raise
+
+    def _add(self, new: Sequence[NewConcept], threshold: float) -> list[AddOutcome]:
+        """:meth:`add`'s one transaction (the caches take each concept it stores as it goes)."""
         outcomes: list[AddOutcome] = []
         with self._transaction("write to") as db:
             self._refresh()

@@ -3,8 +3,9 @@
 
 The file is YAML: a header of comments (what was tuned, on which engine, the chosen
 configuration's train / Thresholdout / naive-holdout / test accuracies, the commands that use it)
-above the pipeline config itself, which is read back with :func:`ponder.registry.load_pipeline`
-before this returns, so a file that would not load is never left behind.
+above the pipeline config itself. The config is loaded with :func:`ponder.registry.load_pipeline`
+before the file is written and the file is read back before this returns (removed if it would
+not load), so a file that would not load is never left behind.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def header(dataset: str, trial: Trial, scores: ChosenScores | None, *, engine: s
 def write_config(pipeline: Mapping[str, Any], path: str | Path, comments: Sequence[str] = ()) -> Path:
     """Write ``pipeline`` (a pipeline config's data) as YAML under ``comments`` and check it loads."""
     target = Path(path)
+    load_pipeline(dict(pipeline))  # a config that would not load is refused before any file is touched
     body = yaml.safe_dump(dict(pipeline), sort_keys=False, allow_unicode=True, width=100)
     text = "".join(f"# {line}\n" for line in comments) + body
     try:
@@ -52,5 +54,9 @@ def write_config(pipeline: Mapping[str, Any], path: str | Path, comments: Sequen
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot write the chosen configuration to {target}: {exc.strerror or exc}") from None
-    load_pipeline(target)  # what `ponder solve --pipeline` will do with it
+    try:
+        load_pipeline(target)  # what `ponder solve --pipeline` will do with it (the YAML round trip included)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target

@@ -339,23 +339,29 @@ def _value(value: Any, kind: Any, path: Path_, where: Where) -> Any:
 
 
 def _check_values(arch: Architecture, path: Path_, where: Where) -> None:
-    """Build the architecture's pipeline at each listed value (and each end of each range) of each
-    parameter, the others at their first, and load it: a bad value fails here, at its line."""
+    """Check each listed value (and each end of each range) of each parameter on its own, then
+    build the architecture's pipeline at each, the others at their first, and load it: a bad value
+    fails here, at its own line (the checks of single values all come first, so that a bad value
+    is not reported at the line of another parameter whose pipeline carries it as a default)."""
     base = arch.defaults()
-    for domain in arch.domains:
-        for i, value in enumerate(domain.corners()):
-            at = path + ((domain.name, i) if domain.kind == "categorical" else (domain.name,))
-            _check_pair(arch, domain.name, value, at, where)
-            try:
-                load_pipeline(arch.build({**base, domain.name: value}), scorers=SCORERS, engines=())
-            except PonderError as exc:
-                raise where.error(at, f"{domain.name}={value!r}: {_problem(str(exc))}") from None
+    corners = [
+        (domain, value, path + ((domain.name, i) if domain.kind == "categorical" else (domain.name,)))
+        for domain in arch.domains
+        for i, value in enumerate(domain.corners())
+    ]
+    for domain, value, at in corners:
+        _check_pair(arch, domain.name, value, at, where)
+    for domain, value, at in corners:
+        try:
+            load_pipeline(arch.build({**base, domain.name: value}), scorers=SCORERS, engines=())
+        except PonderError as exc:
+            raise where.error(at, f"{domain.name}={value!r}: {_problem(str(exc))}") from None
     if not arch.domains:
         load_pipeline(arch.build({}), scorers=SCORERS, engines=())
 
 
 def _check_pair(arch: Architecture, key: str, value: Any, path: Path_, where: Where) -> None:
-    """Checks the pipeline loader cannot make on a knob: minimum counts and engine specs."""
+    """Checks the pipeline loader cannot make on a knob: minimum counts, engine specs, oracle scorers."""
     if arch.strategy is None and key in MINIMUM and value < MINIMUM[key]:
         raise where.error(path, f"{key} must be >= {MINIMUM[key]}, got {value}")
     if key in SCORER_KEYS and value in BENCH_SCORERS:

@@ -15,9 +15,11 @@ bar counts problems over all workers. Configurations with an interrupt run after
 that they find the uninterrupted rows their interrupt points come from.
 
 A chunk whose engine cannot serve brings back the rows it finished and the error: they are
-stored, the chunks in flight are cancelled, and the error is raised. So is a worker that died on
-every retry, and so is cancelling the run (Ctrl-C). A rerun of the same command resumes: what is
-stored is skipped, so a driver crash or a lost worker loses at most the chunks in flight.
+stored, so are the rows of the chunks that have finished meanwhile, the chunks still in flight
+are cancelled, and the error is raised. So is a worker that died on every retry, and so is
+cancelling the run (Ctrl-C, which stores the finished chunks the same way). A rerun of the same
+command resumes: what is stored is skipped, so a driver crash or a lost worker loses at most the
+chunks in flight.
 
 Ray is optional (``pip install 'ponder[ray]'``); it is imported when a cluster is joined.
 """
@@ -157,7 +159,7 @@ class RayCluster:
             endpoints = split_endpoints(options)
             ref = probe.remote(engine, with_endpoint(options, endpoints, 0))
             try:
-                info, capabilities = await asyncio.to_thread(ray.get, ref)
+                info, capabilities = await _result(ray, ref, address.strip())
             except ray.exceptions.RayError as exc:
                 raise _unwrap(ray, exc, f"describing engine {engine!r} on a Ray worker") from None
             return cls(
@@ -213,9 +215,12 @@ class RayCluster:
                 for plan in plans.values():
                     if bool(plan.config.interrupt) != interrupted:
                         continue
-                    references = uninterrupted_lengths(store, plan.config) if interrupted else None
+                    lengths = uninterrupted_lengths(store, plan.config) if interrupted else None
                     for problems_chunk in chunked(plan.todo, self.chunk):
                         options = with_endpoint(self.options, self.endpoints, number)
+                        references = None  # a task carries its own problems' lengths, not the whole table
+                        if lengths is not None:
+                            references = {p.id: lengths[p.id] for p in problems_chunk if p.id in lengths}
                         jobs.append(ChunkJob(plan.config, problems_chunk, self.engine, options, references, workers))
                         number += 1
                 await self._dispatch(jobs, tally)
@@ -235,8 +240,7 @@ class RayCluster:
         failure: PonderError | None = None
         try:
             while pending and failure is None:
-                ready, _ = await asyncio.to_thread(ray.wait, list(pending), num_returns=1, timeout=WAIT_SECONDS)
-                for ref in ready:
+                for ref in await _ready(ray, list(pending), self.address):
                     job = pending.pop(ref)
                     try:
                         result: ChunkResult = ray.get(ref)
@@ -247,11 +251,30 @@ class RayCluster:
                         tally.commit(job.config, row)
                     failure = failure or result.error
         finally:
-            for ref in pending:  # stopped (an error, or cancelled): the chunks in flight go
+            if pending:  # stopped (an error, or cancelled): the chunks that have finished meanwhile are stored...
+                self._commit_finished(pending, tally)
+            for ref in pending:  # ...and the chunks still in flight go
                 with contextlib.suppress(Exception):  # a task that already ended cannot be cancelled
                     ray.cancel(ref, force=True)
         if failure is not None:
             raise failure
+
+    def _commit_finished(self, pending: dict[Any, ChunkJob], tally: _Tally) -> None:
+        """Commit the rows of the chunks of ``pending`` that have already finished (taking them out
+        of it), without waiting for the others; a chunk that failed brings nothing."""
+        ray = self._ray
+        try:
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        except Exception:  # Ray is going away (e.g. its session ended): nothing more to collect
+            return
+        for ref in ready:
+            job = pending.pop(ref)
+            try:
+                result: ChunkResult = ray.get(ref)
+            except ray.exceptions.RayError:
+                continue
+            for row in result.rows:
+                tally.commit(job.config, row)
 
     async def aclose(self) -> None:
         """Leave the cluster (a Ray session this object started is shut down; one it found stays)."""
@@ -284,6 +307,31 @@ class _Tally:
             accuracy=f"{self.correct / self.done:.1%}",
             tokens_per_s=f"{self.tokens / max(time.perf_counter() - self.started, 1e-9):.0f}",
         )
+
+
+async def _ready(ray: ModuleType, refs: list[Any], address: str) -> list[Any]:
+    """The first of ``refs`` to finish, waiting at most ``WAIT_SECONDS`` in a thread (empty when none
+    has); a cluster that stops answering (Ray Client's connection lost, a dead raylet) is one error."""
+    try:
+        ready, _ = await asyncio.to_thread(ray.wait, refs, num_returns=1, timeout=WAIT_SECONDS)
+    except Exception as exc:
+        raise BackendUnavailableError(
+            f"lost the Ray cluster at {address}: {_first_line(exc)}; rerun the same command to resume"
+        ) from None
+    return list(ready)
+
+
+async def _result(ray: ModuleType, ref: Any, address: str) -> Any:
+    """``ray.get(ref)``, waiting at most ``WAIT_SECONDS`` at a time in a thread, so that a cancelled
+    caller (Ctrl-C) cancels the task at once instead of leaving a thread blocked until it ends."""
+    try:
+        while not await _ready(ray, [ref], address):
+            pass
+        return ray.get(ref)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=True)
+        raise
 
 
 def _init(ray: ModuleType, address: str) -> None:

@@ -67,7 +67,8 @@ def _line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-CLIENT_ERRORS = frozenset({"VLLMClientError", "VLLMValidationError"})  # vLLM's bad-request errors (not always ValueErrors)
+# vLLM's bad-request errors: ValueErrors up to now, only VLLMClientErrors in the newest versions
+CLIENT_ERRORS = frozenset({"VLLMClientError", "VLLMValidationError"})
 
 
 def engine_error(exc: BaseException) -> PonderError:
