@@ -19,7 +19,7 @@ from ponder.cli.main import cli
 from ponder.core.errors import InvalidInputError
 from ponder.engines.base import GenerationRequest
 from ponder.engines.fake import FakeEngine
-from ponder.memory import MemoryStore, NewConcept
+from ponder.memory import Memory, MemoryStore, MemoryStoreError, NewConcept
 from ponder.memory.prompts import ABSTRACT_SYSTEM
 from ponder.serve import ServeConfig, create_app
 
@@ -157,3 +157,20 @@ def test_serve_with_an_unusable_memory_fails_in_one_line_before_the_engine_loads
     assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1
     assert needle in result.stderr
     assert created == []
+
+
+def test_a_memory_that_fails_is_the_servers_error_and_does_not_name_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = seeded(tmp_path / "secret-memory.db")
+    engine = FakeEngine(script)
+
+    async def busy(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryStoreError(f"{memory}: the memory file is locked by another writer")
+
+    with serving(engine, memory=str(memory)) as client:
+        monkeypatch.setattr(Memory, "read", busy)
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.chat.completions.create(model="ponder", messages=ASK)
+    assert "concept memory cannot be used" in str(failed.value)
+    assert "secret-memory" not in str(failed.value)

@@ -89,3 +89,10 @@ def test_bad_input_is_one_line(
     if not message.startswith("Invalid value"):  # click's own usage errors have their usual form
         [line] = err.strip().splitlines()
         assert line.startswith("error: ")
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_search(tmp_path: Path, scripted: None) -> None:
+    (tmp_path / "taken").write_text("not a folder")
+    code, _, err = run(tmp_path, "--out", str(tmp_path / "taken" / "inner"))
+    assert code != 0 and "is a file, not a folder" in err, err
+    assert not (tmp_path / "b.db").exists()  # refused before the store (and any model) was opened

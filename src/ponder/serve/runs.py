@@ -27,16 +27,18 @@ import concurrent.futures
 import contextlib
 import json
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from ponder.core.errors import PonderError
 from ponder.core.result import SolveResult
 from ponder.engines.base import Engine
-from ponder.memory import Memory
+from ponder.memory import Memory, MemoryStoreError
 from ponder.sandbox import Filesystem, filesystem_view
 from ponder.serve.chunks import delta_line
 from ponder.serve.completion import Job
 from ponder.serve.interrupts import JobRuns
+from ponder.serve.logs import log_event
 from ponder.serve.reasoning import ReasoningText
 from ponder.serve.stops import with_stops
 from ponder.strategies import StrategyRun
@@ -127,7 +129,8 @@ async def run_job(
     plan's concepts going into its system prompt, and written after they end, by its policy."""
     generator = with_stops(engine, job.stop)
     try:
-        plans = [await p.recalling(memory, engine) for p in job.plans] if memory is not None else list(job.plans)
+        with operator_memory():
+            plans = [await p.recalling(memory, engine) for p in job.plans] if memory is not None else list(job.plans)
     except BaseException:
         if live is not None:
             live.end()
@@ -147,7 +150,20 @@ async def run_job(
     results = [task.result() for task in tasks]
     if memory is None:
         return results
-    return [await p.remember(result, memory, engine) for p, result in zip(plans, results, strict=True)]
+    with operator_memory():
+        return [await p.remember(result, memory, engine) for p, result in zip(plans, results, strict=True)]
+
+
+@contextlib.contextmanager
+def operator_memory() -> Iterator[None]:
+    """The operator's memory failing (a file busy past its timeout, a broken file) is the server's
+    problem, not the request's: the client gets a 500 that does not name the server's file; the
+    log has the reason."""
+    try:
+        yield
+    except MemoryStoreError as exc:
+        log_event("memory_failed", reason=str(exc))
+        raise PonderError("the server's concept memory cannot be used right now; try again later") from None
 
 
 async def _drive(job: Job, index: int, run: StrategyRun, note: Note | None) -> SolveResult:

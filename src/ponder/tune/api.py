@@ -95,6 +95,7 @@ async def atune(
         holdout_budget=DEFAULT_BUDGET if holdout_budget is None else holdout_budget,
     )
     searched = load_space(space)
+    check_out(Path(out))
     splits = split_problems(load_problems(dataset, limit=limit), fractions=fractions, seed=seed)
     owned = engine is None or isinstance(engine, str)  # an engine we create, we close
     if not owned and (model is not None or engine_options):
@@ -211,3 +212,13 @@ async def _finish(
 def tune(dataset: str, **options: Any) -> TuneOutcome:
     """Synchronous :func:`atune` (same arguments); for use outside an event loop."""
     return asyncio.run(atune(dataset, **options))
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output folder that cannot be one (an existing file, or under one) before the search
+    spends anything, rather than after it."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InvalidInputError(f"--out {str(out)!r}: {str(folder)!r} is a file, not a folder")
+            return
