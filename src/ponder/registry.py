@@ -24,6 +24,7 @@ from ponder.strategies.beam_search import BeamSearch
 from ponder.strategies.deepconf import DeepConf
 from ponder.strategies.dvts import DVTS
 from ponder.strategies.greedy import Greedy
+from ponder.strategies.hogwild import Hogwild
 from ponder.strategies.linc import Linc
 from ponder.strategies.particle_filtering import ParticleFiltering
 from ponder.strategies.particle_gibbs import ParticleGibbs
@@ -53,6 +54,7 @@ BUILTIN: dict[str, AlgorithmClass] = {
         ThinkAndExecute,
         Routed,
         DeepConf,
+        Hogwild,
         Pipeline,
     )
 }

@@ -3,10 +3,11 @@
 A :class:`StepContext` holds the question (after any earlier chat turns), the task, the
 settings, the run's :class:`~ponder.core.ledger.Ledger` (the one thing that spends), and the
 engines and scorers the step may call. Every generation goes through :meth:`StepContext.sample`,
-:meth:`StepContext.sample_each`, :meth:`StepContext.stream` (new samples: charged to the ledger,
-which hands out their identities), :meth:`StepContext.extend` or :meth:`StepContext.generate_each` (continuations of
-samples already paid for); every call is metered into the ledger. A watcher attached with
-:meth:`StepContext.watch` hears every sample grow (:mod:`ponder.context.watch`). The run's
+:meth:`StepContext.sample_each`, :meth:`StepContext.stream`, :meth:`StepContext.collaborate` (new
+samples: charged to the ledger, which hands out their identities), :meth:`StepContext.extend` or
+:meth:`StepContext.generate_each` (continuations of samples already paid for); every call is
+metered into the ledger. A watcher attached with :meth:`StepContext.watch` hears every sample
+grow (:mod:`ponder.context.watch`). The run's
 :class:`~ponder.context.interrupts.Interrupts` (shared with sub-contexts) reaches every stream a
 context opens (:mod:`ponder.context.interruptible`); after a hard interrupt, asking for new
 generations raises :class:`~ponder.context.interrupts.RunInterrupted`.
@@ -18,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ponder.answers import AnswerTask
+from ponder.context.collaboration import MeteredCollaboration
+from ponder.context.collaboration_resend import ResendSession
 from ponder.context.interruptible import LiveStream
 from ponder.context.interrupts import Interrupts
 from ponder.context.metered import MeteredEngine, MeteredStream
@@ -32,6 +35,7 @@ from ponder.core.settings import SolveSettings
 from ponder.core.temperature import SEVERAL_TEMPERATURE, sampling_temperature
 from ponder.core.usage import Usage, total
 from ponder.engines.base import Arrivals, Completion, Engine, GenerationRequest, Message
+from ponder.engines.collaboration import Collaborates, CollabRequest
 from ponder.engines.named import NamedEngines
 from ponder.scorers import Scorer
 from ponder.scorers.confidence import TOP_K
@@ -340,6 +344,27 @@ class StepContext:
             self.candidate(row[0], c.index, before=c, prompt=self.messages())
             for c, row in zip(partials, results, strict=True)
         ]
+
+    def collaborate(self, request: CollabRequest, *, shared: bool = True) -> MeteredCollaboration:
+        """Start ``request.workers`` new generations that write one shared history (Hogwild!,
+        :mod:`ponder.context.collaboration`), charged to the ledger, which names their identities
+        (worker ``i`` is identity ``first_index + i``); the total token budget caps what they draw
+        together. On the engine's shared cache when it has one and ``shared``; else by re-sending
+        the history each step (:mod:`ponder.context.collaboration_resend`)."""
+        self.interrupts.check()
+        identities = self.ledger.spend(request.workers)
+        total = request.total_tokens
+        if self.budget.tokens is not None:
+            left = max(self.budget.tokens - self.ledger.recorded().completion_tokens, 1)
+            total = left if total is None else min(total, left)
+        prompt = replace(request.prompt, first_index=identities.start, seed=self.settings.seed)
+        request = replace(request, prompt=prompt, total_tokens=total)
+        engine = self.engine.engine
+        if shared and self.engine.capabilities.shared_cache and isinstance(engine, Collaborates):
+            session = engine.collaborate(request)
+        else:
+            session = ResendSession(self.engine, request, self.interrupts.check)
+        return MeteredCollaboration(session, self.engine.record, self.interrupts)
 
     def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Continuations of paths already paid for (step-wise search), served as the engine

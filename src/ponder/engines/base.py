@@ -134,6 +134,7 @@ class EngineCapabilities:
     reports_stop: bool = False  # a completion names the stop string that ended it (stop_sequence)
     streams: bool = False  # stream() yields samples as they grow (else one delta per sample, at its end)
     remote: bool = False  # requests go to a server: concurrent calls overlap (a local engine serves calls in turn)
+    shared_cache: bool = False  # collaborate(): workers share one KV cache of their common history (Hogwild!)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ponder.core.errors import EngineError, InvalidInputError
 from ponder.engines.base import Completion, EngineCapabilities, EngineInfo, GenerationRequest
+from ponder.engines.collaboration import CollabRequest, CollabStream
 from ponder.engines.llama.generator import Generator
 from ponder.engines.llama.models import DEFAULT_MODEL, resolve_model
 from ponder.engines.llama.native import NativeContext, NativeModel, init_backend
@@ -22,7 +23,8 @@ class LlamaEngine:
     requests that start with cached text compute only the rest. A scheduler on one worker
     thread decodes the live samples of all callers together and admits new requests every step
     (continuous batching; :mod:`ponder.engines.llama.scheduler`). ``stream`` shows samples as
-    they grow and stops any one of them; ``generate`` is built on it.
+    they grow and stops any one of them; ``generate`` is built on it. ``collaborate`` runs
+    Hogwild! workers on one shared cache in the same batch (:mod:`ponder.engines.llama.collab`).
 
     Reproducibility: a sample's text can depend, in the last float bits, on what shares its
     batch and on the KV cache's layout. One caller at a time after :meth:`reset_cache`
@@ -91,6 +93,7 @@ class LlamaEngine:
             seeded=True,
             reports_stop=True,
             streams=True,
+            shared_cache=context.can_shift,
         )
         self.info = EngineInfo(
             name="llama",
@@ -119,6 +122,16 @@ class LlamaEngine:
         scheduler = self.scheduler
         stream = QueueStream(request, asyncio.get_running_loop(), on_stop=lambda index: scheduler.poke())
         scheduler.submit(stream, caller)
+        return stream
+
+    def collaborate(self, request: CollabRequest) -> CollabStream:
+        """Start workers on one shared history (:mod:`ponder.engines.llama.collab`); call from the
+        event loop. Its events arrive on the returned stream; ``cancel()`` ends it at the next step."""
+        if not self.capabilities.shared_cache:
+            raise EngineError("this model's KV cache cannot shift positions: no shared-cache collaboration")
+        scheduler = self.scheduler
+        stream = CollabStream(request, asyncio.get_running_loop(), on_cancel=scheduler.poke)
+        scheduler.submit_collab(stream, scheduler.new_caller())
         return stream
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:

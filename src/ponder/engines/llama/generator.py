@@ -45,6 +45,10 @@ class Generator:
             tokens = tokens[1:]  # the template wrote a BOS of its own
         return tokens
 
+    def text_tokens(self, text: str) -> list[int]:
+        """The tokens of ``text`` inside a sequence (no BOS): a collaboration's step headers."""
+        return self.model.tokenize(text, add_special=False)
+
     def max_new_tokens(self, prompt: list[int], request: GenerationRequest) -> int:
         """The most tokens a sample of ``request`` may generate after ``prompt`` (its cap, within the context)."""
         if not prompt:

@@ -1,8 +1,8 @@
 """A thin, typed layer over llama-cpp-python's low-level C bindings.
 
 Only what the embedded engine needs: load a model, tokenize and detokenize, create a context
-with a unified KV cache over many sequences, decode batches, copy and remove sequence ranges,
-and build llama.cpp's own sampler chains. Everything here must be called from one thread.
+with a unified KV cache over many sequences, decode batches, copy, share, shift and remove
+sequence ranges, and build llama.cpp's own sampler chains. Everything here must be called from one thread.
 """
 
 from __future__ import annotations
@@ -159,6 +159,22 @@ class NativeContext:
         """Make ``dst`` hold exactly ``src``'s positions ``[0, length)`` (cells are shared)."""
         self.clear_sequence(dst)
         lc.llama_memory_seq_cp(self.memory, src, dst, 0, length)
+
+    def shift(self, seq: int, start: int, delta: int) -> None:
+        """Move ``seq``'s cells at positions ``>= start`` by ``delta`` (``llama_memory_seq_add``):
+        their keys are re-rotated (RoPE) at the next decode, so they read as if computed there.
+        A cell's position is the same in every sequence holding it: shift only cells of ``seq`` alone."""
+        lc.llama_memory_seq_add(self.memory, seq, start, -1, delta)
+
+    def share(self, src: int, dst: int, start: int, end: int) -> None:
+        """Make ``dst`` also hold ``src``'s cells at positions ``[start, end)`` (``llama_memory_seq_cp``:
+        the cells are shared, nothing is computed or copied)."""
+        lc.llama_memory_seq_cp(self.memory, src, dst, start, end)
+
+    @property
+    def can_shift(self) -> bool:
+        """Whether this cache can move positions (:meth:`shift`)."""
+        return bool(lc.llama_memory_can_shift(self.memory))
 
     def decode(self, tokens: list[BatchToken]) -> None:
         """Decode tokens (at most ``n_batch``); logits of flagged tokens become readable by index."""

@@ -17,6 +17,10 @@ scheduler step:
    are shared, not copied) and draws their first tokens; samples every live sample's next token;
    sends each caller its deltas; retires finished samples.
 
+Collaborations (Hogwild!, :mod:`ponder.engines.llama.collab`) join the same steps: admitted in
+step 2 (after their own queue), their workers' tokens and prompt chunks go into the batch of
+step 3, and step 5 draws their tokens and moves their finished steps into their shared history.
+
 A request waits when sequences or cells run short; it fails only if it could never fit.
 With ``deterministic`` the scheduler serves one caller at a time (a caller is one ``generate``
 call or one stream), so a caller's texts do not depend on what else was running.
@@ -32,6 +36,8 @@ from typing import Any, TypeVar, cast
 
 from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputError
 from ponder.core.seeding import derive_seed
+from ponder.engines.collaboration import CollabStream
+from ponder.engines.llama.collab_queue import Collabs
 from ponder.engines.llama.generator import Generator
 from ponder.engines.llama.jobs import Job, Waiting
 from ponder.engines.llama.native import BatchToken, KVFullError, Sampler
@@ -62,6 +68,8 @@ class Scheduler:
         self._closed = False
         self._last_caller = -1
         self.decode_steps = 0  # llama_decode calls made (for tests and benchmarks)
+        self.decoded_tokens = 0  # tokens those calls decoded
+        self.collabs = Collabs(generator)
         self._thread = threading.Thread(target=self._loop, name="ponder-llama", daemon=True)
         self._thread.start()
 
@@ -78,6 +86,14 @@ class Scheduler:
             if self._closed:
                 raise EngineError("the engine is closed")
             self._waiting.append(Waiting(stream, stream.request, caller))
+            self._wake.notify()
+
+    def submit_collab(self, stream: CollabStream, caller: int) -> None:
+        """Queue a collaboration (:mod:`ponder.engines.llama.collab`); its events arrive on ``stream``."""
+        with self._wake:
+            if self._closed:
+                raise EngineError("the engine is closed")
+            self.collabs.waiting.append((stream, caller))
             self._wake.notify()
 
     def poke(self) -> None:
@@ -133,7 +149,7 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             with self._wake:
-                while not (self._closed or self._calls or self._waiting or self._jobs):
+                while not (self._closed or self._calls or self._waiting or self._jobs or self.collabs.busy):
                     self._wake.wait()
                 if self._closed and not self._calls:
                     pending = list(self._waiting)
@@ -147,7 +163,7 @@ class Scheduler:
                 except BaseException as exc:  # handed to the caller
                     box.append(exc)
                 done.set()
-            if self._waiting or self._jobs:
+            if self._waiting or self._jobs or self.collabs.busy:
                 try:
                     self._step()
                 except Exception as exc:  # a failed step must not leave its callers waiting forever
@@ -158,38 +174,62 @@ class Scheduler:
             waiting.stream.fail(EngineError("the engine was closed"))
         for job in list(self._jobs):
             self._fail(job, EngineError("the engine was closed"))
+        self.collabs.fail_waiting(EngineError("the engine was closed"))
+        self.collabs.fail_running(EngineError("the engine was closed"))
 
     def _fail_running(self, error: EngineError) -> None:
         """Fail the running jobs (what their sequences hold is unknown now); the waiting ones
         had no part in it and keep their turn."""
         for job in list(self._jobs):
             self._fail(job, error)
+        self.collabs.fail_running(error)
 
     def _drain(self) -> None:
         """Step until nothing is waiting or running (on the worker thread)."""
-        while self._waiting or self._jobs:
+        while self._waiting or self._jobs or self.collabs.busy:
             self._step()
 
     def _step(self) -> None:
         self._retire_stopped()
+        self._admit_collabs()
         self._admit()
-        if not self._jobs:
+        if not self._jobs and not self.collabs.running:
             return
         batch = self._batch()
+        if not batch:
+            return
         try:
             self._decode(batch)
         except ContextOverflowError as exc:
-            for job in list(self._jobs):
-                self._fail(job, exc)
+            self._fail_running(exc)
             return
         self.decode_steps += 1
+        self.decoded_tokens += len(batch)
         self._after_decode()
 
     # -- admission ---------------------------------------------------------------------------
 
     def _taken(self) -> set[int]:
-        taken = {job.base.seq for job in self._jobs if job.base is not None}
+        taken = {job.base.seq for job in self._jobs if job.base is not None} | self.collabs.taken()
         return taken | {state.slot for job in self._jobs for state in job.states if state.finish is None}
+
+    def _admit_collabs(self) -> None:
+        """Admit waiting collaborations while sequences and cells allow (deterministic: alone)."""
+        if not self.collabs.waiting:
+            return
+        alone = not self._jobs and not self.collabs.running
+        if self.deterministic:
+            if not alone:
+                return
+            caller = self.collabs.waiting[0][1]
+            if caller != self._last_caller:
+                self.generator.reset_cache()  # each caller starts from an empty cache
+            self._last_caller = caller
+        taken = self._taken()
+        promised = sum(job.count for job in self._jobs if job.prefilling) + self.collabs.promised()
+        reserved = sum(job.cells() for job in self._jobs) + self.collabs.cells()
+        free = len(self.slots.slots) - len(taken) - promised
+        self.collabs.admit(taken, free, self.context.n_ctx - reserved, alone)
 
     def _admit(self) -> None:
         while self._waiting:
@@ -211,15 +251,17 @@ class Scheduler:
                     self._waiting.popleft()
                     head.stream.fail(InvalidInputError(f"the prompt cannot be tokenized: {exc}"))
                     continue
-            if self.deterministic and any(job.caller != head.caller for job in self._jobs):
+            if self.deterministic and (
+                any(job.caller != head.caller for job in self._jobs) or self.collabs.callers() - {head.caller}
+            ):
                 return  # one caller at a time
-            if self.deterministic and not self._jobs and head.caller != self._last_caller:
+            if self.deterministic and not self._jobs and not self.collabs.running and head.caller != self._last_caller:
                 self.generator.reset_cache()  # each caller starts from an empty cache: its texts are its own
             self._last_caller = head.caller
             taken = self._taken()
-            promised = sum(job.count for job in self._jobs if job.prefilling)  # forks to come
+            promised = sum(job.count for job in self._jobs if job.prefilling) + self.collabs.promised()  # forks to come
             free_slots = len(self.slots.slots) - len(taken) - promised
-            reserved = sum(job.cells() for job in self._jobs)
+            reserved = sum(job.cells() for job in self._jobs) + self.collabs.cells()
             room_cells = (self.context.n_ctx - reserved - len(head.prompt)) // max(head.max_new, 1)
             left = head.request.n - head.next_sample
             count = min(left, free_slots - 1, room_cells)
@@ -263,6 +305,7 @@ class Scheduler:
             for state in job.states:
                 if state.finish is None and state.pending is not None:
                     batch.append(BatchToken(state.pending, state.pos, state.slot, True))
+        self.collabs.add_decode(batch, self.context.n_batch)
         budget = min(self.prefill_chunk, self.context.n_batch - len(batch)) if batch else self.context.n_batch
         for job in self._jobs:
             job.logits_at = -1
@@ -278,6 +321,7 @@ class Scheduler:
             job.computed += len(chunk)
             job.pos += len(chunk)
             budget -= len(chunk)
+        self.collabs.add_prefill(batch, budget)
         return batch
 
     def _decode(self, batch: list[BatchToken]) -> None:
@@ -313,6 +357,7 @@ class Scheduler:
         for job in list(self._jobs):
             if job.logits_at >= 0:
                 self._fork(job)
+        self.collabs.after_decode(self._taken)
         self._drop_finished()
 
     def _drop_finished(self) -> None:
@@ -392,6 +437,7 @@ class Scheduler:
                     state.pending = None
                     self._retire(job, state)
         self._drop_finished()
+        self.collabs.retire_cancelled()
 
     def _fail(self, job: Job, error: BaseException) -> None:
         for seq in {s.slot for s in job.states} | ({job.base.seq} if job.base is not None else set()):
