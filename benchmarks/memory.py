@@ -47,6 +47,7 @@ from ponder.bench.types import BenchRow, Problem, StoredConfig
 from ponder.engines.base import Engine, GenerationRequest
 from ponder.engines.fake import FakeEngine
 from ponder.engines.registry import create_engine
+from ponder.memory import Memory
 from ponder.memory.concepts import HEADER
 from ponder.memory.prompts import ABSTRACT_SYSTEM
 
@@ -91,7 +92,8 @@ def fake_engine(problems: list[Problem]) -> FakeEngine:
             question = asked.split("Problem:\n", 1)[-1].split("\n", 1)[0]
             words = [w for w in re.findall(r"[a-z]+", question.lower()) if len(w) > 5][:2] or ["items"]
             topic = " and ".join(words)
-            return f"situation: a story about {topic} asks for a count\nsuggestion: apply the operation it describes"
+            reply = f"situation: a story about {topic} asks for a count\nsuggestion: apply the operation it describes"
+            return reply.removeprefix(request.assistant_prefix)  # a primed reply continues the prefix
         bucket = int(hashlib.sha256(asked.encode()).hexdigest(), 16) % 3
         right = bucket == 0 or (HEADER in system and bucket == 1)
         return f"Reasoning. The answer is {gold.get(asked, '0') if right else '-1'}."
@@ -208,7 +210,7 @@ def write_plot(path: Path, figures: dict[str, Any]) -> None:
     figure.savefig(path, dpi=110)
 
 
-def note(figures: dict[str, Any]) -> str:
+def note(figures: dict[str, Any], primed: bool) -> str:
     """The honest reading of the figures, in words."""
     base, memory, paired = figures["arms"]["baseline"], figures["arms"]["memory"], figures["paired"]
     difference = memory["accuracy"] - base["accuracy"]
@@ -231,6 +233,12 @@ def note(figures: dict[str, Any]) -> str:
         f"{memory['write_tokens']} writing (the abstraction calls); the concepts also lengthen every sample's "
         f"prompt: the samples asked for {memory['prompt_tokens_per_problem']:.0f} prompt tokens a problem "
         f"against {base['prompt_tokens_per_problem']:.0f} without memory.",
+        (
+            "The abstraction's reply was primed with 'situation:' (Memory(prime=True)): without it the 135M "
+            "model answered the problem again instead of writing concepts (9 of 9 writes gave none)."
+            if primed
+            else "The abstraction's reply was not primed (--no-prime)."
+        ),
         "Limits: one order, one seed, one model. A 135M model solves few of these problems, so the memory "
         "grows slowly and its abstractions are often shallow; ArcMemo's gains come from a strong model "
         "abstracting verified solutions. Results depend on the order (memory is written as the sequence goes).",
@@ -258,7 +266,7 @@ def markdown(args: argparse.Namespace, figures: dict[str, Any], engine: Engine, 
         "| --- | --- | --- | --- | --- |\n"
         + "\n".join(rows)
         + "\n\n![running accuracy and concept count](memory.png)\n\n"
-        + note(figures)
+        + note(figures, args.prime)
         + "\n"
     )
 
@@ -285,7 +293,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         [baseline] = await abench(str(data), engine=engine, **common)
         [remembered] = await abench(
-            str(data), engine=engine, memory=args.memory_file, memory_selection=args.selection, **common
+            str(data),
+            engine=engine,
+            memory=Memory(args.memory_file, selection=args.selection, prime=args.prime),
+            **common,
         )
     finally:
         await engine.aclose()
@@ -327,6 +338,12 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--max-tokens", type=int, default=128)
     made.add_argument("--seed", type=int, default=0)
     made.add_argument("--selection", choices=("lexical", "model"), default="lexical")
+    made.add_argument(
+        "--no-prime",
+        dest="prime",
+        action="store_false",
+        help="do not start the abstraction's reply with 'situation:' (the 135M model writes no concept without it)",
+    )
     made.add_argument("--engine", default="llama", help="an engine name, or fake (a scripted dry run)")
     made.add_argument("--dry-run", action="store_true", help="the same as --engine fake")
     made.add_argument("-E", "--engine-option", action="append", default=[], metavar="KEY=VALUE")

@@ -139,6 +139,19 @@ async def test_abstract_asks_once_seeded_at_temperature_zero_and_counts_the_call
     assert trace["reply"] == GOOD and trace["finish_reason"] == "stop" and trace["notes"] == []
 
 
+async def test_a_primed_reply_continues_situation_and_is_parsed_with_it() -> None:
+    engine, metered, _ = meter([GOOD.removeprefix("situation:")])  # the model writes only the continuation
+    trace: dict[str, object] = {}
+    concepts = await abstract(metered, question=QUESTION, solution=SOLUTION, answer="3", prime=True, trace=trace)
+    [request] = engine.requests
+    assert request.assistant_prefix == "situation:"
+    assert len(concepts) == 2 and concepts[0].situation == "a total is shared equally among several people"
+    assert trace["reply"] == GOOD
+    unprimed, _, _ = meter([GOOD])
+    await abstract(MeteredEngine(unprimed, Ledger(Budget(1))), question=QUESTION, solution=SOLUTION, answer="3")
+    assert unprimed.requests[0].assistant_prefix == ""  # the paper's default: no priming
+
+
 @pytest.mark.parametrize("max_tokens", [25, 30])  # cut in the second situation, in the second suggestion
 async def test_abstract_drops_a_concept_cut_by_max_tokens(max_tokens: int) -> None:
     _, metered, _ = meter([GOOD])

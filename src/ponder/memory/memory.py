@@ -15,7 +15,8 @@ a verified solution teaches after.
   ``max_new`` concepts from the winning candidate's text (one model call) and adds them to the
   store, deduplicated (``dedup_threshold``); the :class:`Written` carries ``memory.write``. A
   store that refuses the addition (a busy or read-only file) gives ``decision: error`` with the
-  abstraction's usage, which was spent all the same.
+  abstraction's usage, which was spent all the same. ``prime=True`` starts the abstraction's
+  reply with ``situation:`` (:func:`ponder.memory.write.abstract`), for small models.
 - :meth:`Memory.record_outcome` counts the use (and success) of the concepts a run was given.
 
 Every model call goes through a :class:`~ponder.context.metered.MeteredEngine` over a ledger of
@@ -123,6 +124,7 @@ class Memory:
         read_max_tokens: int = 96,
         write_max_tokens: int = 384,
         temperature: float = 0.0,
+        prime: bool = False,
     ) -> None:
         if selection not in get_args(Selection):
             raise InvalidInputError(
@@ -158,6 +160,7 @@ class Memory:
         self.shortlist = shortlist
         self.read_max_tokens = read_max_tokens
         self.write_max_tokens = write_max_tokens
+        self.prime = prime
         self.temperature = temperature
 
     def describe(self) -> dict[str, Any]:
@@ -175,6 +178,7 @@ class Memory:
             "read_max_tokens": self.read_max_tokens,
             "write_max_tokens": self.write_max_tokens,
             "temperature": self.temperature,
+            **({"prime": True} if self.prime else {}),
         }
 
     # -- reading -------------------------------------------------------------------------
@@ -298,6 +302,7 @@ class Memory:
             max_tokens=self.write_max_tokens,
             temperature=self.temperature,
             seed=seed,
+            prime=self.prime,
             trace=details,
         )
         try:
