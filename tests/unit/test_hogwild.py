@@ -86,12 +86,12 @@ def end_entry(result: SolveResult) -> dict[str, object]:
 
 
 def ended_by_interrupt(result: SolveResult) -> bool:
-    """The run's last entry is the hard interrupt; the collaboration's end (when the interrupt
-    reached it in the middle of a step, not between two) says it was cancelled."""
+    """The run's last entry is the hard interrupt, after the collaboration's end, which says it was
+    cancelled (these tests interrupt in the middle of a step: the step reads the end)."""
     ends = [e for e in result.trace if e["action"] == "end"]
     interrupt = result.trace[-1]
     hard = interrupt["action"] == "interrupt" and interrupt["signals"][0]["mode"] == "hard"
-    return hard and all(e["reason"] == "cancelled" for e in ends)
+    return hard and len(ends) == 1 and ends[0]["reason"] == "cancelled"
 
 
 ANSWERED: Steps = {

@@ -13,16 +13,54 @@ an update does not reach it, as the common history cannot take a note without re
 cancels the collaboration when the awaiting step is cancelled (a time budget, a hard interrupt
 with nothing live). An interrupt set at a token count (:meth:`Interrupts.at_tokens
 <ponder.context.interrupts.Interrupts.at_tokens>`) acts when a worker's finished steps reach it.
+A collaboration still running when its context closes (the run stopped between two of its steps:
+its time ran out, say) is cancelled then, so the engine stops its workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
+from ponder.context.collaboration_resend import ResendSession
 from ponder.context.interrupts import Interrupts, Signal
+from ponder.context.metered import MeteredEngine
+from ponder.core.ledger import Ledger
 from ponder.core.usage import Usage
-from ponder.engines.collaboration import CollabEnd, CollabEvent, CollabSession, FinishedStep
+from ponder.engines.collaboration import (
+    CollabEnd,
+    CollabEvent,
+    Collaborates,
+    CollabRequest,
+    CollabSession,
+    FinishedStep,
+)
+
+
+def open_collaboration(
+    engine: MeteredEngine, ledger: Ledger, interrupts: Interrupts, request: CollabRequest, *, seed: int, shared: bool
+) -> MeteredCollaboration:
+    """The body of :meth:`StepContext.collaborate <ponder.context.StepContext.collaborate>`: the
+    ledger charges ``request.workers`` generations and names their identities (worker ``i`` is
+    identity ``first_index + i``, sampled with ``seed``); what is left of the token budget caps
+    what they draw together; on the engine's shared cache when it has one and ``shared``, else
+    by re-sending the history (:class:`ResendSession`)."""
+    interrupts.check()
+    identities = ledger.spend(request.workers)
+    total = request.total_tokens
+    if ledger.budget.tokens is not None:
+        left = max(ledger.budget.tokens - ledger.recorded().completion_tokens, 1)
+        total = left if total is None else min(total, left)
+    prompt = replace(request.prompt, first_index=identities.start, seed=seed)
+    request = replace(request, prompt=prompt, total_tokens=total)
+    inner = engine.engine
+    session: CollabSession
+    if shared and engine.capabilities.shared_cache and isinstance(inner, Collaborates):
+        session = inner.collaborate(request)
+    else:
+        session = ResendSession(engine, request, interrupts.check)
+    return MeteredCollaboration(session, engine.record, interrupts)
 
 
 class MeteredCollaboration:

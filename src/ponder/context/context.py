@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ponder.answers import AnswerTask
-from ponder.context.collaboration import MeteredCollaboration
-from ponder.context.collaboration_resend import ResendSession
+from ponder.context.collaboration import MeteredCollaboration, open_collaboration
 from ponder.context.interruptible import LiveStream
 from ponder.context.interrupts import Interrupts
 from ponder.context.metered import MeteredEngine, MeteredStream
@@ -35,7 +34,7 @@ from ponder.core.settings import SolveSettings
 from ponder.core.temperature import SEVERAL_TEMPERATURE, sampling_temperature
 from ponder.core.usage import Usage, total
 from ponder.engines.base import Arrivals, Completion, Engine, GenerationRequest, Message
-from ponder.engines.collaboration import Collaborates, CollabRequest
+from ponder.engines.collaboration import CollabRequest
 from ponder.engines.named import NamedEngines
 from ponder.scorers import Scorer
 from ponder.scorers.confidence import TOP_K
@@ -96,6 +95,7 @@ class StepContext:
         self._owns_named = not isinstance(engines, NamedEngines)
         self._named = engines if isinstance(engines, NamedEngines) else NamedEngines(engines)
         self._watch: SampleWatch | None = None
+        self._collaborations: list[MeteredCollaboration] = []  # cancelled, if still running, on close
 
     @property
     def question(self) -> str:
@@ -122,6 +122,9 @@ class StepContext:
         those spent stays counted."""
         for child in self._children:
             await child.aclose()
+        for collaboration in self._collaborations:
+            if not collaboration.ended:
+                collaboration.cancel()  # the run stopped between two of its steps: its workers stop
         await self.scorers.aclose()
         if self._owns_named:
             await self._named.aclose()
@@ -350,21 +353,13 @@ class StepContext:
         :mod:`ponder.context.collaboration`), charged to the ledger, which names their identities
         (worker ``i`` is identity ``first_index + i``); the total token budget caps what they draw
         together. On the engine's shared cache when it has one and ``shared``; else by re-sending
-        the history each step (:mod:`ponder.context.collaboration_resend`)."""
-        self.interrupts.check()
-        identities = self.ledger.spend(request.workers)
-        total = request.total_tokens
-        if self.budget.tokens is not None:
-            left = max(self.budget.tokens - self.ledger.recorded().completion_tokens, 1)
-            total = left if total is None else min(total, left)
-        prompt = replace(request.prompt, first_index=identities.start, seed=self.settings.seed)
-        request = replace(request, prompt=prompt, total_tokens=total)
-        engine = self.engine.engine
-        if shared and self.engine.capabilities.shared_cache and isinstance(engine, Collaborates):
-            session = engine.collaborate(request)
-        else:
-            session = ResendSession(self.engine, request, self.interrupts.check)
-        return MeteredCollaboration(session, self.engine.record, self.interrupts)
+        the history each step (:mod:`ponder.context.collaboration_resend`). One still running when
+        the context closes is cancelled."""
+        session = open_collaboration(
+            self.engine, self.ledger, self.interrupts, request, seed=self.settings.seed, shared=shared
+        )
+        self._collaborations.append(session)
+        return session
 
     def generate_each(self, requests: Sequence[GenerationRequest]) -> Arrivals:
         """Continuations of paths already paid for (step-wise search), served as the engine

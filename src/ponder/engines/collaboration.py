@@ -77,6 +77,8 @@ class CollabRequest:
             raise InvalidInputError(f"{len(self.openers)} openers for {len(self.headers)} workers")
         if not self.delimiter:
             raise InvalidInputError("the step delimiter must not be empty")
+        if not all(self.headers):
+            raise InvalidInputError("a worker's step header must not be empty")
         if self.step_tokens < 0 or self.max_steps < 0:
             raise InvalidInputError("step_tokens and max_steps must be >= 0")
         if self.total_tokens is not None and self.total_tokens < 1:

@@ -8,9 +8,9 @@ step-wise layout: a step is text up to ``delimiter`` (default a blank line; with
 as in the reference code, only after a sentence) or ``step_tokens`` tokens (default: no cap, as the
 paper); a finished step joins a *common history* in the order steps finish, and each worker writes
 its next step after the whole history as it stands. The answer is the one the first step that
-states a final answer gives (in the task's format); the collaboration then stops. When none does
-before the budget ends, the answer is a majority vote over the workers' own texts (each worker's
-steps and its step in progress).
+states a final answer gives (in the task's format, one the task can read); the collaboration then
+stops. When none does before the budget ends, the answer is a majority vote over the workers' own
+texts (each worker's steps and its step in progress).
 
 Where it runs. On an engine with a shared-cache primitive (the embedded llama.cpp engine,
 ``capabilities.shared_cache``), the workers decode in one batch with whatever else is running and
@@ -167,7 +167,7 @@ class Hogwild(Strategy[HogwildParams, HogwildState]):
     def _end_entry(
         self, state: HogwildState, steps: tuple[FinishedStep, ...], end: CollabEnd | None, ctx: StepContext
     ) -> StepInfo:
-        final = next((s for s in state.steps if s.final), None)
+        final = self._final(state, ctx)
         details: dict[str, Any] = {"steps": [self._step_entry(state, s) for s in steps]}
         if end is not None:
             details |= {
@@ -190,11 +190,15 @@ class Hogwild(Strategy[HogwildParams, HogwildState]):
 
     def decide(self, state: HogwildState, ctx: StepContext) -> Decision:
         candidates = self._candidates(state, ctx)
-        final = next((s for s in state.steps if s.final), None)
+        final = self._final(state, ctx)
         answer = ctx.task.extract(final.text) if final is not None else None
-        if final is None or answer is None:
+        if answer is None:
             return vote(candidates, ctx.task)
         return Decision(answer=answer, candidates=tuple(candidates), votes={answer: 1.0})
+
+    def _final(self, state: HogwildState, ctx: StepContext) -> FinishedStep | None:
+        """The first step in the history that states a final answer the task can read."""
+        return next((s for s in state.steps if s.final and ctx.task.extract(s.text) is not None), None)
 
     def _candidates(self, state: HogwildState, ctx: StepContext) -> list[Candidate]:
         """One candidate per worker: its own steps and its step in progress, in its own words."""

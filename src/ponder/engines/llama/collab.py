@@ -58,7 +58,7 @@ from ponder.engines.llama.native import BatchToken, Sampler
 from ponder.engines.llama.slots import Slot
 
 COUNTERS = (
-    "prompt_tokens_computed",  # the common prompt's prefill and the step headers: new tokens
+    "prompt_tokens_computed",  # the common prompt's prefill, step headers and closings decoded: new tokens
     "prompt_tokens_recomputed",  # tokens decoded that the cache held already: 0 by construction
     "history_tokens_shared",  # cells a worker's sequence took from another's (seq_cp), per receiver
     "cells_shifted",  # cells of steps in progress moved past a new history step (seq_add)
@@ -228,6 +228,8 @@ class CollabJob:
             self.conclude("tokens")
             return
         for w in complete:
+            if not self._room():  # the history is full: the other complete steps stay in progress
+                break
             if self._move(w):
                 self.conclude("answer")
                 return
@@ -236,8 +238,10 @@ class CollabJob:
             self.conclude(reason)
 
     def _decoded(self, w: _Worker) -> None:
-        if w.feed:
+        if w.feed:  # a header: counted when decoded (one begun as the collaboration ends never is)
             w.step.extend(w.feed)
+            self.counters["prompt_tokens_computed"] += len(w.feed)
+            self.requested += len(w.feed)
             w.feed = []
         else:
             w.step.extend(([w.pending] if w.pending is not None else []) + w.tail)
@@ -277,10 +281,14 @@ class CollabJob:
             return []
         return self.generator.text_tokens(delimiter)
 
+    def _room(self) -> bool:
+        """Whether the history may take another step (``max_steps``)."""
+        return not self.request.max_steps or self.steps < self.request.max_steps
+
     def _over(self) -> EndReason | None:
         if not self.live():
             return "exhausted"
-        if self.request.max_steps and self.steps >= self.request.max_steps:
+        if not self._room():
             return "steps"
         limit = self.generator.max_context
         if any(w.pos + len(w.feed) + 1 >= limit for w in self.live()):
@@ -294,8 +302,6 @@ class CollabJob:
         w.feed = self.generator.text_tokens(w.header)
         if not w.feed:
             raise EngineError(f"worker {w.index}'s step header {w.header!r} has no tokens")
-        self.counters["prompt_tokens_computed"] += len(w.feed)
-        self.requested += len(w.feed)
         w.step, w.text, w.drawn, w.ending = [], "", 0, False
         w.decoder = _decoder()
         w.started = time.perf_counter()
@@ -368,12 +374,13 @@ class CollabJob:
     # -- the end -----------------------------------------------------------------------------
 
     def conclude(self, reason: EndReason) -> None:
-        """End: complete steps not yet moved are reported as finished (nothing more is decoded),
-        the others as steps in progress; the sequences keep only the prompt, as a cache entry."""
+        """End: complete steps not yet moved are reported as finished (nothing more is decoded)
+        while ``max_steps`` allows, the others as steps in progress; the sequences keep only the
+        prompt, as a cache entry."""
         partial: list[str] = []
         tokens: list[int] = []
         for w in self.workers:
-            if not w.retired and w.ending and w.text.strip():
+            if not w.retired and w.ending and w.text.strip() and self._room():
                 self.steps += 1
                 self._report(w)
                 w.text, w.drawn = "", 0

@@ -2,7 +2,9 @@
 admission, and the hooks the scheduler calls at each step (:mod:`ponder.engines.llama.scheduler`).
 
 A collaboration of ``W`` workers is admitted, first come first served, when ``W`` sequences and
-an estimate of its KV cells are free; one that could never fit fails with a one-line error.
+an estimate of its KV cells are free; one that could never fit fails with a one-line error. A
+collaboration whose own step fails (at admission or after a decode) fails alone, its sequences
+cleared: the other callers' samples and collaborations go on.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputError
+from ponder.core.errors import ContextOverflowError, EngineError, InvalidInputError, PonderError
 from ponder.engines.collaboration import CollabEnd, CollabStream
 from ponder.engines.llama.collab import CollabJob
 from ponder.engines.llama.generator import Generator
@@ -75,7 +77,11 @@ class Collabs:
                 return
             self.waiting.popleft()
             base, shared = slots.best_prefix(job.prompt, taken)
-            job.start(base, min(shared, len(job.prompt)), taken)
+            try:
+                job.start(base, min(shared, len(job.prompt)), taken)
+            except Exception as exc:  # its own failure (e.g. a header with no tokens): it is not running
+                job.fail(_engine_error(exc))
+                continue
             self.running.append(job)
             taken |= job.seqs()
             free_slots -= workers
@@ -108,7 +114,11 @@ class Collabs:
 
     def after_decode(self, taken: Callable[[], set[int]]) -> None:
         for job in list(self.running):
-            job.after_decode(taken)
+            try:
+                job.after_decode(taken)
+            except Exception as exc:  # its own failure: the others' sequences are untouched
+                if not job.ended:
+                    job.fail(_engine_error(exc))
         self.running = [job for job in self.running if not job.ended]
 
     def retire_cancelled(self) -> None:
@@ -125,3 +135,7 @@ class Collabs:
     def fail_waiting(self, error: BaseException) -> None:
         while self.waiting:
             self.waiting.popleft()[0].fail(error)
+
+
+def _engine_error(exc: Exception) -> PonderError:
+    return exc if isinstance(exc, PonderError) else EngineError(f"the collaboration failed: {exc}")
