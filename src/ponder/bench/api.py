@@ -109,7 +109,8 @@ async def abench(
     uninterrupted one first, so that the interrupted ones find its rows for their interrupt points.
 
     ``pipelines`` (pipeline config files, or their dicts) run beside the strategies, each x seed x
-    temperature at the budget it can spend (``budgets`` and ``options`` are the strategies'); each
+    temperature at the budget it can spend (``budgets`` and ``options`` are the strategies': with
+    pipelines alone, other than the defaults they are refused rather than ignored); each
     is validated before anything runs and stored under its config (:attr:`Config.pipeline`), so a
     rerun resumes it. Pipelines run uninterrupted: with them, only the ``none`` spec is allowed.
 
@@ -134,6 +135,11 @@ async def abench(
         raise InvalidInputError("give at least one strategy or pipeline, budget, seed and temperature")
     if pipelines and specs != [""]:
         raise InvalidInputError("--interrupt applies to strategies; pipelines run uninterrupted (use none)")
+    if pipelines and not strategies and (options or list(budgets) != [1]):  # else silently unused
+        raise InvalidInputError(
+            "--budget and --option (budgets=, options=) apply to strategies; a pipeline spends what its config "
+            "allows, with its own parameters: add --strategy, or drop them"
+        )
     if any(b < 1 for b in budgets) or max_tokens < 1 or (limit is not None and limit < 1):
         raise InvalidInputError("budgets, max_tokens and limit must be >= 1")
     for b in budgets:

@@ -42,6 +42,7 @@ from ponder.engines.base import Engine, EngineCapabilities
 from ponder.registry import get_strategy
 from ponder.scorers import Scorer
 from ponder.search.steps import StepParams
+from ponder.strategies.hogwild import Hogwild
 
 NONE = "none"
 BENCH_ENTRY = "bench-interrupt"
@@ -92,8 +93,8 @@ def check_interruptible(
     capabilities: EngineCapabilities | None = None,
 ) -> None:
     """Refuse interrupt specs (other than none) for strategies whose samples no interrupt reaches
-    (step-wise searches) or an engine that serves only whole samples (a local one that does not
-    stream), in one error, before anything runs."""
+    (step-wise searches), updates for a strategy that cannot deliver them (hogwild), or an engine
+    that serves only whole samples (a local one that does not stream), in one error, before anything runs."""
     wanted = [text for text in specs if parse_interrupt(text) is not None]
     if not wanted:
         return
@@ -102,6 +103,13 @@ def check_interruptible(
         raise InvalidInputError(
             f"--interrupt {','.join(wanted)}: {', '.join(searches)} searches step by step in batched continuations"
             " that interrupts cannot reach; interrupt sampling strategies (self-consistency, best-of-n, deepconf, ...)"
+        )
+    updates = [text for text in wanted if (parsed := parse_interrupt(text)) is not None and parsed.mode == "update"]
+    collaborating = [name for name in strategies if isinstance(get_strategy(name, options), Hogwild)]
+    if updates and collaborating:  # its shared history cannot take a note: the update would never be delivered
+        raise InvalidInputError(
+            f"--interrupt {','.join(updates)}: {', '.join(collaborating)} cannot deliver an update (its workers' "
+            "shared history takes no note); use hard@P or soft@P with it"
         )
     if capabilities is not None and not capabilities.streams and not capabilities.remote:
         raise InvalidInputError(

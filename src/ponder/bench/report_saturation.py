@@ -136,11 +136,16 @@ def _family_key(config: StoredConfig) -> tuple[object, ...]:
 
 
 def _family_label(config: StoredConfig) -> str:
-    """The configuration's label with its budget written as N (as :attr:`Config.label` builds it)."""
+    """The configuration's label with its budget written as N (as :attr:`Config.label` builds it:
+    a pipeline by its config's name, then the interrupt and the memory file when set)."""
     options = "".join(f" {k}={v}" for k, v in config.options.items())
     temperature = "" if config.temperature is None else f" T={config.temperature:g}"
+    interrupt = f" {config.interrupt}" if config.interrupt else ""
     memory = f" memory={Path(json.loads(config.memory)['path']).name}" if config.memory else ""
-    return f"{config.strategy}@N{options}{temperature} seed={config.seed}{memory}"
+    name = config.strategy
+    if config.pipeline:
+        name = f"{config.strategy} {json.loads(config.pipeline).get('name', 'pipeline')}"
+    return f"{name}@N{options}{temperature} seed={config.seed}{interrupt}{memory}"
 
 
 def _distinct_labels(firsts: Sequence[StoredConfig]) -> list[str]:

@@ -41,8 +41,8 @@ SECONDS = click.FloatRange(min=0, min_open=True)
     type=click.Path(dir_okay=False),
     default=None,
     metavar="FILE",
-    help="a pipeline config (YAML or JSON, e.g. from `ponder tune`) that requests naming no strategy run "
-    "instead of --strategy, at the budget it can spend unless they set one",
+    help="a pipeline config (YAML or JSON, e.g. from `ponder tune`) that requests naming no strategy (or "
+    "naming pipeline) run instead of --strategy, at the budget it can spend unless they set one",
 )
 @click.option("--budget", type=int, default=4, show_default=True, help="generations when a request names none")
 @click.option("--max-budget", type=int, default=64, show_default=True, help="most generations per request")

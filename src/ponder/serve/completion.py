@@ -4,8 +4,9 @@ Every string of a request is checked first: text that is not valid Unicode (a lo
 which JSON can carry as ``"\\ud800"``) is refused with a 400 naming the field, before any run
 starts. Fields OpenAI defines that ponder does not use are ignored, as OpenAI's server ignores
 what it does not know; inside the ``ponder`` object every key must be one of its own or an option
-of the strategy, else a 400 names it. A request that names no strategy runs the operator's
-pipeline (``ponder serve --pipeline FILE``) when there is one, else the default strategy.
+of the strategy, else a 400 names it. A request that names no strategy, or names ``pipeline``,
+runs the operator's pipeline (``ponder serve --pipeline FILE``) when there is one, else the
+default strategy (or, for ``pipeline``, the built-in default pipeline).
 ``stop`` strings end the generator's samples (:mod:`ponder.serve.stops`). ``n`` answers are ``n``
 independent runs seeded ``seed, seed+1, ...``. Each choice's message is the full text of a sample
 whose answer won (the first such sample). Usage counts
@@ -144,6 +145,8 @@ def build_job(request: ChatRequest, config: ServeConfig) -> Job:
     if request.n > config.max_n:
         raise InvalidInputError(f"n={request.n} exceeds this server's limit of {config.max_n}")
     named = options.strategy or choice.strategy
+    if named == "pipeline" and config.default_pipeline is not None:
+        named = None  # `pipeline` on a server with one is the operator's, not the built-in default pipeline
     pipeline = config.default_pipeline if named is None else None  # the operator's pipeline, if any
     budget = options.budget or choice.budget or (config.pipeline_budget() if pipeline else config.default_budget)
     if budget * request.n > config.max_budget:

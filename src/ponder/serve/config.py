@@ -37,7 +37,8 @@ class ServeConfig:
 
     ``default_pipeline`` (``ponder serve --pipeline FILE``: the config's data, read by the operator;
     clients never name a file) is what requests that name no strategy (in ``ponder.strategy`` or a
-    ``MODEL::STRATEGY`` alias) run, at the budget it can spend unless the request sets one; it is
+    ``MODEL::STRATEGY`` alias), or name ``pipeline``, run, at the budget it can spend unless the
+    request sets one; it is
     validated here (its ``model`` keys must be engine specs, its scorers built-in ones).
 
     ``memory`` (``ponder serve --memory FILE``; the operator's, never a client's) is a concept
