@@ -362,6 +362,13 @@ def posted_problems(server: StubServer, start: int) -> list[str]:
     return ids
 
 
+def takes_ctrl_c() -> None:
+    """In the child before it starts: SIGINT back to its default, so that Python turns it into
+    KeyboardInterrupt even when the tests run where it is ignored (a background job of a
+    non-interactive shell ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_a_run_stopped_mid_way_resumes_losing_and_repeating_nothing(tmp_path: Path, stop: signal.Signals) -> None:
     count = 16
@@ -377,6 +384,7 @@ def test_a_run_stopped_mid_way_resumes_losing_and_repeating_nothing(tmp_path: Pa
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=takes_ctrl_c,
         )
         try:
             deadline = time.monotonic() + 60
